@@ -1,0 +1,47 @@
+"""Forecast files (CSV or Parquet, columns start and volume): read and checked once, used by arrivals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def read_forecast(path: Path) -> pd.DataFrame:
+    """Rows sorted by start (UTC, tz-aware) with non-negative volume; ValueError says what is wrong."""
+    if not path.is_file():
+        raise ValueError(f"forecast file {str(path)!r} does not exist")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path)
+    except Exception as exc:  # pandas and pyarrow raise many types for unreadable files
+        raise ValueError(f"cannot read forecast {str(path)!r}: {exc}") from None
+    missing = {"start", "volume"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"forecast {path.name} lacks column(s) {', '.join(sorted(missing))}")
+    if frame.empty:
+        raise ValueError(f"forecast {path.name} has no rows")
+    try:
+        start = pd.to_datetime(frame["start"], utc=True)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"forecast {path.name}: column start is not ISO timestamps ({exc})") from None
+    volume = pd.to_numeric(frame["volume"], errors="coerce")
+    if volume.isna().any() or (volume < 0).any():
+        raise ValueError(f"forecast {path.name}: volume must be numbers >= 0")
+    out = pd.DataFrame({"start": start, "volume": volume.astype(float)}).sort_values("start")
+    if out["start"].duplicated().any():
+        raise ValueError(f"forecast {path.name}: two rows share a start time")
+    return out.reset_index(drop=True)
+
+
+def forecast_hours(frame: pd.DataFrame, origin: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+    """Row start and end times in clock hours; the last row lasts as long as the one before (1 day if alone)."""
+    starts = ((frame["start"] - origin).dt.total_seconds() / 3600.0).to_numpy()
+    if len(starts) > 1:
+        ends = np.append(starts[1:], starts[-1] + (starts[-1] - starts[-2]))
+    else:
+        ends = starts + 24.0
+    return starts, ends

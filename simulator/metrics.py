@@ -1,0 +1,141 @@
+"""Per-replication counters and the KPIs of DESIGN.md computed from them.
+
+Memory stays flat in the number of items: turnaround percentiles come from a log-spaced histogram
+(bins 0.25% wide, so a percentile is within 0.125% of the exact order statistic), not from a list of
+every item's turnaround. Means and SLA hits are counted exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+_BINS_PER_E = 400
+_TAT_MIN_H = 1e-4
+_N_BINS = int(math.log(1e6 / _TAT_MIN_H) * _BINS_PER_E) + 1
+
+QUEUE_KPIS = ("arrivals", "completed", "backlog_end", "wait_mean_h", "tat_mean_h", "tat_p50_h", "tat_p90_h",
+              "tat_p95_h", "sla_attainment", "quality", "audited_quality", "rework_rate", "escalation_rate")
+POOL_KPIS = ("headcount_end", "paid_hours", "productive_hours", "busy_hours", "utilization", "cost",
+             "exposure_h_max")
+TOTAL_KPIS = ("arrivals", "completed", "cost", "sla_attainment", "quality")
+
+
+class QueueStats:
+    """Counters of one queue. Item KPIs count items that arrive in the measured window."""
+
+    __slots__ = ("window_start", "target", "arrivals", "completed", "open", "wait_sum", "wait_n", "tat_sum",
+                 "hits", "correct", "reworks", "escalations", "hist", "open_overdue", "hour_arrivals",
+                 "hour_done")
+
+    def __init__(self, window_start: float, target: float):
+        self.window_start = window_start
+        self.target = target
+        self.arrivals = 0
+        self.completed = 0
+        self.open = 0
+        self.wait_sum = 0.0
+        self.wait_n = 0
+        self.tat_sum = 0.0
+        self.hits = 0
+        self.correct = 0
+        self.reworks = 0
+        self.escalations = 0
+        self.open_overdue = 0
+        self.hist = [0] * _N_BINS
+        self.hour_arrivals = 0
+        self.hour_done = 0
+
+    def delivered(self, arrival: float, now: float, correct: bool) -> None:
+        """Record one delivered item."""
+        self.open -= 1
+        self.hour_done += 1
+        if arrival < self.window_start:
+            return
+        tat = now - arrival
+        self.completed += 1
+        self.tat_sum += tat
+        if tat <= self.target:
+            self.hits += 1
+        if correct:
+            self.correct += 1
+        index = int(math.log(tat / _TAT_MIN_H) * _BINS_PER_E) if tat > _TAT_MIN_H else 0
+        self.hist[index if index < _N_BINS else _N_BINS - 1] += 1
+
+    def percentile(self, q: float) -> float:
+        """The q-quantile of turnaround (hours) of completed items, from the histogram; NaN if none."""
+        if self.completed == 0:
+            return math.nan
+        counts = np.cumsum(self.hist)
+        index = int(np.searchsorted(counts, q * self.completed, side="left"))
+        return _TAT_MIN_H * math.exp((index + 0.5) / _BINS_PER_E)
+
+    def kpis(self) -> dict[str, float]:
+        """This replication's queue KPIs (DESIGN.md names)."""
+        done = self.completed
+        counted = done + self.open_overdue
+        return {
+            "arrivals": float(self.arrivals),
+            "completed": float(done),
+            "backlog_end": float(self.open),
+            "wait_mean_h": self.wait_sum / self.wait_n if self.wait_n else math.nan,
+            "tat_mean_h": self.tat_sum / done if done else math.nan,
+            "tat_p50_h": self.percentile(0.50),
+            "tat_p90_h": self.percentile(0.90),
+            "tat_p95_h": self.percentile(0.95),
+            "sla_attainment": self.hits / counted if counted else math.nan,
+            "quality": self.correct / done if done else math.nan,
+            "audited_quality": math.nan,
+            "rework_rate": self.reworks / done if done else math.nan,
+            "escalation_rate": self.escalations / done if done else math.nan,
+        }
+
+
+class PoolStats:
+    """Counters of one pool over the measured window."""
+
+    __slots__ = ("cost_per_hour", "paid", "productive", "busy", "exposure_max", "headcount_end")
+
+    def __init__(self, cost_per_hour: float):
+        self.cost_per_hour = cost_per_hour
+        self.paid = 0.0
+        self.productive = 0.0
+        self.busy = 0.0
+        self.exposure_max = 0.0
+        self.headcount_end = 0
+
+    def kpis(self) -> dict[str, float]:
+        """This replication's pool KPIs (DESIGN.md names)."""
+        return {
+            "headcount_end": float(self.headcount_end),
+            "paid_hours": self.paid,
+            "productive_hours": self.productive,
+            "busy_hours": self.busy,
+            "utilization": self.busy / self.productive if self.productive > 0 else math.nan,
+            "cost": self.paid * self.cost_per_hour,
+            "exposure_h_max": self.exposure_max,
+        }
+
+
+def totals(queues: dict[str, QueueStats], pools: dict[str, PoolStats]) -> dict[str, float]:
+    """Scenario totals: sums, volume-weighted SLA attainment and delivery-weighted quality."""
+    completed = sum(q.completed for q in queues.values())
+    counted = sum(q.completed + q.open_overdue for q in queues.values())
+    return {
+        "arrivals": float(sum(q.arrivals for q in queues.values())),
+        "completed": float(completed),
+        "cost": sum(p.paid * p.cost_per_hour for p in pools.values()),
+        "sla_attainment": sum(q.hits for q in queues.values()) / counted if counted else math.nan,
+        "quality": sum(q.correct for q in queues.values()) / completed if completed else math.nan,
+    }
+
+
+def replication_kpis(queues: dict[str, QueueStats], pools: dict[str, PoolStats]) -> dict[str, Any]:
+    """All KPIs of one replication, shaped like DESIGN.md's JSON (plain floats, no intervals)."""
+    return {
+        "queues": {qid: q.kpis() for qid, q in queues.items()},
+        "pools": {pid: p.kpis() for pid, p in pools.items()},
+        "totals": totals(queues, pools),
+    }

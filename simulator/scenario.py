@@ -1,0 +1,263 @@
+"""The scenario file's schema: typed, frozen pydantic models with bounds (the public contract of DESIGN.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from .calendar import parse_days, zone
+from .durations import Duration
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Probability = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class Model(BaseModel):
+    """Base of every scenario model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_zone(value: str) -> str:
+    zone(value)
+    return value
+
+
+class Horizon(Model):
+    start: dt.date = Field(description="ISO date; the clock starts at 00:00 UTC that day")
+    duration: Annotated[Duration, Field(gt=0, le=24 * 7 * 520)]
+    warmup: Annotated[Duration, Field(ge=0)] = 0.0
+
+    @model_validator(mode="after")
+    def _warmup_inside(self) -> Horizon:
+        if self.warmup >= self.duration:
+            raise ValueError(f"warmup ({self.warmup:g} h) must be shorter than duration ({self.duration:g} h)")
+        return self
+
+
+class Volume(Model):
+    """Either a mean rate (`mean` + `per`) or a forecast file (`file`)."""
+
+    mean: Annotated[float, Field(ge=0)] | None = None
+    per: Literal["hour", "day", "week"] = "day"
+    file: str | None = Field(default=None, description="CSV or Parquet with columns start, volume")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Volume:
+        if (self.mean is None) == (self.file is None):
+            raise ValueError("give either mean (with per) or file, not both and not neither")
+        return self
+
+    def daily_mean(self) -> float:
+        """Items per day for a mean-rate volume."""
+        assert self.mean is not None
+        return self.mean * {"hour": 24.0, "day": 1.0, "week": 1.0 / 7.0}[self.per]
+
+
+class Surge(Model):
+    start: dt.datetime | dt.date = Field(description="a date means 00:00 in the queue's time zone")
+    duration: Annotated[Duration, Field(gt=0)]
+    factor: Annotated[float, Field(ge=0)]
+
+
+class HandlingTime(Model):
+    mean: Annotated[Duration, Field(gt=0, le=24 * 7)]
+    cv: Annotated[float, Field(ge=0, le=10)] = 1.0
+    dist: Literal["lognormal", "gamma", "exponential", "constant"] = "lognormal"
+
+    @model_validator(mode="after")
+    def _cv_fits_dist(self) -> HandlingTime:
+        if self.dist == "exponential" and abs(self.cv - 1.0) > 1e-12:
+            raise ValueError(f"an exponential handling time has cv 1, got cv {self.cv:g}; drop cv or pick gamma")
+        if self.dist in ("gamma", "lognormal") and self.cv == 0:
+            raise ValueError(f"cv 0 with {self.dist} is a constant; write dist: constant")
+        return self
+
+
+class Sla(Model):
+    target: Annotated[Duration, Field(gt=0)]
+    attainment: Probability = 0.8
+
+
+def _profile(length: int):
+    def check(values: list[float] | None) -> list[float] | None:
+        if values is None:
+            return values
+        if len(values) != length:
+            raise ValueError(f"needs exactly {length} weights, got {len(values)}")
+        if sum(values) <= 0:
+            raise ValueError("weights must not all be zero")
+        return values
+    return check
+
+
+class Queue(Model):
+    volume: Volume
+    hourly_profile: Annotated[list[Annotated[float, Field(ge=0)]] | None,
+                              Field(description="24 weights by local hour; default flat")] = None
+    weekly_profile: Annotated[list[Annotated[float, Field(ge=0)]] | None,
+                              Field(description="7 weights Mon..Sun; default flat")] = None
+    timezone: str = "UTC"
+    growth_weekly: Annotated[float, Field(gt=-1, le=10)] = 0.0
+    volume_cv: Annotated[float, Field(ge=0, le=5)] = 0.0
+    surges: list[Surge] = []
+    initial_backlog: Annotated[int, Field(ge=0)] = 0
+    handling_time: HandlingTime
+    skill: str
+    priority: Annotated[int, Field(ge=1, le=100)] = 1
+    sla: Sla
+    quality_target: Probability | None = None
+    difficulty: Annotated[float, Field(ge=0, le=100)] = 1.0
+    sensitive: bool = False
+    workflow: str = "standard"
+
+    _hourly = field_validator("hourly_profile")(_profile(24))
+    _weekly = field_validator("weekly_profile")(_profile(7))
+    _tz = field_validator("timezone")(_check_zone)
+
+    @model_validator(mode="after")
+    def _growth_with_file(self) -> Queue:
+        if self.volume.file is not None and self.growth_weekly != 0:
+            raise ValueError("growth_weekly does not apply to a forecast file (the forecast carries its own "
+                             "trend); remove growth_weekly or use volume: {mean: ...}")
+        return self
+
+
+class StageWork(Model):
+    """A later stage done by a pool with `skill`, taking `handling_time`."""
+
+    skill: str
+    handling_time: HandlingTime
+
+
+class Label(Model):
+    passes: Annotated[int, Field(ge=1, le=9)] = 1
+
+
+class Review(StageWork):
+    sample: Fraction = 0.1
+    detection: Fraction = 0.9
+
+
+class Rework(Model):
+    handling_factor: Annotated[float, Field(gt=0, le=10)] = 1.0
+    max_loops: Annotated[int, Field(ge=0, le=20)] = 2
+
+
+class Escalation(StageWork):
+    probability: Fraction = 0.0
+
+
+class Audit(Model):
+    sample: Fraction = 0.0
+
+
+class Workflow(Model):
+    label: Label = Label()
+    adjudication: StageWork | None = None
+    review: Review | None = None
+    rework: Rework = Rework()
+    escalation: Escalation | None = None
+    audit: Audit | None = None
+
+
+DEFAULT_WORKFLOW = Workflow()
+
+
+class SkillSpec(Model):
+    speed: Annotated[float, Field(gt=0, le=10)] = 1.0
+    accuracy: Probability | None = Field(default=None, description="default: the pool's accuracy")
+
+
+def _skills_as_map(value: Any) -> Any:
+    if isinstance(value, list):
+        return {name: {} for name in value} if all(isinstance(n, str) for n in value) else value
+    if isinstance(value, dict):
+        return {k: ({} if v is None else v) for k, v in value.items()}
+    return value
+
+
+class Shift(Model):
+    start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local HH:MM")]
+    length: Annotated[Duration, Field(gt=0, le=24)]
+    days: str | list[str] = "Mon-Fri"
+    share: Probability = 1.0
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: str | list[str]) -> str | list[str]:
+        parse_days(value)
+        return value
+
+
+class Hire(Model):
+    week: Annotated[int, Field(ge=1)]
+    count: Annotated[int, Field(ge=0, le=100_000)]
+
+
+class Ramp(Model):
+    duration: Annotated[Duration, Field(gt=0)]
+    speed: Probability = 0.6
+    accuracy: Probability = 0.9
+
+
+class Pool(Model):
+    headcount: Annotated[int, Field(ge=0, le=100_000)]
+    skills: Annotated[dict[str, SkillSpec], BeforeValidator(_skills_as_map), Field(min_length=1)]
+    accuracy: Probability = 0.95
+    timezone: str = "UTC"
+    shifts: Literal["24x7"] | Annotated[list[Shift], Field(min_length=1)] = "24x7"
+    shrinkage: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    cost_per_hour: Annotated[float, Field(ge=0)] = 0.0
+    exposure_cap: Annotated[Duration, Field(gt=0, le=24)] | None = None
+    routing: Literal["priority", "oldest", "deadline"] = "priority"
+    attrition_monthly: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    hires: list[Hire] = []
+    ramp: Ramp | None = None
+
+    _tz = field_validator("timezone")(_check_zone)
+
+    @field_validator("shifts")
+    @classmethod
+    def _shares_sum_to_one(cls, shifts: Any) -> Any:
+        if isinstance(shifts, list) and abs(sum(s.share for s in shifts) - 1.0) > 1e-6:
+            raise ValueError(f"shift shares must sum to 1, they sum to {sum(s.share for s in shifts):g}")
+        return shifts
+
+    def skill_accuracy(self, skill: str) -> float:
+        """Accuracy of one label with `skill`: the skill's override or the pool's default."""
+        spec = self.skills[skill]
+        return self.accuracy if spec.accuracy is None else spec.accuracy
+
+
+class Variable(Model):
+    low: float | None = None
+    high: float | None = None
+    step: Annotated[float, Field(gt=0)] | None = None
+    choices: list[Any] | None = None
+
+
+class Optimize(Model):
+    objective: str | list[str] = "cost"
+    trials: Annotated[int, Field(ge=1, le=100_000)] = 100
+    replications: Annotated[int, Field(ge=1, le=1000)] = 3
+    variables: dict[str, Variable] = {}
+    constraints: list[str] = []
+
+
+class Scenario(Model):
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    horizon: Horizon
+    queues: Annotated[dict[str, Queue], Field(min_length=1)]
+    workflows: dict[str, Workflow] = {}
+    pools: Annotated[dict[str, Pool], Field(min_length=1)]
+    optimize: Optimize | None = None
+
+    def workflow_of(self, queue_id: str) -> Workflow:
+        """The workflow a queue runs; 'standard' defaults to one label pass when not defined."""
+        name = self.queues[queue_id].workflow
+        return self.workflows.get(name, DEFAULT_WORKFLOW)
