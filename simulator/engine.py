@@ -199,6 +199,8 @@ class Replication:
                 stats = item.queue.stats
                 stats.wait_sum += now - item.arrival
                 stats.wait_n += 1
+                if now > item.arrival:
+                    stats.waited += 1
         duration = item.work / pool.speed[task]
         end = now + duration
         if end > self.window_start:

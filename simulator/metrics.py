@@ -16,7 +16,7 @@ _BINS_PER_E = 400
 _TAT_MIN_H = 1e-4
 _N_BINS = int(math.log(1e6 / _TAT_MIN_H) * _BINS_PER_E) + 1
 
-QUEUE_KPIS = ("arrivals", "completed", "backlog_end", "wait_mean_h", "tat_mean_h", "tat_p50_h", "tat_p90_h",
+QUEUE_KPIS = ("arrivals", "completed", "backlog_end", "wait_mean_h", "waited_share", "tat_mean_h", "tat_p50_h", "tat_p90_h",
               "tat_p95_h", "sla_attainment", "quality", "audited_quality", "rework_rate", "escalation_rate")
 POOL_KPIS = ("headcount_end", "paid_hours", "productive_hours", "busy_hours", "utilization", "cost",
              "exposure_h_max")
@@ -27,8 +27,8 @@ class QueueStats:
     """Counters of one queue. Item KPIs count items that arrive in the measured window."""
 
     __slots__ = ("window_start", "target", "arrivals", "completed", "open", "wait_sum", "wait_n", "tat_sum",
-                 "hits", "correct", "reworks", "escalations", "hist", "open_overdue", "hour_arrivals",
-                 "hour_done")
+                 "waited", "hits", "correct", "reworks", "escalations", "hist", "open_overdue",
+                 "hour_arrivals", "hour_done")
 
     def __init__(self, window_start: float, target: float):
         self.window_start = window_start
@@ -38,6 +38,7 @@ class QueueStats:
         self.open = 0
         self.wait_sum = 0.0
         self.wait_n = 0
+        self.waited = 0
         self.tat_sum = 0.0
         self.hits = 0
         self.correct = 0
@@ -81,6 +82,7 @@ class QueueStats:
             "completed": float(done),
             "backlog_end": float(self.open),
             "wait_mean_h": self.wait_sum / self.wait_n if self.wait_n else math.nan,
+            "waited_share": self.waited / self.wait_n if self.wait_n else math.nan,
             "tat_mean_h": self.tat_sum / done if done else math.nan,
             "tat_p50_h": self.percentile(0.50),
             "tat_p90_h": self.percentile(0.90),

@@ -1,0 +1,66 @@
+"""Files a run writes (`--out DIR`), each to a temporary name first and renamed, so a killed run never
+leaves a half-written file."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .results import SimulationResult
+from .scenario import Scenario
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def to_json(obj: Any) -> str:
+    """JSON text with NaN written as null (JSON has no NaN)."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+    return json.dumps(clean(obj), indent=2, allow_nan=False)
+
+
+def resolved_yaml(scenario: Scenario, version: str) -> str:
+    """The fully merged scenario (defaults filled in, durations in hours), loadable again as it is."""
+    header = f"# written by annoplan {version}; seed {scenario.seed}\n# durations are in hours\n"
+    body = yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    return header + body
+
+
+def write_simulation(result: SimulationResult, out_dir: Path, version: str) -> list[Path]:
+    """summary.json, kpis.parquet, timeseries.parquet and scenario.resolved.yaml in `out_dir`."""
+    files = {
+        "summary.json": lambda p: p.write_text(to_json(result.summary()) + "\n", encoding="utf-8"),
+        "kpis.parquet": lambda p: result.kpis.to_parquet(p, index=False),
+        "timeseries.parquet": lambda p: result.timeseries.to_parquet(p, index=False),
+        "scenario.resolved.yaml": lambda p: p.write_text(resolved_yaml(result.scenario, version), encoding="utf-8"),
+    }
+    written = []
+    for name, write in files.items():
+        _atomic(out_dir / name, write)
+        written.append(out_dir / name)
+    return written

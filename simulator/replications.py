@@ -1,0 +1,47 @@
+"""Run a scenario's replications, in parallel processes when asked; results come back in replication order.
+
+Replication k's random streams depend only on (seed, k), so the output is the same bytes whatever
+the number of processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable
+
+from .engine import ReplicationResult, check_scenario_supported, run_replication
+from .scenario import Scenario
+
+Progress = Callable[[int], None]
+
+
+def default_jobs() -> int:
+    """All cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def run_replications(scenario: Scenario, replications: int, jobs: int | None = None,
+                     progress: Progress | None = None) -> list[ReplicationResult]:
+    """Replications 0..n-1 of the scenario; `progress(done)` is called as each one finishes."""
+    check_scenario_supported(scenario)
+    jobs = min(jobs or default_jobs(), replications)
+    if jobs <= 1:
+        results = []
+        for k in range(replications):
+            results.append(run_replication(scenario, k))
+            if progress:
+                progress(k + 1)
+        return results
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(run_replication, scenario, k) for k in range(replications)]
+        done = 0
+        for future in futures:
+            future.result()
+            done += 1
+            if progress:
+                progress(done)
+        return [f.result() for f in futures]
