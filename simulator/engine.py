@@ -142,8 +142,9 @@ class Replication:
                 pool_series = self._pool_series[pool.id]
                 pool_series["available"][hour] = pool.available_now
                 pool_series["busy"][hour] = pool.busy_now
-            yield env.timeout(min(hour + 1.0, self.horizon) - env.now)
-            self._close_hour(hour)
+            if hour + 1 < self.horizon:
+                yield env.timeout(hour + 1.0 - env.now)
+                self._close_hour(hour)
 
     def _close_hour(self, hour: int) -> None:
         for queue in self.queues.values():
@@ -269,6 +270,7 @@ class Replication:
         self._start_calendars()
         self.env.process(self._sampler())
         self.env.run(until=self.horizon)
+        self._close_hour(self.n_hours - 1)  # run(until) stops before the sampler's event at the horizon
         self._count_open_overdue()
         pool_series = {pid: dict(series, on_shift=self.on_shift[pid]) for pid, series in self._pool_series.items()}
         return ReplicationResult(

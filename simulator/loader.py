@@ -127,6 +127,17 @@ def _problem_from_pydantic(err: dict[str, Any], data: dict[str, Any], lines: Lin
     return Problem(where_file, line, dotted, f"{message}{shown}", hint)
 
 
+_BRANCH_MISMATCH = ("literal_error", "string_type", "list_type", "dict_type", "model_type", "float_type", "int_type")
+
+
+def _drop_union_branch_noise(errors: list[Any], data: dict[str, Any]) -> list[Any]:
+    """A field that may be A or B reports a mismatch with A when B has the real error deeper down: keep B's."""
+    paths = [_clean_loc(tuple(e["loc"]), data) for e in errors]
+    return [e for e, path in zip(errors, paths)
+            if not (e["type"] in _BRANCH_MISMATCH and any(len(o) > len(path) and o[:len(path)] == path
+                                                           for o in paths))]
+
+
 def _resolve_forecast_files(data: dict[str, Any], lines: LineMap) -> list[Problem]:
     """Make forecast paths absolute (relative to the file that names them) and check they read."""
     problems: list[Problem] = []
@@ -166,7 +177,8 @@ def validate_data(data: dict[str, Any], lines: LineMap, file: str) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        problems += [_problem_from_pydantic(e, data, lines, file) for e in exc.errors()]
+        errors = _drop_union_branch_noise(exc.errors(), data)
+        problems += [_problem_from_pydantic(e, data, lines, file) for e in errors]
         raise ScenarioError(problems) from None
     for path, message, hint in cross_check(scenario):
         where_file, line = _line_of(path, lines, file)

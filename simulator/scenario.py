@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -180,10 +181,17 @@ def _skills_as_map(value: Any) -> Any:
 
 
 class Shift(Model):
-    start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local HH:MM")]
+    start: Annotated[str, Field(description="local wall time HH:MM")]
     length: Annotated[Duration, Field(gt=0, le=24)]
     days: str | list[str] = "Mon-Fri"
     share: Probability = 1.0
+
+    @field_validator("start")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value):
+            raise ValueError(f"expected a local time HH:MM from 00:00 to 23:59, got {value!r}")
+        return value
 
     @field_validator("days")
     @classmethod

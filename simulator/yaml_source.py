@@ -31,7 +31,7 @@ def _walk(node: yaml.Node, path: Path_, file: str, lines: LineMap, loader: yaml.
         raise ScenarioError([Problem(
             file, node.start_mark.line + 1, ".".join(map(str, path)),
             f"the tag {node.tag!r} is not allowed",
-            "scenario files are plain YAML: remove the tag (Python tags are never loaded)",
+            "scenario files are plain YAML; remove the tag, Python tags are never loaded",
         )])
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)

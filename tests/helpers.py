@@ -1,0 +1,41 @@
+"""Small scenario builders for tests: plain dicts validated through the real loader path."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from simulator.loader import validate_data
+from simulator.scenario import Scenario
+
+MMC = {
+    "name": "mmc",
+    "seed": 11,
+    "horizon": {"start": "2027-01-04", "duration": "2000h", "warmup": "200h"},
+    "queues": {"q": {"volume": {"mean": 18, "per": "hour"},
+                     "handling_time": {"mean": "1h", "dist": "exponential"},
+                     "skill": "s", "sla": {"target": "2h"}}},
+    "pools": {"p": {"headcount": 20, "skills": ["s"], "cost_per_hour": 10.0}},
+}
+
+
+def scenario(base: dict[str, Any] = MMC, **changes: Any) -> Scenario:
+    """Validate `base` with dotted-path `changes` (e.g. {"pools.p.headcount": 21})."""
+    data = copy.deepcopy(base)
+    for dotted, value in changes.items():
+        node = data
+        keys = dotted.split(".")
+        for key in keys[:-1]:
+            node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+        node[keys[-1]] = value
+    return validate_data(data, {}, "test")
+
+
+def within(sample: list[float], expected: float, k: float = 4.0, slack: float = 0.0) -> tuple[bool, str]:
+    """Is the mean of per-replication values within k standard errors (plus slack) of `expected`?"""
+    values = np.asarray(sample, dtype=float)
+    mean, se = values.mean(), values.std(ddof=1) / np.sqrt(len(values))
+    ok = abs(mean - expected) <= k * se + slack
+    return bool(ok), f"mean {mean:.5f} vs expected {expected:.5f} (se {se:.5f}, k {k}, slack {slack})"
