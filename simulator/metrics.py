@@ -15,6 +15,7 @@ import numpy as np
 _BINS_PER_E = 400
 _TAT_MIN_H = 1e-4
 _N_BINS = int(math.log(1e6 / _TAT_MIN_H) * _BINS_PER_E) + 1
+_LOG_MIN = math.log(_TAT_MIN_H)
 
 QUEUE_KPIS = ("arrivals", "completed", "backlog_end", "wait_mean_h", "waited_share", "tat_mean_h", "tat_p50_h", "tat_p90_h",
               "tat_p95_h", "sla_attainment", "quality", "audited_quality", "rework_rate", "escalation_rate")
@@ -62,7 +63,7 @@ class QueueStats:
             self.hits += 1
         if correct:
             self.correct += 1
-        index = int(math.log(tat / _TAT_MIN_H) * _BINS_PER_E) if tat > _TAT_MIN_H else 0
+        index = int((math.log(tat) - _LOG_MIN) * _BINS_PER_E) if tat > _TAT_MIN_H else 0
         self.hist[index if index < _N_BINS else _N_BINS - 1] += 1
 
     def percentile(self, q: float) -> float:

@@ -6,7 +6,7 @@ the engine only starts and finishes tasks, so new stages plug in without touchin
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from .errors import AnnoplanError
 from .random_streams import BlockDraws
@@ -24,15 +24,15 @@ def check_supported(workflow_id: str, wf: Workflow) -> None:
                             "(this version runs single-pass labelling); remove them to run")
 
 
-def build_label_stage(queue: Any, quality_draws: BlockDraws,
-                      deliver: Callable[[Any, float], None]) -> TaskList:
+def build_label_stage(queue: Any, quality_draws: BlockDraws) -> TaskList:
     """The first stage of a queue: one label by a worker with the queue's skill, then delivery."""
     stage = TaskList(f"{queue.id}/label", queue, queue.skill, ordered=True)
     draw = quality_draws.next
+    delivered = queue.stats.delivered
 
     def label_done(item: Any, worker: Any, now: float) -> None:
-        item.correct = draw() >= worker.pool.error[stage]
-        deliver(item, now)
+        item.correct = correct = draw() >= worker.pool.error[stage]
+        delivered(item.arrival, now, correct)
 
     stage.done = label_done
     return stage

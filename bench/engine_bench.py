@@ -1,0 +1,131 @@
+"""Engine speed and memory against a minimal SimPy model of the same M/M/c queue, measured in one run.
+
+    python bench/engine_bench.py            # 1,000,000 items (about a minute)
+    python bench/engine_bench.py --items 200000
+
+Prints items/s of the engine and of a minimal process-per-customer SimPy model (simpy.Resource),
+their ratio (target >= 2.5), the engine's peak RSS at 100k and 1M items (each in a fresh process,
+target: flat), and the time per item draining a 400,000-item initial backlog against steady state
+(target <= 1.5x). Each figure is measured in its own child process so peak RSS is that run's alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+LAM, SERVERS, MEAN = 18.0, 20, 1.0
+
+
+def mmc_scenario(items: int, backlog: int = 0):
+    """The engine's M/M/c-equivalent scenario with about `items` arrivals (or a pure backlog drain)."""
+    from simulator.loader import validate_data
+
+    hours = items / LAM if not backlog else backlog * MEAN / SERVERS * 1.2
+    volume = {"mean": LAM if not backlog else 0.0, "per": "hour"}
+    data = {"name": "bench", "seed": 1, "horizon": {"start": "2027-01-04", "duration": hours},
+            "queues": {"q": {"volume": volume, "initial_backlog": backlog, "skill": "s", "sla": {"target": "2h"},
+                             "handling_time": {"mean": MEAN, "dist": "exponential"}}},
+            "pools": {"p": {"headcount": SERVERS, "skills": ["s"]}}}
+    return validate_data(data, {}, "bench")
+
+
+def run_engine(items: int, backlog: int = 0) -> dict:
+    from simulator.engine import run_replication
+
+    scenario = mmc_scenario(items, backlog)
+    start = time.perf_counter()
+    kpis = run_replication(scenario, 0).kpis["queues"]["q"]
+    seconds = time.perf_counter() - start
+    done = kpis["completed"]
+    return {"items": done, "seconds": seconds, "items_per_s": done / seconds,
+            "wait_mean_h": kpis["wait_mean_h"]}
+
+
+def run_minimal_simpy(items: int) -> dict:
+    """The textbook SimPy model: one process per customer, a simpy.Resource for the servers."""
+    import simpy
+
+    rng = np.random.default_rng(1)
+    gaps = rng.exponential(1 / LAM, items).tolist()
+    services = rng.exponential(MEAN, items).tolist()
+    env = simpy.Environment()
+    servers = simpy.Resource(env, SERVERS)
+    waited = [0.0, 0]
+
+    def customer(i: int):
+        arrival = env.now
+        with servers.request() as request:
+            yield request
+            waited[0] += env.now - arrival
+            yield env.timeout(services[i])
+        waited[1] += 1
+
+    def source():
+        for i in range(items):
+            yield env.timeout(gaps[i])
+            env.process(customer(i))
+
+    env.process(source())
+    start = time.perf_counter()
+    env.run()
+    seconds = time.perf_counter() - start
+    return {"items": waited[1], "seconds": seconds, "items_per_s": waited[1] / seconds,
+            "wait_mean_h": waited[0] / waited[1]}
+
+
+def child(kind: str, items: int) -> None:
+    result = {"engine": lambda: run_engine(items), "simpy": lambda: run_minimal_simpy(items),
+              "backlog": lambda: run_engine(0, backlog=items)}[kind]()
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def measure(kind: str, items: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, "--items", str(items)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--backlog", type=int, default=400_000)
+    parser.add_argument("--child", choices=["engine", "simpy", "backlog"])
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.items)
+        return
+    small = max(args.items // 10, 1000)
+    engine = measure("engine", args.items)
+    simpy_min = measure("simpy", args.items)
+    engine_small = measure("engine", small)
+    backlog = measure("backlog", args.backlog)
+    print(f"M/M/c lambda={LAM}/h, c={SERVERS}, mean service {MEAN} h")
+    print(f"  engine        {engine['items']:>10,.0f} items  {engine['items_per_s']:>9,.0f} items/s"
+          f"  wait {engine['wait_mean_h']:.4f} h  peak RSS {engine['peak_rss_mb']:.0f} MB")
+    print(f"  minimal SimPy {simpy_min['items']:>10,.0f} items  {simpy_min['items_per_s']:>9,.0f} items/s"
+          f"  wait {simpy_min['wait_mean_h']:.4f} h  peak RSS {simpy_min['peak_rss_mb']:.0f} MB")
+    print(f"  speed ratio engine / minimal SimPy: {engine['items_per_s'] / simpy_min['items_per_s']:.2f}x "
+          "(target >= 2.5x)")
+    print(f"  engine peak RSS: {engine_small['peak_rss_mb']:.0f} MB at {small:,} items, "
+          f"{engine['peak_rss_mb']:.0f} MB at {args.items:,} items "
+          f"(ratio {engine['peak_rss_mb'] / engine_small['peak_rss_mb']:.2f}, target flat)")
+    per_item = backlog["seconds"] / backlog["items"]
+    steady = engine["seconds"] / engine["items"]
+    print(f"  backlog drain: {backlog['items']:,.0f} items at {1e6 * per_item:.2f} us/item vs steady "
+          f"{1e6 * steady:.2f} us/item: {per_item / steady:.2f}x (target <= 1.5x); peak RSS "
+          f"{backlog['peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
