@@ -1,0 +1,33 @@
+"""Handling-time distributions keep their mean and cv; replication intervals are Student-t intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator.handling import sampler
+from simulator.scenario import HandlingTime
+from simulator.stats import mean_ci
+
+
+@pytest.mark.parametrize("dist,cv", [("lognormal", 0.8), ("gamma", 1.5), ("exponential", 1.0), ("constant", 0.0)])
+def test_handling_time_has_the_given_mean_and_cv(dist, cv):
+    spec = HandlingTime(mean="45s", cv=cv, dist=dist) if dist != "constant" else HandlingTime(mean="45s", dist=dist)
+    draws = sampler(spec, np.random.default_rng(4))(400_000)
+    mean = 45 / 3600
+    assert draws.mean() == pytest.approx(mean, abs=4 * mean * cv / np.sqrt(len(draws)) + 1e-15)
+    assert draws.std() / draws.mean() == pytest.approx(cv, abs=0.02 * max(cv, 1) ** 2)
+
+
+def test_rework_factor_scales_the_mean():
+    draws = sampler(HandlingTime(mean=2.0, dist="constant"), np.random.default_rng(0), factor=0.6)(3)
+    assert draws.tolist() == [1.2, 1.2, 1.2]
+
+
+def test_mean_ci_is_the_t_interval():
+    # mean 3, s = sqrt(2.5), t(0.975, 4) = 2.776445: half-width 2.776445 * 1.581139 / sqrt(5) = 1.963243
+    cell = mean_ci([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert cell["mean"] == 3.0
+    assert cell["low"] == pytest.approx(3 - 1.963243, abs=1e-6) and cell["high"] == pytest.approx(3 + 1.963243, abs=1e-6)
+    assert mean_ci([2.0]) == {"mean": 2.0, "low": None, "high": None}
+    assert mean_ci([float("nan")]) == {"mean": None, "low": None, "high": None}
