@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Callable
 
 from .engine import ReplicationResult, check_scenario_supported, run_replication
@@ -38,10 +38,9 @@ def run_replications(scenario: Scenario, replications: int, jobs: int | None = N
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = [pool.submit(run_replication, scenario, k) for k in range(replications)]
-        done = 0
-        for future in futures:
-            future.result()
-            done += 1
+        pending = set(futures)
+        while pending:  # wake twice a second so a progress bar can appear before the first one ends
+            _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             if progress:
-                progress(done)
+                progress(replications - len(pending))
         return [f.result() for f in futures]
