@@ -134,31 +134,30 @@ def _fmt(cell: dict[str, Any], kind: str) -> str:
     return text
 
 
+QUEUE_COLUMNS = [("arrivals", "arrivals", "n"), ("done", "completed", "n"), ("backlog", "backlog_end", "n"),
+                 ("wait h", "wait_mean_h", "h"), ("TAT h", "tat_mean_h", "h"), ("p95 h", "tat_p95_h", "h"),
+                 ("SLA", "sla_attainment", "pct"), ("quality", "quality", "pct")]
+POOL_COLUMNS = [("heads", "headcount_end", "n"), ("paid h", "paid_hours", "n"),
+                ("productive h", "productive_hours", "n"), ("busy h", "busy_hours", "n"),
+                ("util.", "utilization", "pct"), ("cost", "cost", "money"), ("exposure h/day", "exposure_h_max", "h")]
+
+
+def _table(title: str, entity: str, rows: dict[str, Any], columns: list[tuple[str, str, str]]) -> Table:
+    table = Table(title=title)
+    table.add_column(entity, no_wrap=True)
+    for label, _, _ in columns:
+        table.add_column(label, justify="right")
+    for name, kpis in rows.items():
+        table.add_row(name, *[_fmt(kpis[k], kind) for _, k, kind in columns])
+    return table
+
+
 def print_tables(summary: dict[str, Any]) -> None:
     """The readable view of a simulation summary (queues, pools, totals)."""
     console = Console(width=None if sys.stdout.isatty() else 200)
-    r = summary["replications"]
-    queue_cols = [("arrivals", "arrivals", "n"), ("done", "completed", "n"), ("backlog", "backlog_end", "n"),
-                  ("wait h", "wait_mean_h", "h"), ("TAT h", "tat_mean_h", "h"), ("p95 h", "tat_p95_h", "h"),
-                  ("SLA", "sla_attainment", "pct"), ("quality", "quality", "pct")]
-    table = Table(title=f"{summary['scenario']}: queues (mean ± 95% CI half-width over {r} replications)")
-    table.add_column("queue", no_wrap=True)
-    for label, _, _ in queue_cols:
-        table.add_column(label, justify="right")
-    for qid, kpis in summary["queues"].items():
-        table.add_row(qid, *[_fmt(kpis[k], kind) for _, k, kind in queue_cols])
-    console.print(table)
-    pool_cols = [("heads", "headcount_end", "n"), ("paid h", "paid_hours", "n"),
-                 ("productive h", "productive_hours", "n"), ("busy h", "busy_hours", "n"),
-                 ("util.", "utilization", "pct"), ("cost", "cost", "money"),
-                 ("exposure h/day", "exposure_h_max", "h")]
-    table = Table(title="pools")
-    table.add_column("pool", no_wrap=True)
-    for label, _, _ in pool_cols:
-        table.add_column(label, justify="right")
-    for pid, kpis in summary["pools"].items():
-        table.add_row(pid, *[_fmt(kpis[k], kind) for _, k, kind in pool_cols])
-    console.print(table)
+    title = f"{summary['scenario']}: queues (mean ± 95% CI half-width over {summary['replications']} replications)"
+    console.print(_table(title, "queue", summary["queues"], QUEUE_COLUMNS))
+    console.print(_table("pools", "pool", summary["pools"], POOL_COLUMNS))
     t = summary["totals"]
     console.print(f"totals: {_fmt(t['arrivals'], 'n')} arrivals, {_fmt(t['completed'], 'n')} completed, "
                   f"cost {_fmt(t['cost'], 'money')}, SLA {_fmt(t['sla_attainment'], 'pct')}, "
