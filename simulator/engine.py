@@ -1,8 +1,8 @@
-"""One replication of a scenario: a fresh SimPy environment, its random streams, and the event logic.
+"""One replication of a scenario: a fresh SimPy environment, its random streams, and the wiring.
 
-Items move by plain SimPy events with callbacks (an arrival, a task end), not one process per item:
-that is two events per single-stage item, and it keeps the engine several times faster than a
-process-per-item model. Rare calendar changes (shifts, breaks) are ordinary SimPy processes.
+Items move by plain SimPy events with callbacks (an arrival, a task end; see dispatch.py), not one
+process per item: a single-stage item costs two events. Calendar changes (shifts, breaks, hires,
+departures, local midnights) are ordinary SimPy processes; they are rare.
 """
 
 from __future__ import annotations
@@ -17,53 +17,42 @@ import simpy
 
 from .arrivals import arrival_times, hourly_rates
 from .calendar import horizon_origin, local_hour_and_day
-from .errors import AnnoplanError
+from .dispatch import Dispatcher, Wake
 from .handling import handling_times
 from .items import Item
 from .metrics import QueueStats, replication_kpis
-from .quality import label_error
-from .random_streams import stream, uniforms
+from .random_streams import stream
 from .scenario import Scenario
-from .shifts import assign_patterns, available_intervals, hours_in_window, shift_instances
-from .tasks import TaskList
+from .shifts import available_intervals, hours_in_window, shift_instances
+from .staffing import clip, headcount_by_hour, roster
 from .workers import PoolRuntime, Worker
-from .workflow import build_label_stage, check_supported
-
-
-class Wake:
-    """The smallest event SimPy's Environment.step can process: callbacks, _ok and a payload.
-
-    Scheduling it straight onto the environment's heap skips Timeout.__init__ and
-    Environment.schedule, two Python frames per event: about 20% of the engine's time per item.
-    """
-
-    __slots__ = ("callbacks", "_ok", "_value")
-
-    def __init__(self, callback: Any, value: Any):
-        self.callbacks = [callback]
-        self._ok = True
-        self._value = value
+from .workflow import QueueFlow
 
 
 @dataclass
 class ReplicationResult:
-    """What one replication returns: KPIs (DESIGN.md shape, plain floats) and hourly series."""
+    """What one replication returns: KPIs (DESIGN.md shape, plain floats), hourly series, exposure log.
+
+    `exposure` maps pool -> list of (worker index, local day index, sensitive hours that day).
+    """
 
     replication: int
     kpis: dict[str, Any]
     queue_series: dict[str, dict[str, np.ndarray]]
     pool_series: dict[str, dict[str, np.ndarray]]
+    exposure: dict[str, list[tuple[int, int, float]]]
 
 
 class QueueRuntime:
-    """A queue at run time: its settings, stats, first stage and random streams."""
+    """A queue at run time: its settings, stats, workflow and random streams."""
 
-    __slots__ = ("id", "skill", "priority", "target", "sensitive", "difficulty", "stats", "first", "work",
+    __slots__ = ("id", "spec", "skill", "priority", "target", "sensitive", "difficulty", "stats", "flow", "work",
                  "arrivals", "series")
 
     def __init__(self, queue_id: str, scenario: Scenario, replication: int, n_hours: int):
         spec = scenario.queues[queue_id]
         self.id = queue_id
+        self.spec = spec
         self.skill = spec.skill
         self.priority = spec.priority
         self.target = spec.sla.target
@@ -74,67 +63,70 @@ class QueueRuntime:
         rng = stream(scenario.seed, replication, f"arrivals/{queue_id}")
         self.arrivals: Iterator[float] = arrival_times(hourly_rates(spec, scenario.horizon.start, n_hours, rng), rng)
         self.series = {name: np.zeros(n_hours) for name in ("arrivals", "completions", "backlog")}
-        self.first: TaskList = None  # type: ignore[assignment]  # set once the workflow is built
+        self.flow: QueueFlow = None  # type: ignore[assignment]  # set once the dispatcher exists
 
 
 class Replication:
     """Builds and runs one replication; `run()` returns its ReplicationResult."""
 
     def __init__(self, scenario: Scenario, replication: int):
-        check_scenario_supported(scenario)
         self.scenario = scenario
         self.replication = replication
         self.env = simpy.Environment()
         self.horizon = scenario.horizon.duration
         self.window_start = scenario.horizon.warmup
         self.n_hours = math.ceil(self.horizon)
+        self.dispatch = Dispatcher(self.env, self.window_start, self.horizon, self.n_hours)
         self._seq = 0
         seed = scenario.seed
         self.queues: dict[str, QueueRuntime] = {}
         for qid in scenario.queues:
             queue = QueueRuntime(qid, scenario, replication, self.n_hours)
-            queue.first = build_label_stage(queue, uniforms(stream(seed, replication, f"quality/{qid}")))
+            queue.flow = QueueFlow(queue, scenario.workflow_of(qid),
+                                   lambda name, q=qid: stream(seed, replication, f"{name}/{q}"), self.dispatch.offer)
             self.queues[qid] = queue
+        stages = [stage for q in self.queues.values() for stage in q.flow.stages]
+        origin = horizon_origin(scenario.horizon.start)
         self.pools: dict[str, PoolRuntime] = {}
-        self.on_shift: dict[str, np.ndarray] = {}
         for pid, spec in scenario.pools.items():
-            lists = [q.first for q in self.queues.values() if q.skill in spec.skills]
-            error = {tl: label_error(spec.skill_accuracy(tl.skill), tl.queue.difficulty) for tl in lists}
-            _, _, local_day = local_hour_and_day(horizon_origin(scenario.horizon.start), self.n_hours, spec.timezone)
-            self.pools[pid] = PoolRuntime(pid, spec, lists, local_day, error)
-        self._finish_cb = self._finish
+            _, _, local_day = local_hour_and_day(origin, self.n_hours, spec.timezone)
+            self.pools[pid] = PoolRuntime(pid, spec, [s for s in stages if s.skill in spec.skills], local_day)
         self._arrive_cb = self._arrive
-        self._heap = self.env._queue  # type: ignore[attr-defined]  # see Wake; simpy is pinned < 5
-        self._eid = self.env._eid  # type: ignore[attr-defined]
+        self._offer = self.dispatch.offer
+        self._heap, self._eid = self.dispatch.heap, self.dispatch.eid
+        self._pool_series: dict[str, dict[str, np.ndarray]] = {}
 
-    def _at(self, when: float, callback: Any, value: Any) -> None:
-        """Schedule `callback(event)` at clock time `when` (NORMAL priority, FIFO among equal times)."""
-        heappush(self._heap, (when, 1, next(self._eid), Wake(callback, value)))
+    # -- wiring ---------------------------------------------------------------------------------------
 
-    # -- wiring -------------------------------------------------------------------------------------
-
-    def _start_calendars(self) -> None:
-        """Give every worker its shift pattern and available intervals; start one process per worker."""
+    def _staff(self) -> None:
+        """Hire every pool's roster, work out paid and productive hours, start each worker's calendar."""
         lo, hi = self.window_start, self.horizon
+        seed, rep = self.scenario.seed, self.replication
         for pid, pool in self.pools.items():
             spec = pool.spec
             patterns = shift_instances(spec, self.scenario.horizon.start, self.horizon)
-            shares = [1.0] if spec.shifts == "24x7" else [s.share for s in spec.shifts]
-            which = assign_patterns(spec.headcount, shares)
-            rng = stream(self.scenario.seed, self.replication, f"shrinkage/{pid}")
+            people = roster(spec, stream(seed, rep, f"attrition/{pid}"))
+            shrinkage = stream(seed, rep, f"shrinkage/{pid}")
             on_shift = np.zeros(self.n_hours + 1)
-            for pattern, instances in enumerate(patterns):
-                workers = which.count(pattern)
-                paid = hours_in_window(instances, lo, hi)
-                pool.stats.paid += workers * paid
-                for a, b in instances:
-                    on_shift[math.ceil(a):math.ceil(b)] += workers
-            self.on_shift[pid] = on_shift[: self.n_hours]
-            for worker, pattern in zip(pool.workers, which):
-                intervals = available_intervals(patterns[pattern], spec.shrinkage, rng)
-                pool.stats.productive += hours_in_window(intervals, lo, hi)
-                self.env.process(self._availability(worker, intervals))
-            pool.stats.headcount_end = spec.headcount
+            for index, person in enumerate(people):
+                worker = Worker(pool, index, person.hired_at, person.leaves_at, person.ramp_end)
+                pool.workers.append(worker)
+                employed = (person.hired_at, min(person.leaves_at, hi))
+                shifts = clip(patterns[person.pattern], *employed)
+                pool.stats.paid += hours_in_window(shifts, lo, hi)
+                for a, b in shifts:
+                    on_shift[math.ceil(a):math.ceil(b)] += 1
+                available = clip(available_intervals(patterns[person.pattern], spec.shrinkage, shrinkage), *employed)
+                pool.stats.productive += hours_in_window(available, lo, hi)
+                if person.hired_at <= hi:
+                    self.env.process(self._availability(worker, available))
+            pool.stats.headcount_end = sum(1 for p in people if p.leaves_at > hi and p.hired_at <= hi)
+            self._pool_series[pid] = {"on_shift": on_shift[: self.n_hours],
+                                      "headcount": headcount_by_hour(people, self.n_hours),
+                                      "available": np.zeros(self.n_hours), "busy": np.zeros(self.n_hours),
+                                      "sensitive_hours": np.zeros(self.n_hours)}
+            if pool.cap is not None:
+                self.env.process(self._midnights(pool))
 
     def _availability(self, worker: Worker, intervals: list[tuple[float, float]]):
         """SimPy process: the worker comes on and goes off at the edges of its available intervals."""
@@ -142,9 +134,16 @@ class Replication:
         for begin, end in intervals:
             if begin > env.now:
                 yield env.timeout(begin - env.now)
-            self._come_on(worker)
+            self.dispatch.come_on(worker)
             yield env.timeout(end - env.now)
-            self._go_off(worker)
+            self.dispatch.go_off(worker)
+
+    def _midnights(self, pool: PoolRuntime):
+        """SimPy process: at each local midnight (to the clock hour) exposure caps are lifted."""
+        changes = np.flatnonzero(np.diff(pool.local_day)) + 1
+        for hour in changes.tolist():
+            yield self.env.timeout(hour - self.env.now)
+            self.dispatch.lift_caps(pool, self.env.now)
 
     def _start_arrivals(self) -> None:
         for qid, queue in self.queues.items():
@@ -152,18 +151,17 @@ class Replication:
                 self._new_item(queue, 0.0)
             first = next(queue.arrivals, None)
             if first is not None and first < self.horizon:
-                self._at(first, self._arrive_cb, queue)
+                self.dispatch.at(first, self._arrive_cb, queue)
 
     def _sampler(self):
         """SimPy process: hourly snapshots of pools (at the hour's start) and queue counters (per hour)."""
-        env = self.env
         for hour in range(self.n_hours):
             for pool in self.pools.values():
-                pool_series = self._pool_series[pool.id]
-                pool_series["available"][hour] = pool.available_now
-                pool_series["busy"][hour] = pool.busy_now
+                series = self._pool_series[pool.id]
+                series["available"][hour] = pool.available_now
+                series["busy"][hour] = pool.busy_now
             if hour + 1 < self.horizon:
-                yield env.timeout(hour + 1.0 - env.now)
+                yield self.env.timeout(hour + 1.0 - self.env.now)
                 self._close_hour(hour)
 
     def _close_hour(self, hour: int) -> None:
@@ -173,8 +171,11 @@ class Replication:
             queue.series["completions"][hour] = stats.hour_done
             queue.series["backlog"][hour] = stats.open
             stats.hour_arrivals = stats.hour_done = 0
+        for pool in self.pools.values():
+            self._pool_series[pool.id]["sensitive_hours"][hour] = pool.hour_sensitive
+            pool.hour_sensitive = 0.0
 
-    # -- the hot path -------------------------------------------------------------------------------
+    # -- arrivals (hot) ---------------------------------------------------------------------------------
 
     def _new_item(self, queue: QueueRuntime, now: float) -> None:
         self._seq += 1
@@ -184,7 +185,11 @@ class Replication:
         stats.hour_arrivals += 1
         if now >= self.window_start:
             stats.arrivals += 1
-        self._offer(queue.first, item, now)
+        flow = queue.flow
+        if flow.passes == 1:
+            self._offer(flow.label, item, now)
+        else:
+            flow.enter(item, now)
 
     def _arrive(self, event: Wake) -> None:
         queue = event._value
@@ -194,135 +199,34 @@ class Replication:
         if following is not None and following < self.horizon:
             heappush(self._heap, (following, 1, next(self._eid), Wake(self._arrive_cb, queue)))
 
-    def _offer(self, task: TaskList, item: Item, now: float) -> None:
-        """New work: an idle worker skilled for it takes it at once (longest idle first), else it waits."""
-        pools = task.pools
-        if len(pools) == 1:
-            idle = pools[0].idle
-            if idle:
-                self._start(idle.popleft(), task, item, now)
-                return
-        else:
-            best = None
-            for pool in pools:
-                if pool.idle and (best is None or pool.idle[0].idle_since < best.idle[0].idle_since):
-                    best = pool
-            if best is not None:
-                self._start(best.idle.popleft(), task, item, now)
-                return
-        task.push(item)
-
-    def _start(self, worker: Worker, task: TaskList, item: Item, now: float) -> None:
-        pool = worker.pool
-        if item.first_start < 0:
-            item.first_start = now
-            if item.arrival >= self.window_start:
-                stats = item.queue.stats
-                stats.wait_sum += now - item.arrival
-                stats.wait_n += 1
-                if now > item.arrival:
-                    stats.waited += 1
-        duration = item.work / pool.speed[task]
-        end = now + duration
-        if end > self.window_start:
-            in_window = duration if now >= self.window_start and end <= self.horizon else \
-                min(end, self.horizon) - max(now, self.window_start)
-            pool.stats.busy += in_window
-            if task.sensitive:
-                self._expose(worker, now, in_window)
-        worker.task = task
-        worker.item = item
-        pool.busy_now += 1
-        heappush(self._heap, (end, 1, next(self._eid), Wake(self._finish_cb, worker)))
-
-    def _expose(self, worker: Worker, now: float, hours: float) -> None:
-        """Add sensitive hours to the worker's local day (counted on the day the task starts)."""
-        day = worker.pool.local_day[min(int(now), self.n_hours - 1)]
-        if worker.sens_day != day:
-            worker.sens_day = day
-            worker.sens_hours = 0.0
-        worker.sens_hours += hours
-        stats = worker.pool.stats
-        if worker.sens_hours > stats.exposure_max:
-            stats.exposure_max = worker.sens_hours
-
-    def _finish(self, event: Wake) -> None:
-        worker = event._value
-        now = self.env._now  # type: ignore[attr-defined]
-        pool = worker.pool
-        pool.busy_now -= 1
-        task, item = worker.task, worker.item
-        worker.task = worker.item = None
-        task.done(item, worker, now)
-        if worker.on:
-            self._take_next(worker, now)
-
-    def _take_next(self, worker: Worker, now: float) -> None:
-        pool = worker.pool
-        lists = pool.lists
-        if len(lists) == 1:  # the common single-skill pool needs no routing rule
-            task = lists[0] if lists[0].items else None
-        else:
-            task = pool.choose(lists)
-        if task is None:
-            worker.idle_since = now
-            pool.idle.append(worker)
-        else:
-            self._start(worker, task, task.pop(), now)
-
-    def _come_on(self, worker: Worker) -> None:
-        worker.on = True
-        worker.pool.available_now += 1
-        if worker.item is None:
-            self._take_next(worker, self.env.now)
-
-    def _go_off(self, worker: Worker) -> None:
-        worker.on = False
-        worker.pool.available_now -= 1
-        if worker.item is None:
-            worker.pool.idle.remove(worker)
-
-    # -- running ------------------------------------------------------------------------------------
+    # -- running --------------------------------------------------------------------------------------
 
     def run(self) -> ReplicationResult:
-        """Play the horizon out and return KPIs and hourly series."""
-        self._pool_series = {pid: {"available": np.zeros(self.n_hours), "busy": np.zeros(self.n_hours)}
-                             for pid in self.pools}
+        """Play the horizon out and return KPIs, hourly series and the exposure log."""
+        self._staff()
         self._start_arrivals()
-        self._start_calendars()
         self.env.process(self._sampler())
         self.env.run(until=self.horizon)
         self._close_hour(self.n_hours - 1)  # run(until) stops before the sampler's event at the horizon
         self._count_open_overdue()
-        pool_series = {pid: dict(series, on_shift=self.on_shift[pid]) for pid, series in self._pool_series.items()}
         return ReplicationResult(
             replication=self.replication,
             kpis=replication_kpis({q: r.stats for q, r in self.queues.items()},
                                   {p: r.stats for p, r in self.pools.items()}),
             queue_series={qid: q.series for qid, q in self.queues.items()},
-            pool_series=pool_series,
+            pool_series=self._pool_series,
+            exposure={pid: [(w.index, day, hours) for w in pool.workers for day, hours in sorted(w.exposure.items())]
+                      for pid, pool in self.pools.items()},
         )
 
     def _count_open_overdue(self) -> None:
-        """Censoring rule: an open item already older than its SLA target counts as a miss."""
-        open_items = [item for q in self.queues.values() for item in q.first.items]
-        open_items += [w.item for p in self.pools.values() for w in p.workers if w.item is not None]
-        for item in open_items:
+        """Censoring rule: an open item already older than its SLA target counts as a miss (once)."""
+        open_items = {id(item): item for q in self.queues.values() for stage in q.flow.stages for item in stage.items}
+        open_items.update((id(w.item), w.item) for p in self.pools.values() for w in p.workers if w.item is not None)
+        for item in open_items.values():
             stats = item.queue.stats
             if item.arrival >= self.window_start and self.horizon - item.arrival > stats.target:
                 stats.open_overdue += 1
-
-
-def check_scenario_supported(scenario: Scenario) -> None:
-    """Refuse settings this version does not simulate yet, naming them, instead of ignoring them."""
-    for qid in scenario.queues:
-        check_supported(scenario.queues[qid].workflow, scenario.workflow_of(qid))
-    for pid, pool in scenario.pools.items():
-        later = [name for name in ("exposure_cap", "ramp") if getattr(pool, name) is not None]
-        later += ["hires"] if pool.hires else []
-        later += ["attrition_monthly"] if pool.attrition_monthly else []
-        if later:
-            raise AnnoplanError(f"pool {pid!r}: {', '.join(later)} not simulated yet; remove them to run")
 
 
 def run_replication(scenario: Scenario, replication: int) -> ReplicationResult:

@@ -6,13 +6,15 @@ from typing import Any
 
 
 class Item:
-    """One item: when it arrived, its work content, and its state in the workflow.
+    """One item: when it arrived, the work content of its current task, and its state in the workflow.
 
     Later stages keep the item's queue priority and original arrival time, so every ordering rule
-    reads `arrival` (and the queue's SLA target for deadline routing).
+    reads `arrival` (and the queue's SLA target for deadline routing). `correct` is whether the
+    item's current decision is right; `votes` counts right labels among finished passes.
     """
 
-    __slots__ = ("arrival", "seq", "queue", "work", "first_start", "correct")
+    __slots__ = ("arrival", "seq", "queue", "work", "first_start", "correct", "votes", "passes_done",
+                 "labellers", "loops", "escalated")
 
     def __init__(self, arrival: float, seq: int, queue: Any, work: float):
         self.arrival = arrival
@@ -21,6 +23,11 @@ class Item:
         self.work = work
         self.first_start = -1.0
         self.correct = True
+        self.votes = 0
+        self.passes_done = 0
+        self.labellers: list[Any] | None = None
+        self.loops = 0
+        self.escalated = False
 
     def __lt__(self, other: Item) -> bool:
         return (self.arrival, self.seq) < (other.arrival, other.seq)

@@ -12,13 +12,16 @@ from typing import Any
 
 import numpy as np
 
+from .stats import wilson
+
 _BINS_PER_E = 400
 _TAT_MIN_H = 1e-4
 _N_BINS = int(math.log(1e6 / _TAT_MIN_H) * _BINS_PER_E) + 1
 _LOG_MIN = math.log(_TAT_MIN_H)
 
 QUEUE_KPIS = ("arrivals", "completed", "backlog_end", "wait_mean_h", "waited_share", "tat_mean_h", "tat_p50_h", "tat_p90_h",
-              "tat_p95_h", "sla_attainment", "quality", "audited_quality", "rework_rate", "escalation_rate")
+              "tat_p95_h", "sla_attainment", "quality", "audited_quality", "audited_quality_low",
+              "audited_quality_high", "audited_items", "rework_rate", "escalation_rate")
 POOL_KPIS = ("headcount_end", "paid_hours", "productive_hours", "busy_hours", "utilization", "cost",
              "exposure_h_max")
 TOTAL_KPIS = ("arrivals", "completed", "cost", "sla_attainment", "quality")
@@ -28,8 +31,8 @@ class QueueStats:
     """Counters of one queue. Item KPIs count items that arrive in the measured window."""
 
     __slots__ = ("window_start", "target", "arrivals", "completed", "open", "wait_sum", "wait_n", "tat_sum",
-                 "waited", "hits", "correct", "reworks", "escalations", "hist", "open_overdue",
-                 "hour_arrivals", "hour_done")
+                 "waited", "hits", "correct", "reworks", "escalations", "audited", "audited_correct",
+                 "hist", "open_overdue", "hour_arrivals", "hour_done")
 
     def __init__(self, window_start: float, target: float):
         self.window_start = window_start
@@ -45,6 +48,8 @@ class QueueStats:
         self.correct = 0
         self.reworks = 0
         self.escalations = 0
+        self.audited = 0
+        self.audited_correct = 0
         self.open_overdue = 0
         self.hist = [0] * _N_BINS
         self.hour_arrivals = 0
@@ -78,6 +83,7 @@ class QueueStats:
         """This replication's queue KPIs (DESIGN.md names)."""
         done = self.completed
         counted = done + self.open_overdue
+        audit_low, audit_high = wilson(self.audited_correct, self.audited)
         return {
             "arrivals": float(self.arrivals),
             "completed": float(done),
@@ -90,7 +96,10 @@ class QueueStats:
             "tat_p95_h": self.percentile(0.95),
             "sla_attainment": self.hits / counted if counted else math.nan,
             "quality": self.correct / done if done else math.nan,
-            "audited_quality": math.nan,
+            "audited_quality": self.audited_correct / self.audited if self.audited else math.nan,
+            "audited_quality_low": audit_low,
+            "audited_quality_high": audit_high,
+            "audited_items": float(self.audited),
             "rework_rate": self.reworks / done if done else math.nan,
             "escalation_rate": self.escalations / done if done else math.nan,
         }

@@ -35,6 +35,15 @@ def cross_check(s: Scenario) -> list[Finding]:
             if work is not None and work.skill not in offered:
                 found.append((("workflows", wid, stage, "skill"), f"no pool has the skill {work.skill!r}",
                               _closest(work.skill, offered) or "add it to a pool's skills"))
+        for qid, queue in s.queues.items():
+            if queue.workflow != wid:
+                continue
+            staff = sum(p.headcount for p in s.pools.values() if queue.skill in p.skills)
+            if staff < wf.label.passes:
+                found.append((("workflows", wid, "label", "passes"),
+                              f"{wf.label.passes} passes need {wf.label.passes} different workers with skill "
+                              f"{queue.skill!r} (queue {qid}), the pools have {staff}",
+                              "add head-count or lower passes"))
         if wf.label.passes % 2 == 0 and wf.adjudication is None:
             found.append((("workflows", wid, "label", "passes"),
                           f"{wf.label.passes} passes can tie, and there is no adjudication stage",

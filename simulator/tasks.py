@@ -13,13 +13,14 @@ class TaskList:
     """Waiting items of one (queue, stage), in arrival order; `items[0]` is the oldest.
 
     First-stage work enters in arrival order, so a deque keeps it sorted for free; later stages
-    enter out of arrival order and use a heap (`ordered=False`).
+    enter out of arrival order and use a heap (`ordered=False`). With `distinct` (consensus passes)
+    a worker may not take a pass of an item it has labelled already.
     """
 
     __slots__ = ("name", "queue", "skill", "priority", "target", "sensitive", "items", "pop", "push", "pools",
-                 "done")
+                 "done", "ordered", "distinct")
 
-    def __init__(self, name: str, queue: Any, skill: str, *, ordered: bool):
+    def __init__(self, name: str, queue: Any, skill: str, *, ordered: bool, distinct: bool = False):
         self.name = name
         self.queue = queue
         self.skill = skill
@@ -28,6 +29,8 @@ class TaskList:
         self.sensitive: bool = queue.sensitive
         self.pools: list[Any] = []
         self.done: Any = None  # set by the workflow: what happens to an item when this stage's task ends
+        self.ordered = ordered
+        self.distinct = distinct
         if ordered:
             self.items: Any = deque()
             self.pop = self.items.popleft
@@ -40,3 +43,20 @@ class TaskList:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def first_for(self, worker: Any) -> int:
+        """Index of the oldest entry `worker` may take, or -1 (only consensus passes can be refused)."""
+        if not self.distinct:
+            return 0 if self.items else -1
+        for index, item in enumerate(self.items):
+            if item.labellers is None or worker not in item.labellers:
+                return index
+        return -1
+
+    def take(self, index: int) -> Item:
+        """Remove and return the entry at `index` (as found by `first_for`)."""
+        if index == 0:
+            return self.pop()
+        item = self.items[index]
+        del self.items[index]  # only ordered (deque) lists are distinct, so index > 0 is a deque
+        return item

@@ -1,38 +1,147 @@
-"""The item's path through its workflow's stages: which task list it enters next, or delivery.
+"""The item's path through its workflow's stages (DESIGN.md), and where each decision is drawn.
+
+label (k passes by k different workers, majority wins) -> adjudication when the k labels tie
+-> escalation with `probability` (the expert's decision is final and delivered)
+-> review of a `sample` share: a wrong decision is caught with `detection`; a caught item is
+   reworked (a new label, handling x `handling_factor`) and always reviewed again, until it passes
+   or `max_loops` reworks are spent, then it is delivered as it stands
+-> delivery, and an `audit.sample` of delivered items measured off the turnaround path.
 
 Each stage is a TaskList whose `done(item, worker, now)` callback, set here, decides what follows;
-the engine only starts and finishes tasks, so new stages plug in without touching it.
+every random decision has its own stream per queue, so changing one stage leaves the others' draws
+(common random numbers).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-from .errors import AnnoplanError
-from .random_streams import BlockDraws
+from .handling import handling_times
+from .items import Item
+from .random_streams import uniforms
 from .scenario import Workflow
 from .tasks import TaskList
 
-
-def check_supported(workflow_id: str, wf: Workflow) -> None:
-    """Refuse stages this version does not simulate rather than silently ignoring them."""
-    later = [name for name in ("adjudication", "review", "escalation", "audit") if getattr(wf, name) is not None]
-    if wf.label.passes != 1:
-        later.insert(0, f"label.passes={wf.label.passes}")
-    if later:
-        raise AnnoplanError(f"workflow {workflow_id!r}: {', '.join(later)} not simulated yet "
-                            "(this version runs single-pass labelling); remove them to run")
+Offer = Callable[[TaskList, Item, float], None]
+Streams = Callable[[str], Any]
 
 
-def build_label_stage(queue: Any, quality_draws: BlockDraws) -> TaskList:
-    """The first stage of a queue: one label by a worker with the queue's skill, then delivery."""
-    stage = TaskList(f"{queue.id}/label", queue, queue.skill, ordered=True)
-    draw = quality_draws.next
-    delivered = queue.stats.delivered
+class QueueFlow:
+    """The stages of one queue's workflow, wired to the dispatcher's `offer`."""
 
-    def label_done(item: Any, worker: Any, now: float) -> None:
-        item.correct = correct = draw() >= worker.pool.error[stage]
-        delivered(item.arrival, now, correct)
+    def __init__(self, queue: Any, wf: Workflow, stream: Streams, offer: Offer):
+        self.queue = queue
+        self.stats = queue.stats
+        self.offer = offer
+        self.passes = wf.label.passes
+        self.label = self._stage("label", queue.skill, ordered=True, distinct=self.passes > 1)
+        self.u_label = uniforms(stream("quality/label")).next
+        self.stages = [self.label]
+        self.adjudication = self.escalation = self.review = self.rework = None
+        if self.passes % 2 == 0 and wf.adjudication is not None:
+            self.adjudication = self._stage("adjudication", wf.adjudication.skill, ordered=False)
+            self.adjudication_work = handling_times(wf.adjudication.handling_time, stream("handling/adjudication"))
+            self.u_adjudication = uniforms(stream("quality/adjudication")).next
+            self.adjudication.done = self._adjudication_done
+        if wf.escalation is not None and wf.escalation.probability > 0:
+            self.escalation = self._stage("escalation", wf.escalation.skill, ordered=False)
+            self.escalation_probability = wf.escalation.probability
+            self.escalation_work = handling_times(wf.escalation.handling_time, stream("handling/escalation"))
+            self.u_escalate = uniforms(stream("route/escalation")).next
+            self.u_expert = uniforms(stream("quality/escalation")).next
+            self.escalation.done = self._escalation_done
+        if wf.review is not None and wf.review.sample > 0:
+            self.review = self._stage("review", wf.review.skill, ordered=False)
+            self.sample, self.detection = wf.review.sample, wf.review.detection
+            self.review_work = handling_times(wf.review.handling_time, stream("handling/review"))
+            self.u_sample = uniforms(stream("route/review")).next
+            self.u_detect = uniforms(stream("quality/detection")).next
+            self.review.done = self._review_done
+            self.max_loops = wf.rework.max_loops
+            if self.max_loops > 0:
+                self.rework = self._stage("rework", queue.skill, ordered=False)
+                self.rework_work = handling_times(queue.spec.handling_time, stream("handling/rework"),
+                                                  factor=wf.rework.handling_factor)
+                self.u_rework = uniforms(stream("quality/rework")).next
+                self.rework.done = self._rework_done
+        self.audit_sample = wf.audit.sample if wf.audit is not None else 0.0
+        if self.audit_sample > 0:
+            self.u_audit = uniforms(stream("audit")).next
+        plain = self.passes == 1 and self.escalation is None and self.review is None and not self.audit_sample
+        self.label.done = self._label_deliver if plain else self._label_done
 
-    stage.done = label_done
-    return stage
+    def _stage(self, name: str, skill: str, *, ordered: bool, distinct: bool = False) -> TaskList:
+        stage = TaskList(f"{self.queue.id}/{name}", self.queue, skill, ordered=ordered, distinct=distinct)
+        if name != "label":
+            self.stages.append(stage)
+        return stage
+
+    def enter(self, item: Item, now: float) -> None:
+        """A new item: its label passes are offered at once (k different workers may take them)."""
+        for _ in range(self.passes):
+            self.offer(self.label, item, now)
+
+    # -- stage ends -------------------------------------------------------------------------------------
+
+    def _label_deliver(self, item: Item, worker: Any, now: float) -> None:
+        """Single pass, no later stage: the label is the decision."""
+        pool = worker.pool
+        error = pool.error[self.label] if now >= worker.ramp_end else pool.error_of(worker, self.label, now)
+        item.correct = correct = self.u_label() >= error
+        self.stats.delivered(item.arrival, now, correct)
+
+    def _label_done(self, item: Item, worker: Any, now: float) -> None:
+        if self.u_label() >= worker.pool.error_of(worker, self.label, now):
+            item.votes += 1
+        item.passes_done += 1
+        if item.passes_done < self.passes:
+            return
+        if 2 * item.votes == self.passes:
+            item.work = self.adjudication_work.next()
+            self.offer(self.adjudication, item, now)
+            return
+        item.correct = 2 * item.votes > self.passes
+        self._decided(item, now)
+
+    def _adjudication_done(self, item: Item, worker: Any, now: float) -> None:
+        item.correct = self.u_adjudication() >= worker.pool.error_of(worker, self.adjudication, now)
+        self._decided(item, now)
+
+    def _decided(self, item: Item, now: float) -> None:
+        if self.escalation is not None and self.u_escalate() < self.escalation_probability:
+            item.escalated = True
+            item.work = self.escalation_work.next()
+            self.offer(self.escalation, item, now)
+        elif self.review is not None and self.u_sample() < self.sample:
+            item.work = self.review_work.next()
+            self.offer(self.review, item, now)
+        else:
+            self.deliver(item, now)
+
+    def _escalation_done(self, item: Item, worker: Any, now: float) -> None:
+        item.correct = self.u_expert() >= worker.pool.error_of(worker, self.escalation, now)
+        self.deliver(item, now)
+
+    def _review_done(self, item: Item, worker: Any, now: float) -> None:
+        if not item.correct and self.u_detect() < self.detection and item.loops < self.max_loops:
+            item.loops += 1
+            item.work = self.rework_work.next()
+            self.offer(self.rework, item, now)
+        else:
+            self.deliver(item, now)
+
+    def _rework_done(self, item: Item, worker: Any, now: float) -> None:
+        item.correct = self.u_rework() >= worker.pool.error_of(worker, self.rework, now)
+        item.work = self.review_work.next()
+        self.offer(self.review, item, now)
+
+    def deliver(self, item: Item, now: float) -> None:
+        stats = self.stats
+        stats.delivered(item.arrival, now, item.correct)
+        if item.arrival >= stats.window_start:
+            stats.reworks += item.loops
+            stats.escalations += item.escalated
+            if self.audit_sample and self.u_audit() < self.audit_sample:
+                stats.audited += 1
+                stats.audited_correct += item.correct
+

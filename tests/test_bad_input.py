@@ -105,9 +105,11 @@ def test_bad_override_names_the_override(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "expected PATH=VALUE" in result.output
 
 
-def test_stages_not_simulated_yet_are_refused_not_ignored(tmp_path, monkeypatch):
+def test_consensus_needs_as_many_workers_as_passes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "s.yaml").write_text(GOOD + "workflows:\n  standard:\n    review: {skill: s, handling_time: {mean: 30s}}\n")
-    assert _run(["validate", "s.yaml"]).exit_code == 0
+    (tmp_path / "s.yaml").write_text(GOOD.replace("headcount: 3", "headcount: 2")
+                                     + "workflows:\n  standard:\n    label: {passes: 3}\n")
     result = _run(["simulate", "s.yaml", "-r", "1"])
-    assert result.exit_code == 2 and "review not simulated yet" in result.output
+    assert result.exit_code == 2
+    assert "s.yaml:13: workflows.standard.label.passes: 3 passes need 3 different workers with skill 's'" \
+        in result.output

@@ -57,7 +57,8 @@ def test_out_dir_files_and_same_seed_same_bytes(tmp_path):
     arrivals = kpis.query("entity == 'spam_en' and kpi == 'arrivals'")["value"]
     assert summary["queues"]["spam_en"]["arrivals"]["mean"] == pytest.approx(arrivals.mean())
     series = pd.read_parquet(tmp_path / "a" / "timeseries.parquet")
-    assert set(series["metric"]) == {"arrivals", "completions", "backlog", "on_shift", "available", "busy"}
+    assert set(series["metric"]) == {"arrivals", "completions", "backlog", "on_shift", "available", "busy",
+                                     "headcount", "sensitive_hours"}
     assert len(series.query("replication == 0 and entity == 'spam_en' and metric == 'arrivals'")) == 240
     assert not list((tmp_path / "a").glob(".*"))  # no temporary files left behind
 

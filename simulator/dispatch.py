@@ -1,0 +1,213 @@
+"""Who does what next: new work goes to the longest-idle worker who may take it; a worker who is free
+takes the next task by its pool's routing rule. Starting and finishing tasks schedule the events.
+
+Exposure caps: a worker starts a sensitive task only if its hours today plus the task's stay within
+the pool's `exposure_cap`; otherwise the worker is capped until local midnight and takes only
+non-sensitive work, so no worker ever exceeds the cap. Hours count on the local day the task starts.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from heapq import heappush
+from typing import Any
+
+import simpy
+
+from .items import Item
+from .tasks import TaskList
+from .workers import PoolRuntime, Worker
+
+
+class Wake:
+    """The smallest event SimPy's Environment.step can process: callbacks, _ok and a payload.
+
+    Scheduling it straight onto the environment's heap skips Timeout.__init__ and
+    Environment.schedule, two Python frames per event: about 20% of the engine's time per item.
+    """
+
+    __slots__ = ("callbacks", "_ok", "_value")
+
+    def __init__(self, callback: Any, value: Any):
+        self.callbacks = [callback]
+        self._ok = True
+        self._value = value
+
+
+class Dispatcher:
+    """Matches work and workers on one SimPy environment; accounts busy and sensitive hours."""
+
+    def __init__(self, env: simpy.Environment, window_start: float, horizon: float, n_hours: int):
+        self.env = env
+        self.window_start = window_start
+        self.horizon = horizon
+        self.n_hours = n_hours
+        self.heap = env._queue  # type: ignore[attr-defined]  # see Wake; simpy is pinned < 5
+        self.eid = env._eid  # type: ignore[attr-defined]
+        self._finish_cb = self._finish
+
+    def at(self, when: float, callback: Any, value: Any) -> None:
+        """Schedule `callback(event)` at clock time `when` (NORMAL priority, FIFO among equal times)."""
+        heappush(self.heap, (when, 1, next(self.eid), Wake(callback, value)))
+
+    # -- new work -----------------------------------------------------------------------------------
+
+    def offer(self, task: TaskList, item: Item, now: float) -> None:
+        """New work: an idle worker who may take it starts at once (longest idle first), else it waits."""
+        pools = task.pools
+        if len(pools) == 1 and pools[0].plain:
+            idle = pools[0].idle
+            if idle:
+                self.start(idle.popleft(), task, item, now)
+                return
+            task.push(item)
+            return
+        best: deque[Worker] | None = None
+        for pool in pools:
+            for idle in self._idle_for(pool, task, item, now):
+                if idle and (best is None or idle[0].idle_since < best[0].idle_since):
+                    best = idle
+        if best is None:
+            task.push(item)
+        else:
+            self.start(best.popleft(), task, item, now)
+
+    def _idle_for(self, pool: PoolRuntime, task: TaskList, item: Item, now: float) -> tuple[deque[Worker], ...]:
+        """The pool's idle queues whose head may take `item` of `task` (capping heads it would overrun)."""
+        if not task.sensitive:
+            return (pool.idle, pool.idle_capped)
+        if pool.cap is not None:
+            while pool.idle and not self._fits(pool.idle[0], task, item, now):
+                worker = pool.idle.popleft()
+                self._cap(worker, now)
+                pool.idle_capped.append(worker)
+        return (pool.idle,)
+
+    # -- a worker is free -----------------------------------------------------------------------------
+
+    def take_next(self, worker: Worker, now: float) -> None:
+        """The free worker takes its next task by its pool's routing rule, or waits idle."""
+        pool = worker.pool
+        if pool.plain:
+            lists = pool.lists
+            if len(lists) == 1:  # the common single-skill pool needs no routing rule
+                task = lists[0] if lists[0].items else None
+            else:
+                task = pool.choose(lists)
+            if task is None:
+                worker.idle_since = now
+                pool.idle.append(worker)
+            else:
+                self.start(worker, task, task.pop(), now)
+            return
+        self._take_next_checked(worker, now)
+
+    def _take_next_checked(self, worker: Worker, now: float) -> None:
+        pool = worker.pool
+        capped = pool.cap is not None and worker.capped_day == self._day(pool, now)
+        lists = pool.safe_lists if capped else pool.lists
+        refused: list[TaskList] = []
+        while True:
+            task = pool.choose([tl for tl in lists if tl not in refused] if refused else lists)
+            if task is None:
+                break
+            index = task.first_for(worker)
+            if index < 0:  # only passes of items this worker labelled already
+                refused.append(task)
+                continue
+            if task.sensitive and pool.cap is not None and not self._fits(worker, task, task.items[index], now):
+                self._cap(worker, now)
+                capped, lists = True, pool.safe_lists
+                continue
+            self.start(worker, task, task.take(index), now)
+            return
+        worker.idle_since = now
+        (pool.idle_capped if capped else pool.idle).append(worker)
+
+    def _day(self, pool: PoolRuntime, now: float) -> int:
+        return int(pool.local_day[min(int(now), self.n_hours - 1)])
+
+    def _fits(self, worker: Worker, task: TaskList, item: Item, now: float) -> bool:
+        today = self._day(worker.pool, now)
+        if worker.capped_day == today:
+            return False
+        spent = worker.sens_hours if worker.sens_day == today else 0.0
+        return spent + item.work / worker.pool.speed_of(worker, task, now) <= worker.pool.cap + 1e-9
+
+    def _cap(self, worker: Worker, now: float) -> None:
+        worker.capped_day = self._day(worker.pool, now)
+
+    def lift_caps(self, pool: PoolRuntime, now: float) -> None:
+        """Local midnight: idle capped workers may take sensitive work again."""
+        waiting = list(pool.idle_capped)
+        pool.idle_capped.clear()
+        for worker in waiting:
+            self.take_next(worker, now)
+
+    # -- doing the work -------------------------------------------------------------------------------
+
+    def start(self, worker: Worker, task: TaskList, item: Item, now: float) -> None:
+        pool = worker.pool
+        window_start = self.window_start
+        if item.first_start < 0:
+            item.first_start = now
+            if item.arrival >= window_start:
+                stats = item.queue.stats
+                stats.wait_sum += now - item.arrival
+                stats.wait_n += 1
+                if now > item.arrival:
+                    stats.waited += 1
+        duration = item.work / (pool.speed[task] if now >= worker.ramp_end else pool.speed_of(worker, task, now))
+        end = now + duration
+        if end > window_start:
+            pool.stats.busy += duration if now >= window_start and end <= self.horizon else \
+                min(end, self.horizon) - max(now, window_start)
+        if task.sensitive:
+            self._expose(worker, now, duration)
+        if task.distinct:
+            if item.labellers is None:
+                item.labellers = [worker]
+            else:
+                item.labellers.append(worker)
+        worker.task = task
+        worker.item = item
+        pool.busy_now += 1
+        heappush(self.heap, (end, 1, next(self.eid), Wake(self._finish_cb, worker)))
+
+    def _expose(self, worker: Worker, now: float, hours: float) -> None:
+        """Add sensitive hours to the worker's local day (the whole task counts on the day it starts)."""
+        pool = worker.pool
+        day = self._day(pool, now)
+        if worker.sens_day != day:
+            worker.sens_day = day
+            worker.sens_hours = 0.0
+        worker.sens_hours += hours
+        worker.exposure[day] = worker.sens_hours
+        pool.hour_sensitive += hours
+        if now >= self.window_start and worker.sens_hours > pool.stats.exposure_max:
+            pool.stats.exposure_max = worker.sens_hours
+
+    def _finish(self, event: Wake) -> None:
+        worker = event._value
+        now = self.env._now  # type: ignore[attr-defined]
+        worker.pool.busy_now -= 1
+        task, item = worker.task, worker.item
+        worker.task = worker.item = None
+        task.done(item, worker, now)
+        if worker.on:
+            self.take_next(worker, now)
+
+    # -- calendars ------------------------------------------------------------------------------------
+
+    def come_on(self, worker: Worker) -> None:
+        worker.on = True
+        worker.pool.available_now += 1
+        if worker.item is None:
+            self.take_next(worker, self.env.now)
+
+    def go_off(self, worker: Worker) -> None:
+        worker.on = False
+        pool = worker.pool
+        pool.available_now -= 1
+        if worker.item is None:
+            (pool.idle if worker in pool.idle else pool.idle_capped).remove(worker)
