@@ -3,7 +3,9 @@ takes the next task by its pool's routing rule. Starting and finishing tasks sch
 
 Exposure caps: a worker starts a sensitive task only if its hours today plus the task's stay within
 the pool's `exposure_cap`; otherwise the worker is capped until local midnight and takes only
-non-sensitive work, so no worker ever exceeds the cap. Hours count on the local day the task starts.
+non-sensitive work, so no worker exceeds the cap, except by a single item that is itself longer
+than the cap (taken by a worker with no sensitive hours yet that day, else it could never be done).
+Hours count on the local day the task starts.
 """
 
 from __future__ import annotations
@@ -132,7 +134,9 @@ class Dispatcher:
         if worker.capped_day == today:
             return False
         spent = worker.sens_hours if worker.sens_day == today else 0.0
-        return spent + item.work / worker.pool.speed_of(worker, task, now) <= worker.pool.cap + 1e-9
+        # a worker with no sensitive hours today may take one item even if it alone is longer than the
+        # cap: otherwise such an item could never be done
+        return spent == 0.0 or spent + item.work / worker.pool.speed_of(worker, task, now) <= worker.pool.cap + 1e-9
 
     def _cap(self, worker: Worker, now: float) -> None:
         worker.capped_day = self._day(worker.pool, now)
