@@ -64,26 +64,23 @@ class Dispatcher:
                 return
             task.push(item)
             return
+        for pool in task.capped_pools:
+            self._cap_unfitting_idle(pool, task, item, now)
         best: deque[Worker] | None = None
-        for pool in pools:
-            for idle in self._idle_for(pool, task, item, now):
-                if idle and (best is None or idle[0].idle_since < best[0].idle_since):
-                    best = idle
+        for idle in task.idle_queues:
+            if idle and (best is None or idle[0].idle_since < best[0].idle_since):
+                best = idle
         if best is None:
             task.push(item)
         else:
             self.start(best.popleft(), task, item, now)
 
-    def _idle_for(self, pool: PoolRuntime, task: TaskList, item: Item, now: float) -> tuple[deque[Worker], ...]:
-        """The pool's idle queues whose head may take `item` of `task` (capping heads it would overrun)."""
-        if not task.sensitive:
-            return (pool.idle, pool.idle_capped)
-        if pool.cap is not None:
-            while pool.idle and not self._fits(pool.idle[0], task, item, now):
-                worker = pool.idle.popleft()
-                self._cap(worker, now)
-                pool.idle_capped.append(worker)
-        return (pool.idle,)
+    def _cap_unfitting_idle(self, pool: PoolRuntime, task: TaskList, item: Item, now: float) -> None:
+        """Sensitive work in a capped pool: cap the idle workers it would overrun, from the head on."""
+        while pool.idle and not self._fits(pool.idle[0], task, item, now):
+            worker = pool.idle.popleft()
+            self._cap(worker, now)
+            pool.idle_capped.append(worker)
 
     # -- a worker is free -----------------------------------------------------------------------------
 
@@ -127,7 +124,7 @@ class Dispatcher:
         (pool.idle_capped if capped else pool.idle).append(worker)
 
     def _day(self, pool: PoolRuntime, now: float) -> int:
-        return int(pool.local_day[min(int(now), self.n_hours - 1)])
+        return pool.local_day[min(int(now), self.n_hours - 1)]
 
     def _fits(self, worker: Worker, task: TaskList, item: Item, now: float) -> bool:
         today = self._day(worker.pool, now)

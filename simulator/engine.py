@@ -90,7 +90,7 @@ class Replication:
         self.pools: dict[str, PoolRuntime] = {}
         for pid, spec in scenario.pools.items():
             _, _, local_day = local_hour_and_day(origin, self.n_hours, spec.timezone)
-            self.pools[pid] = PoolRuntime(pid, spec, [s for s in stages if s.skill in spec.skills], local_day)
+            self.pools[pid] = PoolRuntime(pid, spec, [s for s in stages if s.skill in spec.skills], local_day.tolist())
         self._arrive_cb = self._arrive
         self._offer = self.dispatch.offer
         self._heap, self._eid = self.dispatch.heap, self.dispatch.eid
@@ -140,7 +140,7 @@ class Replication:
 
     def _midnights(self, pool: PoolRuntime):
         """SimPy process: at each local midnight (to the clock hour) exposure caps are lifted."""
-        changes = np.flatnonzero(np.diff(pool.local_day)) + 1
+        changes = np.flatnonzero(np.diff(np.asarray(pool.local_day))) + 1
         for hour in changes.tolist():
             yield self.env.timeout(hour - self.env.now)
             self.dispatch.lift_caps(pool, self.env.now)
@@ -186,18 +186,31 @@ class Replication:
         if now >= self.window_start:
             stats.arrivals += 1
         flow = queue.flow
-        if flow.passes == 1:
+        if flow.plain:  # skip a call for the common single-stage item
             self._offer(flow.label, item, now)
         else:
             flow.enter(item, now)
 
     def _arrive(self, event: Wake) -> None:
+        """An arrival; the queue's following arrivals are handled at once while nothing else is due first.
+
+        When the next arrival is strictly earlier than every scheduled event, no event can come between,
+        so it needs no event of its own: the same order of events, bit for bit, with fewer heap operations
+        (about half the arrivals at 90% load).
+        """
         queue = event._value
-        now = self.env._now  # type: ignore[attr-defined]
-        self._new_item(queue, now)
-        following = next(queue.arrivals, None)
-        if following is not None and following < self.horizon:
-            heappush(self._heap, (following, 1, next(self._eid), Wake(self._arrive_cb, queue)))
+        env, heap = self.env, self._heap
+        now = env._now  # type: ignore[attr-defined]
+        while True:
+            self._new_item(queue, now)
+            following = next(queue.arrivals, None)
+            if following is None or following >= self.horizon:
+                return
+            if following < heap[0][0]:
+                env._now = now = following  # type: ignore[attr-defined]
+                continue
+            heappush(heap, (following, 1, next(self._eid), Wake(self._arrive_cb, queue)))
+            return
 
     # -- running --------------------------------------------------------------------------------------
 

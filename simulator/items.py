@@ -23,6 +23,9 @@ class Item:
         self.work = work
         self.first_start = -1.0
         self.correct = True
+
+    def start_workflow(self) -> None:
+        """Set the multi-stage state; single-pass, single-stage items never need it (saves time per item)."""
         self.votes = 0
         self.passes_done = 0
         self.labellers: list[Any] | None = None

@@ -8,6 +8,7 @@ common random numbers make what-if comparisons far less noisy.
 from __future__ import annotations
 
 import zlib
+from functools import partial
 from typing import Callable, Iterator
 
 import numpy as np
@@ -19,22 +20,19 @@ def stream(seed: int, replication: int, source: str) -> np.random.Generator:
 
 
 class BlockDraws:
-    """Values drawn from numpy in blocks and handed out one at a time (numpy scalar draws are ~20x slower)."""
+    """Values drawn from numpy in blocks and handed out one at a time (numpy scalar draws are ~20x slower).
 
-    __slots__ = ("_draw", "_it", "_block")
+    `next` is `functools.partial(next, generator)`: one C-level call per value on the hot path.
+    """
+
+    __slots__ = ("next",)
 
     def __init__(self, draw: Callable[[int], np.ndarray], block: int = 4096):
-        self._draw = draw
-        self._block = block
-        self._it: Iterator[float] = iter(())
+        def values() -> Iterator[float]:
+            while True:
+                yield from draw(block).tolist()
 
-    def next(self) -> float:
-        """The next value of the stream."""
-        try:
-            return next(self._it)
-        except StopIteration:
-            self._it = iter(self._draw(self._block).tolist())
-            return next(self._it)
+        self.next: Callable[[], float] = partial(next, values())
 
 
 def uniforms(rng: np.random.Generator) -> BlockDraws:

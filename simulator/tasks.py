@@ -18,7 +18,7 @@ class TaskList:
     """
 
     __slots__ = ("name", "queue", "skill", "priority", "target", "sensitive", "items", "pop", "push", "pools",
-                 "done", "ordered", "distinct")
+                 "done", "ordered", "distinct", "idle_queues", "capped_pools")
 
     def __init__(self, name: str, queue: Any, skill: str, *, ordered: bool, distinct: bool = False):
         self.name = name
@@ -28,6 +28,8 @@ class TaskList:
         self.target: float = queue.target
         self.sensitive: bool = queue.sensitive
         self.pools: list[Any] = []
+        self.idle_queues: list[Any] = []  # idle-worker deques that may take this work (see PoolRuntime)
+        self.capped_pools: list[Any] = []  # pools whose idle workers must be checked against a cap first
         self.done: Any = None  # set by the workflow: what happens to an item when this stage's task ends
         self.ordered = ordered
         self.distinct = distinct

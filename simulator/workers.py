@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-import numpy as np
-
 from .metrics import PoolStats
 from .quality import label_error
 from .routing import RULES
@@ -50,7 +48,7 @@ class PoolRuntime:
                  "speed", "accuracy", "error", "busy_now", "available_now", "local_day", "cap", "plain",
                  "hour_sensitive")
 
-    def __init__(self, pool_id: str, spec: Pool, lists: list[TaskList], local_day: np.ndarray):
+    def __init__(self, pool_id: str, spec: Pool, lists: list[TaskList], local_day: list[int]):
         self.id = pool_id
         self.spec = spec
         self.stats = PoolStats(spec.cost_per_hour)
@@ -71,6 +69,11 @@ class PoolRuntime:
         self.hour_sensitive = 0.0
         for tl in lists:
             tl.pools.append(self)
+            tl.idle_queues.append(self.idle)
+            if not tl.sensitive:
+                tl.idle_queues.append(self.idle_capped)
+            elif self.cap is not None:
+                tl.capped_pools.append(self)
 
     def error_of(self, worker: Worker, task: TaskList, now: float) -> float:
         """Label error of `worker` on `task` at `now`, with a new hire's accuracy ramp."""

@@ -67,8 +67,8 @@ class QueueFlow:
         self.audit_sample = wf.audit.sample if wf.audit is not None else 0.0
         if self.audit_sample > 0:
             self.u_audit = uniforms(stream("audit")).next
-        plain = self.passes == 1 and self.escalation is None and self.review is None and not self.audit_sample
-        self.label.done = self._label_deliver if plain else self._label_done
+        self.plain = self.passes == 1 and self.escalation is None and self.review is None and not self.audit_sample
+        self.label.done = self._label_deliver if self.plain else self._label_done
 
     def _stage(self, name: str, skill: str, *, ordered: bool, distinct: bool = False) -> TaskList:
         stage = TaskList(f"{self.queue.id}/{name}", self.queue, skill, ordered=ordered, distinct=distinct)
@@ -78,6 +78,10 @@ class QueueFlow:
 
     def enter(self, item: Item, now: float) -> None:
         """A new item: its label passes are offered at once (k different workers may take them)."""
+        if self.plain:
+            self.offer(self.label, item, now)
+            return
+        item.start_workflow()
         for _ in range(self.passes):
             self.offer(self.label, item, now)
 
@@ -91,7 +95,9 @@ class QueueFlow:
         self.stats.delivered(item.arrival, now, correct)
 
     def _label_done(self, item: Item, worker: Any, now: float) -> None:
-        if self.u_label() >= worker.pool.error_of(worker, self.label, now):
+        pool = worker.pool
+        error = pool.error[self.label] if now >= worker.ramp_end else pool.error_of(worker, self.label, now)
+        if self.u_label() >= error:
             item.votes += 1
         item.passes_done += 1
         if item.passes_done < self.passes:
