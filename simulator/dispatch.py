@@ -103,7 +103,7 @@ class Dispatcher:
 
     def _take_next_checked(self, worker: Worker, now: float) -> None:
         pool = worker.pool
-        capped = pool.cap is not None and worker.capped_day == self._day(pool, now)
+        capped = pool.cap is not None and worker.capped_day == pool.local_day[int(now)]
         lists = pool.safe_lists if capped else pool.lists
         refused: list[TaskList] = []
         while True:
@@ -124,16 +124,17 @@ class Dispatcher:
         (pool.idle_capped if capped else pool.idle).append(worker)
 
     def _day(self, pool: PoolRuntime, now: float) -> int:
-        return pool.local_day[min(int(now), self.n_hours - 1)]
+        return pool.local_day[int(now)]
 
     def _fits(self, worker: Worker, task: TaskList, item: Item, now: float) -> bool:
-        today = self._day(worker.pool, now)
-        if worker.capped_day == today:
-            return False
-        spent = worker.sens_hours if worker.sens_day == today else 0.0
+        pool = worker.pool
+        today = pool.local_day[int(now)]
+        if worker.capped_day == today or worker.sens_day != today:
+            return worker.capped_day != today
         # a worker with no sensitive hours today may take one item even if it alone is longer than the
-        # cap: otherwise such an item could never be done
-        return spent == 0.0 or spent + item.work / worker.pool.speed_of(worker, task, now) <= worker.pool.cap + 1e-9
+        # cap (handled above: sens_day is not today); otherwise the item must fit in what is left
+        speed = pool.speed[task] if now >= worker.ramp_end else pool.speed_of(worker, task, now)
+        return worker.sens_hours + item.work / speed <= pool.cap + 1e-9
 
     def _cap(self, worker: Worker, now: float) -> None:
         worker.capped_day = self._day(worker.pool, now)
@@ -158,6 +159,10 @@ class Dispatcher:
                 stats.wait_n += 1
                 if now > item.arrival:
                     stats.waited += 1
+        wait = task.wait
+        if wait is not None and item.arrival >= window_start:
+            wait[0] += now - item.ready
+            wait[1] += 1
         duration = item.work / (pool.speed[task] if now >= worker.ramp_end else pool.speed_of(worker, task, now))
         end = now + duration
         if end > window_start:
@@ -178,7 +183,7 @@ class Dispatcher:
     def _expose(self, worker: Worker, now: float, hours: float) -> None:
         """Add sensitive hours to the worker's local day (the whole task counts on the day it starts)."""
         pool = worker.pool
-        day = self._day(pool, now)
+        day = pool.local_day[int(now)]
         if worker.sens_day != day:
             worker.sens_day = day
             worker.sens_hours = 0.0

@@ -19,7 +19,6 @@ from .arrivals import arrival_times, hourly_rates
 from .calendar import horizon_origin, local_hour_and_day
 from .dispatch import Dispatcher, Wake
 from .handling import handling_times
-from .items import Item
 from .metrics import QueueStats, replication_kpis
 from .random_streams import stream
 from .scenario import Scenario
@@ -89,7 +88,7 @@ class Replication:
         origin = horizon_origin(scenario.horizon.start)
         self.pools: dict[str, PoolRuntime] = {}
         for pid, spec in scenario.pools.items():
-            _, _, local_day = local_hour_and_day(origin, self.n_hours, spec.timezone)
+            _, _, local_day = local_hour_and_day(origin, self.n_hours + 1, spec.timezone)  # +1: the end instant
             self.pools[pid] = PoolRuntime(pid, spec, [s for s in stages if s.skill in spec.skills], local_day.tolist())
         self._arrive_cb = self._arrive
         self._offer = self.dispatch.offer
@@ -140,7 +139,7 @@ class Replication:
 
     def _midnights(self, pool: PoolRuntime):
         """SimPy process: at each local midnight (to the clock hour) exposure caps are lifted."""
-        changes = np.flatnonzero(np.diff(np.asarray(pool.local_day))) + 1
+        changes = np.flatnonzero(np.diff(np.asarray(pool.local_day[: self.n_hours]))) + 1
         for hour in changes.tolist():
             yield self.env.timeout(hour - self.env.now)
             self.dispatch.lift_caps(pool, self.env.now)
@@ -179,7 +178,7 @@ class Replication:
 
     def _new_item(self, queue: QueueRuntime, now: float) -> None:
         self._seq += 1
-        item = Item(now, self._seq, queue, queue.work.next())
+        item = queue.flow.item_class(now, self._seq, queue, queue.work.next())
         stats = queue.stats
         stats.open += 1
         stats.hour_arrivals += 1

@@ -14,7 +14,7 @@ class Item:
     """
 
     __slots__ = ("arrival", "seq", "queue", "work", "first_start", "correct", "votes", "passes_done",
-                 "labellers", "loops", "escalated")
+                 "labellers", "loops", "escalated", "ready")  # the last six are set by StagedItem only
 
     def __init__(self, arrival: float, seq: int, queue: Any, work: float):
         self.arrival = arrival
@@ -24,13 +24,29 @@ class Item:
         self.first_start = -1.0
         self.correct = True
 
-    def start_workflow(self) -> None:
-        """Set the multi-stage state; single-pass, single-stage items never need it (saves time per item)."""
+
+    def __lt__(self, other: Item) -> bool:
+        return (self.arrival, self.seq) < (other.arrival, other.seq)
+
+
+class StagedItem(Item):
+    """An item of a multi-stage workflow: also the state the later stages read (votes, reworks...).
+
+    A separate class so that single-pass, single-stage items do not pay for these fields.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, arrival: float, seq: int, queue: Any, work: float):
+        self.arrival = arrival
+        self.seq = seq
+        self.queue = queue
+        self.work = work
+        self.first_start = -1.0
+        self.correct = True
         self.votes = 0
         self.passes_done = 0
         self.labellers: list[Any] | None = None
         self.loops = 0
         self.escalated = False
-
-    def __lt__(self, other: Item) -> bool:
-        return (self.arrival, self.seq) < (other.arrival, other.seq)
+        self.ready = arrival  # when the item entered its current stage's task list

@@ -21,7 +21,8 @@ _N_BINS = int(math.log(1e6 / _TAT_MIN_H) * _BINS_PER_E) + 1
 _LOG_MIN = math.log(_TAT_MIN_H)
 _BUFFER = 65_536
 
-QUEUE_KPIS = ("arrivals", "completed", "backlog_end", "wait_mean_h", "waited_share", "tat_mean_h", "tat_p50_h", "tat_p90_h",
+QUEUE_KPIS = ("arrivals", "completed", "backlog_end", "wait_mean_h", "waited_share", "label_wait_mean_h",
+              "review_wait_mean_h", "tat_mean_h", "tat_p50_h", "tat_p90_h",
               "tat_p95_h", "sla_attainment", "quality", "audited_quality", "audited_quality_low",
               "audited_quality_high", "audited_items", "rework_rate", "escalation_rate")
 POOL_KPIS = ("headcount_end", "paid_hours", "productive_hours", "busy_hours", "utilization", "cost",
@@ -34,7 +35,7 @@ class QueueStats:
 
     __slots__ = ("window_start", "target", "arrivals", "completed", "open", "wait_sum", "wait_n", "tat_sum",
                  "waited", "hits", "correct", "reworks", "escalations", "audited", "audited_correct",
-                 "hist", "tats", "open_overdue", "hour_arrivals", "hour_done")
+                 "hist", "tats", "open_overdue", "hour_arrivals", "hour_done", "label_wait", "review_wait")
 
     def __init__(self, window_start: float, target: float):
         self.window_start = window_start
@@ -57,6 +58,8 @@ class QueueStats:
         self.tats: list[float] = []
         self.hour_arrivals = 0
         self.hour_done = 0
+        self.label_wait = [0.0, 0]  # per-visit waits of label and rework tasks (multi-stage flows)
+        self.review_wait = [0.0, 0]
 
     def delivered(self, arrival: float, now: float, correct: bool) -> None:
         """Record one delivered item."""
@@ -102,6 +105,8 @@ class QueueStats:
             "backlog_end": float(self.open),
             "wait_mean_h": self.wait_sum / self.wait_n if self.wait_n else math.nan,
             "waited_share": self.waited / self.wait_n if self.wait_n else math.nan,
+            "label_wait_mean_h": self.label_wait[0] / self.label_wait[1] if self.label_wait[1] else math.nan,
+            "review_wait_mean_h": self.review_wait[0] / self.review_wait[1] if self.review_wait[1] else math.nan,
             "tat_mean_h": self.tat_sum / done if done else math.nan,
             "tat_p50_h": self.percentile(0.50),
             "tat_p90_h": self.percentile(0.90),

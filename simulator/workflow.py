@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .handling import handling_times
-from .items import Item
+from .items import Item, StagedItem
 from .random_streams import uniforms
 from .scenario import Workflow
 from .tasks import TaskList
@@ -69,6 +69,13 @@ class QueueFlow:
             self.u_audit = uniforms(stream("audit")).next
         self.plain = self.passes == 1 and self.escalation is None and self.review is None and not self.audit_sample
         self.label.done = self._label_deliver if self.plain else self._label_done
+        self.item_class = Item if self.plain else StagedItem
+        if not self.plain:  # per-visit waits at labelling (with rework) and review: where a flow queues
+            self.label.wait = queue.stats.label_wait
+            if self.rework is not None:
+                self.rework.wait = queue.stats.label_wait
+            if self.review is not None:
+                self.review.wait = queue.stats.review_wait
 
     def _stage(self, name: str, skill: str, *, ordered: bool, distinct: bool = False) -> TaskList:
         stage = TaskList(f"{self.queue.id}/{name}", self.queue, skill, ordered=ordered, distinct=distinct)
@@ -78,10 +85,6 @@ class QueueFlow:
 
     def enter(self, item: Item, now: float) -> None:
         """A new item: its label passes are offered at once (k different workers may take them)."""
-        if self.plain:
-            self.offer(self.label, item, now)
-            return
-        item.start_workflow()
         for _ in range(self.passes):
             self.offer(self.label, item, now)
 
@@ -104,6 +107,7 @@ class QueueFlow:
             return
         if 2 * item.votes == self.passes:
             item.work = self.adjudication_work.next()
+            item.ready = now
             self.offer(self.adjudication, item, now)
             return
         item.correct = 2 * item.votes > self.passes
@@ -117,9 +121,11 @@ class QueueFlow:
         if self.escalation is not None and self.u_escalate() < self.escalation_probability:
             item.escalated = True
             item.work = self.escalation_work.next()
+            item.ready = now
             self.offer(self.escalation, item, now)
         elif self.review is not None and self.u_sample() < self.sample:
             item.work = self.review_work.next()
+            item.ready = now
             self.offer(self.review, item, now)
         else:
             self.deliver(item, now)
@@ -132,6 +138,7 @@ class QueueFlow:
         if not item.correct and self.u_detect() < self.detection and item.loops < self.max_loops:
             item.loops += 1
             item.work = self.rework_work.next()
+            item.ready = now
             self.offer(self.rework, item, now)
         else:
             self.deliver(item, now)
@@ -139,6 +146,7 @@ class QueueFlow:
     def _rework_done(self, item: Item, worker: Any, now: float) -> None:
         item.correct = self.u_rework() >= worker.pool.error_of(worker, self.rework, now)
         item.work = self.review_work.next()
+        item.ready = now
         self.offer(self.review, item, now)
 
     def deliver(self, item: Item, now: float) -> None:

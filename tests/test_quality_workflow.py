@@ -39,7 +39,9 @@ def test_full_review_is_an_open_jackson_network():
     sends the item back w.p. e d: Bernoulli feedback, exponential stations, i.e. a Jackson network with
     lambda_1 = lambda_2 = lambda / (1 - e d). Mean turnaround = (L1 + L2) / lambda (Little), which holds
     whatever order reworks take in the label queue (work-conserving, same service law).
-    Delivered quality = 1 - e(1 - d)/(1 - e d); reworks per item = e d / (1 - e d).
+    Delivered quality = 1 - e(1 - d)/(1 - e d); reworks per item = e d / (1 - e d). The mean wait per
+    visit at each station is its M/M/c Wq (reworks keep their old arrival time and go first, which
+    reorders the label queue but, with one exponential service law, does not change its length).
     """
     lam, e, d = 10.0, 0.2, 0.9
     data = _base(1 - e, volume=lam, hours="3000h")
@@ -57,6 +59,8 @@ def test_full_review_is_an_open_jackson_network():
     l2 = lam_net * (mmc_mean_wait(lam_net, 2.0, 7) + 0.5)
     q = [r.kpis["queues"]["q"] for r in runs]
     for values, expected in (([x["tat_mean_h"] for x in q], (l1 + l2) / lam),
+                             ([x["label_wait_mean_h"] for x in q], mmc_mean_wait(lam_net, 1.0, 14)),
+                             ([x["review_wait_mean_h"] for x in q], mmc_mean_wait(lam_net, 2.0, 7)),
                              ([x["quality"] for x in q], 1 - e * (1 - d) / (1 - e * d)),
                              ([x["rework_rate"] for x in q], e * d / (1 - e * d)),
                              ([r.kpis["pools"]["labellers"]["utilization"] for r in runs], lam_net / 14),
