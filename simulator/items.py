@@ -38,12 +38,7 @@ class StagedItem(Item):
     __slots__ = ()
 
     def __init__(self, arrival: float, seq: int, queue: Any, work: float):
-        self.arrival = arrival
-        self.seq = seq
-        self.queue = queue
-        self.work = work
-        self.first_start = -1.0
-        self.correct = True
+        super().__init__(arrival, seq, queue, work)
         self.votes = 0
         self.passes_done = 0
         self.labellers: list[Any] | None = None
