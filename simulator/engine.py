@@ -185,7 +185,7 @@ class Replication:
         if now >= self.window_start:
             stats.arrivals += 1
         flow = queue.flow
-        if flow.plain:  # skip a call for the common single-stage item
+        if flow.passes == 1:  # skip a call for the common single-pass item
             self._offer(flow.label, item, now)
         else:
             flow.enter(item, now)

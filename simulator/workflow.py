@@ -84,7 +84,7 @@ class QueueFlow:
         return stage
 
     def enter(self, item: Item, now: float) -> None:
-        """A new item: its label passes are offered at once (k different workers may take them)."""
+        """A new item with k > 1 passes: all are offered at once (k different workers may take them)."""
         for _ in range(self.passes):
             self.offer(self.label, item, now)
 
