@@ -15,8 +15,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from optimize import optimize as run_optimize
+from optimize.plan import plan_table
 from simulator import AnnoplanError, ScenarioError, load_scenario
-from simulator.output import to_json, write_simulation
+from simulator.output import atomic_write, to_json, write_simulation
 from simulator.replications import default_jobs
 from simulator.scenario import Scenario
 from simulator.simulate import simulate as run_simulation
@@ -198,6 +200,60 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
         print_tables(summary)
         if out is not None:
             _err.print(f"wrote {out}/ (summary.json, kpis.parquet, timeseries.parquet, scenario.resolved.yaml)")
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--trials", type=click.IntRange(min=1), default=None, help="Trial budget [default: the scenario's].")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Trials evaluated at once, in processes [default: all cores].")
+@click.option("--storage", default=None, metavar="URL",
+              help="Optuna storage URL [default: sqlite in --out, so a rerun resumes; in memory without --out].")
+@click.option("--study", "study_name", default=None, help="Study name [default: the scenario's name].")
+@scenario_options
+@click.option("--json", "as_json", is_flag=True, help="Print the chosen plan as one JSON object, nothing else.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write summary.json, trials.parquet, plan.csv and study.db here.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@clean_errors
+def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | None, study_name: str | None,
+             seed: int | None, overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool) -> None:
+    """Find the cheapest plan that meets every SLA and quality target (exit 1 if none does).
+
+    \b
+    Example:  annoplan optimize scenarios/quickstart_optimize.yaml --out runs/q1
+    """
+    own_storage = storage is None
+    if own_storage and out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{(out / 'study.db').resolve()}"
+    show = not quiet and sys.stderr.isatty()
+
+    def progress(done: int, total: int, best: float | None) -> None:
+        if show:
+            best_text = f"{best:,.0f}" if best is not None else "none yet"
+            _err.print(f"trials {done}/{total}, cheapest feasible {best_text}", end="\r")
+
+    result = run_optimize(file, with_seed(overrides, seed), trials=trials, jobs=jobs, storage=storage,
+                          study_name=study_name, progress=progress, reclaim_running=own_storage)
+    summary = result.summary()
+    if out is not None:
+        reps = int(result.scenario_raw.get("optimize", {}).get("replications", 3))
+        plan = plan_table(result.scenario_raw, result.params, reps)
+        atomic_write(out / "summary.json", lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"))
+        atomic_write(out / "trials.parquet", lambda p: result.trials.to_parquet(p, index=False))
+        atomic_write(out / "plan.csv", lambda p: plan.to_csv(p, index=False))
+    if as_json:
+        click.echo(to_json(summary))
+    else:
+        state = "feasible plan" if result.feasible else "NO feasible plan"
+        click.echo(f"{state}: " + ", ".join(f"{k} = {v}" for k, v in result.params.items()))
+        click.echo("objective: " + ", ".join(f"{k} {v:,.2f}" for k, v in result.objective.items()))
+        print_tables(summary["kpis"])
+    if not result.feasible:
+        name, miss = result.closest  # type: ignore[misc]
+        click.echo(f"no plan met every constraint; the closest missed {name} by {miss:.4g}", err=True)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

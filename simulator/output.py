@@ -16,7 +16,8 @@ from .results import SimulationResult
 from .scenario import Scenario
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write `path` through `write(tmp)` to a temporary name in the same folder, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
@@ -61,6 +62,6 @@ def write_simulation(result: SimulationResult, out_dir: Path, version: str) -> l
     }
     written = []
     for name, write in files.items():
-        _atomic(out_dir / name, write)
+        atomic_write(out_dir / name, write)
         written.append(out_dir / name)
     return written

@@ -1,0 +1,83 @@
+"""Constraints of a plan: every queue's SLA attainment and quality target by default, plus the user's.
+
+A user constraint is `METRIC <= VALUE` or `METRIC >= VALUE`. METRIC is a total (`cost`, also
+spelt `budget`; `sla_attainment`, `quality`, `arrivals`, `completed`), `backlog_end` (all queues),
+`exposure_h_max` (the largest over pools), or one entity's KPI: `queues.ID.KPI`, `pools.ID.KPI`.
+Each constraint's value is its violation (> 0 violated, <= 0 met), as Optuna's set_constraint wants.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.errors import Problem, ScenarioError
+from simulator.metrics import POOL_KPIS, QUEUE_KPIS, TOTAL_KPIS
+from simulator.scenario import Scenario
+
+_FORM = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """`metric op bound`; `name` is the key stored with every trial."""
+
+    name: str
+    metric: str
+    op: str
+    bound: float
+
+    def violation(self, kpis: dict[str, Any]) -> float:
+        """How far the plan's mean KPIs miss the bound (<= 0: met). Undefined metrics count as missed by 1."""
+        value = metric_value(self.metric, kpis)
+        if value is None:
+            return 1.0
+        return value - self.bound if self.op == "<=" else self.bound - value
+
+
+def metric_value(metric: str, kpis: dict[str, Any]) -> float | None:
+    """The mean of `metric` in a summary (DESIGN.md's JSON shape)."""
+    parts = metric.split(".")
+    if len(parts) == 3:
+        cell = kpis[parts[0]][parts[1]][parts[2]]
+        return cell["mean"]
+    if metric in ("budget", "cost"):
+        return kpis["totals"]["cost"]["mean"]
+    if metric == "backlog_end":
+        return sum(q["backlog_end"]["mean"] or 0.0 for q in kpis["queues"].values())
+    if metric == "exposure_h_max":
+        return max((p["exposure_h_max"]["mean"] or 0.0 for p in kpis["pools"].values()), default=0.0)
+    return kpis["totals"][metric]["mean"]
+
+
+def _known(metric: str, scenario: Scenario) -> bool:
+    parts = metric.split(".")
+    if len(parts) == 3:
+        group = {"queues": (scenario.queues, QUEUE_KPIS), "pools": (scenario.pools, POOL_KPIS)}.get(parts[0])
+        return group is not None and parts[1] in group[0] and parts[2] in group[1]
+    return metric in TOTAL_KPIS or metric in ("budget", "backlog_end", "exposure_h_max")
+
+
+def plan_constraints(scenario: Scenario, file: str, lines: dict[Any, Any]) -> list[Constraint]:
+    """Default targets (every queue's SLA attainment and quality target) plus the scenario's own."""
+    out = []
+    for qid, queue in scenario.queues.items():
+        out.append(Constraint(f"queues.{qid}.sla_attainment", f"queues.{qid}.sla_attainment", ">=",
+                              queue.sla.attainment))
+        if queue.quality_target is not None:
+            out.append(Constraint(f"queues.{qid}.quality", f"queues.{qid}.quality", ">=", queue.quality_target))
+    problems = []
+    for i, text in enumerate(scenario.optimize.constraints if scenario.optimize else []):
+        where = lines.get(("optimize", "constraints", i), (file, None))
+        match = _FORM.match(text)
+        if not match or not _known(match.group(1), scenario):
+            problems.append(Problem(where[0], where[1], f"optimize.constraints.{i}", f"cannot read {text!r}",
+                                    "write METRIC <= VALUE or METRIC >= VALUE, with METRIC a total (budget, "
+                                    "sla_attainment, quality, backlog_end, exposure_h_max) or queues.ID.KPI / "
+                                    "pools.ID.KPI"))
+            continue
+        out.append(Constraint(text.replace(" ", ""), match.group(1), match.group(2), float(match.group(3))))
+    if problems:
+        raise ScenarioError(problems)
+    return out

@@ -1,0 +1,193 @@
+"""The search: Optuna ask-and-tell over worker processes, stored so that a killed run resumes.
+
+Default storage is a SQLite file in the output folder (`study.db`); without an output folder the
+study lives in memory. Running the same command again continues the same study: finished trials
+are kept, trials left RUNNING by a killed run are marked FAIL and their budget is spent again.
+When every variable is discrete and the whole grid fits in the trial budget, every grid point is
+enqueued and evaluated once; otherwise TPE, seeded by the scenario seed, searches (it reads the
+constraints each trial sets with set_constraint).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import optuna
+import pandas as pd
+
+from simulator.errors import Problem, ScenarioError
+from simulator.loader import load_raw, validate_data
+from simulator.replications import default_jobs
+
+from .constraints import Constraint, plan_constraints
+from .evaluate import Evaluation, evaluate
+from .search_space import Decision, decisions
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+Progress = Callable[[int, int, float | None], None]
+
+
+@dataclass
+class OptimizeResult:
+    """The chosen plan and the evidence: every trial, and for an infeasible search the closest miss."""
+
+    feasible: bool
+    params: dict[str, Any]
+    objective: dict[str, float]
+    kpis: dict[str, Any]
+    trials: pd.DataFrame
+    closest: tuple[str, float] | None
+    scenario_raw: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        """DESIGN.md's optimize JSON: {"feasible", "params", "objective", "kpis"}."""
+        return {"feasible": self.feasible, "params": self.params, "objective": self.objective, "kpis": self.kpis}
+
+
+@dataclass
+class Search:
+    """Everything a trial needs, checked once at load."""
+
+    raw: dict[str, Any]
+    decisions: list[Decision]
+    objectives: list[str]
+    constraints: list[Constraint]
+    trials: int
+    replications: int
+    seed: int
+    name: str
+
+
+def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
+    """Load the scenario and its `optimize:` section; every problem is a ScenarioError naming its place."""
+    raw, lines = load_raw(path, overrides)
+    scenario = validate_data(raw, lines, str(path))
+    spec = scenario.optimize
+    if spec is None or not spec.variables:
+        raise ScenarioError([Problem(str(path), None, "optimize.variables", "nothing to optimise",
+                                     "add optimize: {variables: {pools.ID.headcount: {low: 10, high: 60}}}")])
+    objectives = [spec.objective] if isinstance(spec.objective, str) else list(spec.objective)
+    return Search(raw=raw, decisions=decisions(raw, spec.variables, lines, str(path)), objectives=objectives,
+                  constraints=plan_constraints(scenario, str(path), lines), trials=spec.trials,
+                  replications=spec.replications, seed=scenario.seed, name=scenario.name)
+
+
+def _grid(search: Search) -> list[dict[str, Any]] | None:
+    """Every combination of the variables, when all are discrete and the grid fits in the trial budget."""
+    grids = [d.grid() for d in search.decisions]
+    if any(g is None for g in grids) or math.prod(len(g) for g in grids) > search.trials:  # type: ignore[arg-type]
+        return None
+    return [dict(zip((d.path for d in search.decisions), combo)) for combo in itertools.product(*grids)]  # type: ignore[arg-type]
+
+
+def _record(study: optuna.Study, trial: optuna.Trial, result: Evaluation) -> None:
+    for name, violation in result.violations.items():
+        trial.set_constraint(name, violation)
+    trial.set_user_attr("kpis", result.kpis)
+    study.tell(trial, result.objectives)
+
+
+def run_search(search: Search, jobs: int | None = None, storage: str | None = None, study_name: str | None = None,
+               progress: Progress | None = None, reclaim_running: bool = True) -> optuna.Study:
+    """Run trials until the study holds `search.trials` finished ones (resuming a stored study).
+
+    `reclaim_running` marks trials left RUNNING as failed: right for a study only this machine uses
+    (a killed run left them), wrong for storage shared with other machines, which may still run them.
+    """
+    study = optuna.create_study(storage=storage, study_name=study_name or search.name, load_if_exists=True,
+                                directions=["minimize"] * len(search.objectives),
+                                sampler=optuna.samplers.TPESampler(seed=search.seed))
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for frozen in running if reclaim_running else ():
+        study._storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.FAIL)
+    grid = _grid(search)
+    if grid is not None:  # small discrete space: evaluate every point once (CRN makes a repeat identical)
+        search.trials = len(grid)
+        kept = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.WAITING)
+        have = [t.system_attrs.get("fixed_params", t.params) for t in study.get_trials(deepcopy=False, states=kept)]
+        for point in grid:
+            if point not in have:  # not skip_if_exists: that also skips points whose trial failed
+                study.enqueue_trial(point)
+    finished = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    to_run = max(0, search.trials - finished)
+    jobs = max(1, min(jobs or default_jobs(), to_run or 1))
+    args = (search.objectives, search.constraints, search.replications)
+
+    def ask() -> tuple[optuna.Trial, dict[str, Any]]:
+        trial = study.ask()
+        return trial, {d.path: d.suggest(trial) for d in search.decisions}
+
+    done = 0
+    if jobs == 1:
+        for _ in range(to_run):
+            trial, values = ask()
+            _record(study, trial, evaluate(search.raw, values, *args))
+            done += 1
+            if progress:
+                progress(finished + done, search.trials, _best_cost(study))
+        return study
+    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
+                                          else "spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        pending: dict[Future[Evaluation], optuna.Trial] = {}
+        asked = 0
+        while asked < to_run or pending:
+            while asked < to_run and len(pending) < jobs:
+                trial, values = ask()
+                pending[pool.submit(evaluate, search.raw, values, *args)] = trial
+                asked += 1
+            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in ready:
+                _record(study, pending.pop(future), future.result())
+                done += 1
+                if progress:
+                    progress(finished + done, search.trials, _best_cost(study))
+    return study
+
+
+def _feasible(trial: optuna.trial.FrozenTrial) -> bool:
+    return all(v <= 0 for v in trial.constraints.values())
+
+
+def _best_cost(study: optuna.Study) -> float | None:
+    feasible = [t.values[0] for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                if _feasible(t)]
+    return min(feasible) if feasible else None
+
+
+def trials_table(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
+    """One row per trial: number, state, params, objectives, constraint violations, feasibility."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        row: dict[str, Any] = {"number": t.number, "state": t.state.name}
+        row.update({f"param.{k}": v for k, v in t.params.items()})
+        for name, value in zip(objectives, t.values or [None] * len(objectives)):
+            row[f"objective.{name}"] = value
+        row.update({f"constraint.{k}": v for k, v in t.constraints.items()})
+        row["feasible"] = t.state == optuna.trial.TrialState.COMPLETE and _feasible(t)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def choose(study: optuna.Study, search: Search) -> OptimizeResult:
+    """The cheapest feasible trial (ties: the earlier); else the trial closest to feasible, and its worst miss."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        raise RuntimeError("no trial finished")
+    feasible = [t for t in complete if _feasible(t)]
+    if feasible:
+        best, closest = min(feasible, key=lambda t: (t.values[0], t.number)), None
+    else:
+        best = min(complete, key=lambda t: (sum(max(0.0, v) for v in t.constraints.values()), t.number))
+        name, miss = max(best.constraints.items(), key=lambda kv: kv[1])
+        closest = (name, miss)
+    return OptimizeResult(feasible=bool(feasible), params=dict(best.params),
+                          objective=dict(zip(search.objectives, best.values)), kpis=best.user_attrs["kpis"],
+                          trials=trials_table(study, search.objectives), closest=closest, scenario_raw=search.raw)

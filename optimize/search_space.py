@@ -1,0 +1,94 @@
+"""The decision variables of `optimize.variables`: how each is suggested, and checked against the model.
+
+A variable is a dotted scenario path with `low`/`high` (an int when both bounds and the step are
+whole numbers, else a float) or `choices`. Its bounds must be values the scenario accepts: both
+ends are validated through the scenario schema at load time, so an impossible range is a load
+error naming the variable, not a failed trial.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from simulator.errors import Problem, ScenarioError
+from simulator.loader import validate_data
+from simulator.scenario import Variable
+from simulator.yaml_source import LineMap, apply_override
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision variable: its path and how Optuna suggests it."""
+
+    path: str
+    low: float | None
+    high: float | None
+    step: float | None
+    choices: tuple[Any, ...] | None
+
+    @property
+    def is_int(self) -> bool:
+        values = [self.low, self.high] + ([self.step] if self.step is not None else [])
+        return self.choices is None and all(float(v).is_integer() for v in values if v is not None)
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        """Ask the trial for this variable's value."""
+        if self.choices is not None:
+            return trial.suggest_categorical(self.path, list(self.choices))
+        if self.is_int:
+            return trial.suggest_int(self.path, int(self.low), int(self.high), step=int(self.step or 1))
+        return trial.suggest_float(self.path, float(self.low), float(self.high), step=self.step)
+
+    def grid(self) -> list[Any] | None:
+        """Every value, when the variable is discrete (ints or choices); None for a continuous float."""
+        if self.choices is not None:
+            return list(self.choices)
+        if self.is_int:
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        return None
+
+
+def with_values(raw: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of merged scenario data with each `path: value` applied (the caller's data is untouched)."""
+    data = copy.deepcopy(raw)
+    lines: LineMap = {}
+    for path, value in values.items():
+        apply_override(data, lines, f"{path}={value!r}" if isinstance(value, str) else f"{path}={value}")
+    return data
+
+
+def decisions(raw: dict[str, Any], variables: dict[str, Variable], lines: LineMap, file: str) -> list[Decision]:
+    """The scenario's decision variables, each checked: a range or choices, and both ends valid in the model."""
+    out: list[Decision] = []
+    problems: list[Problem] = []
+    for path, var in variables.items():
+        where = lines.get(("optimize", "variables", path), (file, None))
+        dotted = f"optimize.variables.{path}"
+        if (var.choices is None) == (var.low is None or var.high is None):
+            problems.append(Problem(where[0], where[1], dotted, "give low and high, or choices",
+                                    "e.g. {low: 40, high: 200, step: 5}"))
+            continue
+        if var.choices is None and var.low > var.high:  # type: ignore[operator]
+            problems.append(Problem(where[0], where[1], dotted, f"low {var.low:g} is above high {var.high:g}",
+                                    "swap them"))
+            continue
+        decision = Decision(path, var.low, var.high, var.step, tuple(var.choices) if var.choices else None)
+        ends = list(decision.choices) if decision.choices else [decision.low, decision.high]
+        for value in ends:
+            value = int(value) if decision.is_int else value
+            try:
+                validate_data(with_values(raw, {path: value}), {}, file)
+            except ScenarioError as exc:
+                reason = exc.problems[0].message
+                problems.append(Problem(where[0], where[1], dotted, f"the value {value!r} does not fit the model: "
+                                        f"{exc.problems[0].path}: {reason}", "narrow the range"))
+                break
+        else:
+            out.append(decision)
+    if problems:
+        raise ScenarioError(problems)
+    return out

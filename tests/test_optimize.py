@@ -1,0 +1,145 @@
+"""The optimiser: the exact optimum of an Erlang-C staffing problem, infeasibility, constraints that
+rule out a cheap inaccurate pool, resuming a killed run, and reproducibility."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import yaml
+from click.testing import CliRunner
+
+from cli import main
+from optimize import optimize
+from tests.theory import mmc_sojourn_cdf
+
+ROOT = Path(__file__).resolve().parent.parent
+
+STAFFING = {
+    "name": "staffing", "seed": 3,
+    "horizon": {"start": "2027-01-04", "duration": "1000h", "warmup": "100h"},
+    "queues": {"q": {"volume": {"mean": 18, "per": "hour"}, "skill": "s",
+                     "handling_time": {"mean": "1h", "dist": "exponential"},
+                     "sla": {"target": "1.5h", "attainment": 0.71}}},
+    "pools": {"p": {"headcount": 20, "skills": ["s"], "cost_per_hour": 10.0}},
+    "optimize": {"trials": 9, "replications": 3, "variables": {"pools.p.headcount": {"low": 18, "high": 26}}},
+}
+
+
+def _write(tmp_path: Path, data: dict, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_returns_the_exact_minimal_head_count(tmp_path):
+    """M/M/c, lambda 18/h, mean 1 h: P(T <= 1.5 h) is 0.681 with 20 servers and 0.735 with 21, so 21 is
+    the cheapest head-count meeting 71%. The margins (0.03 either side) are about 5 standard errors of
+    a 3-replication mean here, so the answer must be exactly 21, not 22."""
+    assert mmc_sojourn_cdf(1.5, 18, 1, 20) < 0.71 < mmc_sojourn_cdf(1.5, 18, 1, 21)
+    result = optimize(_write(tmp_path, STAFFING), jobs=2)
+    assert result.feasible and result.params == {"pools.p.headcount": 21}
+    assert result.objective["cost"] == 21 * 10.0 * 900  # paid hours in the measured window x rate
+    assert len(result.trials) == 9 and result.trials["feasible"].sum() == 6  # 21..26
+
+
+def test_no_feasible_plan_exits_1_naming_the_closest_constraint(tmp_path):
+    data = dict(STAFFING, optimize={"trials": 3, "replications": 2,
+                                    "variables": {"pools.p.headcount": {"low": 18, "high": 20}}})
+    result = CliRunner().invoke(main, ["optimize", str(_write(tmp_path, data)), "--json", "-j", "1"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["feasible"] is False
+    assert "the closest missed queues.q.sla_attainment by" in result.stderr
+
+
+def test_a_cheap_pool_too_inaccurate_for_the_target_is_not_chosen(tmp_path):
+    """Cheap pool: accuracy 0.85 at 10/h; dear pool: 0.97 at 20/h; quality target 0.95. Any plan that
+    relies on the cheap pool's labels misses quality; the optimiser must pay for the accurate one."""
+    data = {
+        "name": "two-pools", "seed": 1,
+        "horizon": {"start": "2027-01-04", "duration": "400h", "warmup": "40h"},
+        "queues": {"q": {"volume": {"mean": 2, "per": "hour"}, "skill": "s", "quality_target": 0.95,
+                         "handling_time": {"mean": "1h", "dist": "exponential"},
+                         "sla": {"target": "24h", "attainment": 0.9}}},
+        "pools": {"cheap": {"headcount": 3, "skills": ["s"], "accuracy": 0.85, "cost_per_hour": 10.0},
+                  "dear": {"headcount": 0, "skills": ["s"], "accuracy": 0.97, "cost_per_hour": 20.0}},
+        "optimize": {"trials": 25, "replications": 2,
+                     "variables": {"pools.cheap.headcount": {"low": 0, "high": 4},
+                                   "pools.dear.headcount": {"low": 0, "high": 4}}},
+    }
+    result = optimize(_write(tmp_path, data), jobs=2)
+    assert result.feasible
+    assert result.params["pools.cheap.headcount"] == 0 and result.params["pools.dear.headcount"] >= 3
+    assert result.kpis["queues"]["q"]["quality"]["mean"] >= 0.95
+    trials = result.trials
+    cheap_only = trials[(trials["param.pools.dear.headcount"] == 0) & (trials["param.pools.cheap.headcount"] >= 3)]
+    assert len(cheap_only) == 2 and not cheap_only["feasible"].any()
+    assert (cheap_only["constraint.queues.q.quality"] > 0).all()
+
+
+def _complete_trials(db: Path) -> int:
+    """Finished trials in a study file, read-only (opening it through Optuna would create the schema and
+    race the run that is creating it)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.OperationalError:  # no file or no table yet
+        return 0
+
+
+def test_a_killed_run_resumes_without_losing_or_repeating_trials(tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "cli", "optimize", str(ROOT / "scenarios" / "quickstart_optimize.yaml"),
+               "--out", str(out), "-j", "1", "-q", "--json"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    storage = f"sqlite:///{out / 'study.db'}"
+    deadline = time.monotonic() + 120
+    finished = 0
+    while time.monotonic() < deadline and proc.poll() is None and finished < 3:
+        time.sleep(0.3)
+        finished = _complete_trials(out / "study.db")
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = optuna.load_study(study_name="quickstart-optimize", storage=storage).get_trials(
+        states=(optuna.trial.TrialState.COMPLETE,))
+    assert 3 <= len(done_before) < 12
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    study = optuna.load_study(study_name="quickstart-optimize", storage=storage)
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert sorted(t.params["pools.dublin.headcount"] for t in complete) == list(range(4, 16))  # each once
+    kept = {t.number: t.values for t in complete}
+    assert all(kept[t.number] == t.values for t in done_before)  # finished trials were not re-run
+    assert len(pd.read_parquet(out / "trials.parquet").query("state == 'COMPLETE'")) == 12
+    assert json.loads(again.stdout)["feasible"] is True
+
+
+def test_same_seed_and_one_job_give_the_same_plan(tmp_path):
+    data = dict(STAFFING, optimize={"trials": 5, "replications": 2,
+                                    "variables": {"pools.p.headcount": {"low": 18, "high": 60},
+                                                  "pools.p.cost_per_hour": {"low": 9.0, "high": 11.0}}})
+    path = _write(tmp_path, data)
+    a, b = optimize(path, jobs=1), optimize(path, jobs=1)
+    assert a.params == b.params and a.objective == b.objective
+    assert a.trials.drop(columns=[]).equals(b.trials)
+
+
+def test_a_variable_range_outside_the_model_is_a_load_error(tmp_path):
+    data = dict(STAFFING, optimize={"variables": {"pools.p.headcount": {"low": -5, "high": 10}}})
+    result = CliRunner().invoke(main, ["optimize", str(_write(tmp_path, data))])
+    assert result.exit_code == 2
+    assert "optimize.variables.pools.p.headcount: the value -5 does not fit the model" in result.stderr
+    data = dict(STAFFING, optimize={"variables": {"pools.p.headcount": {"low": 5, "high": 10}},
+                                    "constraints": ["budjet <= 5"]})
+    result = CliRunner().invoke(main, ["optimize", str(_write(tmp_path, data))])
+    assert result.exit_code == 2 and "optimize.constraints.0: cannot read 'budjet <= 5'" in result.stderr
