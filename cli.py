@@ -250,9 +250,14 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
         click.echo(f"{state}: " + ", ".join(f"{k} = {v}" for k, v in result.params.items()))
         click.echo("objective: " + ", ".join(f"{k} {v:,.2f}" for k, v in result.objective.items()))
         print_tables(summary["kpis"])
+    if result.verification is not None:
+        v = result.verification
+        _err.print(f"verified on {v['replications']} fresh replications ({v['candidates_checked']} candidate(s) "
+                   f"checked): confidence {v['confidence']:.1%} that every target is met")
     if not result.feasible:
-        name, miss = result.closest  # type: ignore[misc]
-        click.echo(f"no plan met every constraint; the closest missed {name} by {miss:.4g}", err=True)
+        name, margin = result.closest  # type: ignore[misc]
+        how = " with 95% confidence" if result.verification is not None else ""
+        click.echo(f"no plan met every constraint{how}; the closest missed {name} by {-margin:.4g}", err=True)
         raise SystemExit(1)
 
 

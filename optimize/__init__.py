@@ -28,7 +28,7 @@ def optimize(path: str | Path, overrides: Iterable[str] = (), trials: int | None
         search.trials = trials
     study = run_search(search, jobs=jobs, storage=storage, study_name=study_name, progress=progress,
                        reclaim_running=reclaim_running or storage is None)
-    return choose(study, search)
+    return choose(study, search, jobs=jobs)
 
 
 __all__ = ["OptimizeResult", "optimize"]

@@ -11,6 +11,7 @@ constraints each trial sets with set_constraint).
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -28,6 +29,7 @@ from simulator.replications import default_jobs
 from .constraints import Constraint, plan_constraints
 from .evaluate import Evaluation, evaluate
 from .search_space import Decision, decisions
+from .verify import verify
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -43,12 +45,14 @@ class OptimizeResult:
     objective: dict[str, float]
     kpis: dict[str, Any]
     trials: pd.DataFrame
-    closest: tuple[str, float] | None
+    closest: tuple[str, float] | None  # infeasible: the constraint missed most, and its margin (< 0)
     scenario_raw: dict[str, Any]
+    verification: dict[str, Any] | None
 
     def summary(self) -> dict[str, Any]:
-        """DESIGN.md's optimize JSON: {"feasible", "params", "objective", "kpis"}."""
-        return {"feasible": self.feasible, "params": self.params, "objective": self.objective, "kpis": self.kpis}
+        """DESIGN.md's optimize JSON {"feasible", "params", "objective", "kpis"}, plus how it was verified."""
+        return {"feasible": self.feasible, "params": self.params, "objective": self.objective, "kpis": self.kpis,
+                "verification": self.verification}
 
 
 @dataclass
@@ -176,18 +180,35 @@ def trials_table(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def choose(study: optuna.Study, search: Search) -> OptimizeResult:
-    """The cheapest feasible trial (ties: the earlier); else the trial closest to feasible, and its worst miss."""
+def choose(study: optuna.Study, search: Search, jobs: int | None = None, candidates: int = 5) -> OptimizeResult:
+    """The cheapest plan that meets every target with 95% confidence on fresh replications (see verify.py).
+
+    Feasible trials are re-run in order of cost, up to `candidates` distinct plans, until one passes.
+    With no feasible trial, or none passing, the result is infeasible and names the closest miss.
+    """
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise RuntimeError("no trial finished")
-    feasible = [t for t in complete if _feasible(t)]
-    if feasible:
-        best, closest = min(feasible, key=lambda t: (t.values[0], t.number)), None
-    else:
-        best = min(complete, key=lambda t: (sum(max(0.0, v) for v in t.constraints.values()), t.number))
-        name, miss = max(best.constraints.items(), key=lambda kv: kv[1])
-        closest = (name, miss)
-    return OptimizeResult(feasible=bool(feasible), params=dict(best.params),
-                          objective=dict(zip(search.objectives, best.values)), kpis=best.user_attrs["kpis"],
-                          trials=trials_table(study, search.objectives), closest=closest, scenario_raw=search.raw)
+    table = trials_table(study, search.objectives)
+    ordered = sorted((t for t in complete if _feasible(t)), key=lambda t: (t.values[0], t.number))
+    unique = list({json.dumps(t.params, sort_keys=True): t for t in reversed(ordered)}.values())[::-1]
+    fresh = max(5, 2 * search.replications)
+    checked = []
+    for trial in unique[:candidates]:
+        result = verify(search.raw, dict(trial.params), search.objectives, search.constraints, fresh, jobs)
+        checked.append(result)
+        if result.met:
+            break
+    if checked:
+        best = next((v for v in checked if v.met), max(checked, key=lambda v: v.confidence))
+        closest = None if best.met else min(best.margins.items(), key=lambda kv: kv[1])
+        verification = {"rule": "one-sided 95% t bound of every constraint meets its target",
+                        "replications": fresh, "candidates_checked": len(checked), "met": best.met,
+                        "confidence": best.confidence, "margins": best.margins}
+        return OptimizeResult(feasible=best.met, params=best.params, objective=best.objective, kpis=best.kpis,
+                              trials=table, closest=closest, scenario_raw=search.raw, verification=verification)
+    trial = min(complete, key=lambda t: (sum(max(0.0, v) for v in t.constraints.values()), t.number))
+    name, miss = max(trial.constraints.items(), key=lambda kv: kv[1])
+    return OptimizeResult(feasible=False, params=dict(trial.params),
+                          objective=dict(zip(search.objectives, trial.values)), kpis=trial.user_attrs["kpis"],
+                          trials=table, closest=(name, -miss), scenario_raw=search.raw, verification=None)

@@ -23,20 +23,24 @@ def default_jobs() -> int:
 
 
 def run_replications(scenario: Scenario, replications: int, jobs: int | None = None,
-                     progress: Progress | None = None) -> list[ReplicationResult]:
-    """Replications 0..n-1 of the scenario; `progress(done)` is called as each one finishes."""
+                     progress: Progress | None = None, first: int = 0) -> list[ReplicationResult]:
+    """Replications first..first+n-1 of the scenario; `progress(done)` is called as each one finishes.
+
+    `first` > 0 gives fresh replications, independent of 0..n-1 (used to verify an optimised plan).
+    """
     jobs = min(jobs or default_jobs(), replications)
+    indices = range(first, first + replications)
     if jobs <= 1:
         results = []
-        for k in range(replications):
+        for k in indices:
             results.append(run_replication(scenario, k))
             if progress:
-                progress(k + 1)
+                progress(k - first + 1)
         return results
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(run_replication, scenario, k) for k in range(replications)]
+        futures = [pool.submit(run_replication, scenario, k) for k in indices]
         pending = set(futures)
         while pending:  # wake twice a second so a progress bar can appear before the first one ends
             _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)

@@ -1,0 +1,71 @@
+"""Never trust one noisy best trial: re-run the cheapest candidates on fresh replications and keep the
+cheapest that meets every target with 95% confidence.
+
+The rule: for each constraint, a one-sided 95% Student-t bound over the fresh replications must meet
+the target (the lower bound of SLA attainment or quality >= its target; the upper bound of a cost,
+backlog or exposure <= its limit). A plan's confidence is the smallest, over its constraints, of the
+one-sided t probability that the true mean meets the target.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from simulator.loader import validate_data
+from simulator.replications import run_replications
+from simulator.results import SimulationResult
+
+from .constraints import Constraint, metric_value
+from .search_space import with_values
+
+FRESH = 1_000_000  # replication indices of verification runs start here: streams unused by the search
+
+
+@dataclass
+class Verification:
+    """One candidate re-run on fresh replications."""
+
+    params: dict[str, Any]
+    kpis: dict[str, Any]
+    objective: dict[str, float]
+    met: bool  # every constraint's one-sided 95% bound meets its target
+    confidence: float  # min over constraints of P(true mean meets the target)
+    margins: dict[str, float]  # constraint -> how far the 95% bound is inside (+) or outside (-) the target
+
+
+def _per_replication(metric: str, result: SimulationResult) -> np.ndarray:
+    values = []
+    for run in result.runs:
+        one = SimulationResult(result.scenario, [run]).summary()
+        value = metric_value(metric, one)
+        values.append(np.nan if value is None else value)
+    return np.asarray(values, dtype=float)
+
+
+def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], constraints: list[Constraint],
+           replications: int, jobs: int | None = None) -> Verification:
+    """Run the plan on `replications` fresh replications and judge it by the rule above."""
+    scenario = validate_data(with_values(raw, params), {}, "verify")
+    result = SimulationResult(scenario, run_replications(scenario, replications, jobs=jobs, first=FRESH))
+    summary = result.summary()
+    t = stats.t.ppf(0.95, replications - 1)
+    margins, confidences = {}, []
+    for c in constraints:
+        values = _per_replication(c.metric, result)
+        if np.isnan(values).any():
+            margins[c.name], confidence = -math.inf, 0.0
+        else:
+            mean, se = float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
+            slack = (c.bound - mean) if c.op == "<=" else (mean - c.bound)  # > 0: the mean meets it
+            margins[c.name] = slack - t * se
+            confidence = float(stats.t.cdf(slack / se, replications - 1)) if se > 0 else float(slack >= 0)
+        confidences.append(confidence)
+    objective = {name: float(metric_value(name, summary) or math.inf) for name in objectives}
+    return Verification(params=params, kpis=summary, objective=objective,
+                        met=all(m >= 0 for m in margins.values()),
+                        confidence=min(confidences, default=1.0), margins=margins)
