@@ -17,6 +17,7 @@ from rich.table import Table
 
 from optimize import optimize as run_optimize
 from optimize.plan import plan_table
+from optimize.workbook import write_workbook
 from simulator import AnnoplanError, ScenarioError, load_scenario
 from simulator.output import atomic_write, to_json, write_simulation
 from simulator.replications import default_jobs
@@ -213,7 +214,7 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
 @scenario_options
 @click.option("--json", "as_json", is_flag=True, help="Print the chosen plan as one JSON object, nothing else.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write summary.json, trials.parquet, plan.csv and study.db here.")
+              help="Write summary.json, trials.parquet, plan.csv, plan.xlsx and study.db here.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 @clean_errors
 def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | None, study_name: str | None,
@@ -243,6 +244,7 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
         atomic_write(out / "summary.json", lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"))
         atomic_write(out / "trials.parquet", lambda p: result.trials.to_parquet(p, index=False))
         atomic_write(out / "plan.csv", lambda p: plan.to_csv(p, index=False))
+        atomic_write(out / "plan.xlsx", lambda p: write_workbook(p, plan, summary, result.scenario_raw))
     if as_json:
         click.echo(to_json(summary))
     else:

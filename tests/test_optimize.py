@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import openpyxl
 import optuna
 import pandas as pd
 import yaml
@@ -156,3 +157,31 @@ def test_a_variable_range_outside_the_model_is_a_load_error(tmp_path):
                                     "constraints": ["budjet <= 5"]})
     result = CliRunner().invoke(main, ["optimize", str(_write(tmp_path, data))])
     assert result.exit_code == 2 and "optimize.constraints.0: cannot read 'budjet <= 5'" in result.stderr
+
+
+def test_out_dir_holds_the_plan_files_and_the_workbook_matches_them(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["optimize", str(ROOT / "scenarios" / "quickstart_optimize.yaml"),
+                                       "--out", str(out), "-j", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {"summary.json", "trials.parquet", "plan.csv", "plan.xlsx", "study.db"}
+    summary = json.loads((out / "summary.json").read_text())
+    plan = pd.read_csv(out / "plan.csv")
+    heads = summary["params"]["pools.dublin.headcount"]
+    assert list(plan["headcount"]) == [heads, heads] and list(plan["paid_hours"]) == [heads * 63.0] * 2
+    assert (plan["cost"] == plan["paid_hours"] * 32.0).all()
+    wb = openpyxl.load_workbook(out / "plan.xlsx")
+    assert wb.sheetnames == ["plan", "kpis", "assumptions"]
+    for ws in wb:
+        assert ws.freeze_panes == "A2" and all(c.font.bold for c in ws[1])
+    sheet = wb["plan"]
+    assert [c.value for c in sheet[1]] == ["week", "pool", "head-count", "hires", "paid hours", "cost"]
+    assert [[c.value for c in row] for row in sheet.iter_rows(min_row=2)] == plan.values.tolist()
+    assert sheet["F2"].number_format == "#,##0" and sheet["E2"].number_format == "#,##0.0"
+    kpis = {(r[1].value, r[2].value): r for r in wb["kpis"].iter_rows(min_row=2)}
+    sla = kpis[("spam_en", "sla_attainment")]
+    assert sla[3].value == summary["kpis"]["queues"]["spam_en"]["sla_attainment"]["mean"]
+    assert sla[3].number_format == "0.0%"
+    assert kpis[("total", "cost")][3].value == summary["kpis"]["totals"]["cost"]["mean"]
+    inputs = {(r[0].value, r[1].value): r[2].value for r in wb["assumptions"].iter_rows(min_row=2)}
+    assert inputs[("plan", "pools.dublin.headcount")] == heads and inputs[("pool dublin", "cost per hour")] == 32.0
