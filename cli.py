@@ -252,6 +252,9 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
         click.echo(f"{state}: " + ", ".join(f"{k} = {v}" for k, v in result.params.items()))
         click.echo("objective: " + ", ".join(f"{k} {v:,.2f}" for k, v in result.objective.items()))
         print_tables(summary["kpis"])
+    info = result.search
+    _err.print(f"{info['trials']} trials; the analytic screen ruled out {info['screened']} without simulating "
+               f"({info['simulations_saved']} replications saved)")
     if result.verification is not None:
         v = result.verification
         _err.print(f"verified on {v['replications']} fresh replications ({v['candidates_checked']} candidate(s) "

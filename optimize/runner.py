@@ -28,7 +28,8 @@ from simulator.replications import default_jobs
 
 from .constraints import Constraint, plan_constraints
 from .evaluate import Evaluation, evaluate
-from .search_space import Decision, decisions
+from .screen import overload, paid_cost, warm_start
+from .search_space import Decision, decisions, with_values
 from .verify import verify
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -48,11 +49,12 @@ class OptimizeResult:
     closest: tuple[str, float] | None  # infeasible: the constraint missed most, and its margin (< 0)
     scenario_raw: dict[str, Any]
     verification: dict[str, Any] | None
+    search: dict[str, Any]  # trials run, screened analytically, simulations saved
 
     def summary(self) -> dict[str, Any]:
-        """DESIGN.md's optimize JSON {"feasible", "params", "objective", "kpis"}, plus how it was verified."""
+        """DESIGN.md's optimize JSON {"feasible", "params", "objective", "kpis"}, plus the evidence."""
         return {"feasible": self.feasible, "params": self.params, "objective": self.objective, "kpis": self.kpis,
-                "verification": self.verification}
+                "verification": self.verification, "search": self.search}
 
 
 @dataclass
@@ -124,15 +126,33 @@ def run_search(search: Search, jobs: int | None = None, storage: str | None = No
     jobs = max(1, min(jobs or default_jobs(), to_run or 1))
     args = (search.objectives, search.constraints, search.replications)
 
-    def ask() -> tuple[optuna.Trial, dict[str, Any]]:
+    if grid is None and not study.trials:
+        start = warm_start(search.raw, search.decisions)
+        if start is not None:
+            study.enqueue_trial(start)
+
+    def ask() -> tuple[optuna.Trial, dict[str, Any] | None]:
+        """The next trial and its values, or None for values when the analytic screen has recorded it."""
         trial = study.ask()
-        return trial, {d.path: d.suggest(trial) for d in search.decisions}
+        values = {d.path: d.suggest(trial) for d in search.decisions}
+        scenario = validate_data(with_values(search.raw, values), {}, "trial")
+        verdict = overload(scenario)
+        if verdict is None:
+            return trial, values
+        skill, excess = verdict
+        trial.set_user_attr("screened", f"skill {skill}: offered work {1 + excess:.2f}x capacity")
+        for constraint in search.constraints:
+            trial.set_constraint(constraint.name, min(excess, 1e6))
+        cost = paid_cost(scenario)
+        study.tell(trial, [cost if name in ("cost", "budget") else math.inf for name in search.objectives])
+        return trial, None
 
     done = 0
     if jobs == 1:
         for _ in range(to_run):
             trial, values = ask()
-            _record(study, trial, evaluate(search.raw, values, *args))
+            if values is not None:
+                _record(study, trial, evaluate(search.raw, values, *args))
             done += 1
             if progress:
                 progress(finished + done, search.trials, _best_cost(study))
@@ -145,8 +165,13 @@ def run_search(search: Search, jobs: int | None = None, storage: str | None = No
         while asked < to_run or pending:
             while asked < to_run and len(pending) < jobs:
                 trial, values = ask()
-                pending[pool.submit(evaluate, search.raw, values, *args)] = trial
                 asked += 1
+                if values is None:
+                    done += 1
+                    continue
+                pending[pool.submit(evaluate, search.raw, values, *args)] = trial
+            if not pending:
+                continue
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ready:
                 _record(study, pending.pop(future), future.result())
@@ -176,6 +201,7 @@ def trials_table(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
             row[f"objective.{name}"] = value
         row.update({f"constraint.{k}": v for k, v in t.constraints.items()})
         row["feasible"] = t.state == optuna.trial.TrialState.COMPLETE and _feasible(t)
+        row["screened"] = t.user_attrs.get("screened", "")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -190,6 +216,8 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
     if not complete:
         raise RuntimeError("no trial finished")
     table = trials_table(study, search.objectives)
+    screened = sum(1 for t in complete if "screened" in t.user_attrs)
+    info = {"trials": len(complete), "screened": screened, "simulations_saved": screened * search.replications}
     ordered = sorted((t for t in complete if _feasible(t)), key=lambda t: (t.values[0], t.number))
     unique = list({json.dumps(t.params, sort_keys=True): t for t in reversed(ordered)}.values())[::-1]
     fresh = max(5, 2 * search.replications)
@@ -206,9 +234,11 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
                         "replications": fresh, "candidates_checked": len(checked), "met": best.met,
                         "confidence": best.confidence, "margins": best.margins}
         return OptimizeResult(feasible=best.met, params=best.params, objective=best.objective, kpis=best.kpis,
-                              trials=table, closest=closest, scenario_raw=search.raw, verification=verification)
+                              trials=table, closest=closest, scenario_raw=search.raw, verification=verification,
+                              search=info)
     trial = min(complete, key=lambda t: (sum(max(0.0, v) for v in t.constraints.values()), t.number))
     name, miss = max(trial.constraints.items(), key=lambda kv: kv[1])
     return OptimizeResult(feasible=False, params=dict(trial.params),
-                          objective=dict(zip(search.objectives, trial.values)), kpis=trial.user_attrs["kpis"],
-                          trials=table, closest=(name, -miss), scenario_raw=search.raw, verification=None)
+                          objective=dict(zip(search.objectives, trial.values)), kpis=trial.user_attrs.get("kpis"),
+                          trials=table, closest=(name, -miss), scenario_raw=search.raw, verification=None,
+                          search=info)

@@ -15,6 +15,7 @@ from pathlib import Path
 import openpyxl
 import optuna
 import pandas as pd
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -185,3 +186,42 @@ def test_out_dir_holds_the_plan_files_and_the_workbook_matches_them(tmp_path):
     assert kpis[("total", "cost")][3].value == summary["kpis"]["totals"]["cost"]["mean"]
     inputs = {(r[0].value, r[1].value): r[2].value for r in wb["assumptions"].iter_rows(min_row=2)}
     assert inputs[("plan", "pools.dublin.headcount")] == heads and inputs[("pool dublin", "cost per hour")] == 32.0
+
+
+def test_screen_arithmetic_on_the_quickstart():
+    """2,400 items/day x 90 s = 2.5 worker-hours per hour offered; 12 heads x 9 h x 7 days x (1 - 0.3) over
+    168 h = 3.15 available. Four heads (1.05 available) carry 2.5 / 1.05 = 2.38x: screened out."""
+    from optimize.screen import capacity, offered_load, overload
+    from simulator import load_scenario
+
+    s = load_scenario(ROOT / "scenarios" / "quickstart.yaml")
+    assert offered_load(s) == {"spam_en": pytest.approx(2.5)}
+    assert capacity(s) == {"spam_en": pytest.approx(3.15)}
+    assert overload(s) is None
+    skill, excess = overload(load_scenario(ROOT / "scenarios" / "quickstart.yaml", ["pools.dublin.headcount=4"]))
+    assert skill == "spam_en" and excess == pytest.approx(2.5 / 1.05 - 1)
+    # a target longer than half the window is never screened: a growing backlog need not break it
+    assert overload(load_scenario(ROOT / "scenarios" / "quickstart.yaml",
+                                  ["pools.dublin.headcount=4", "queues.spam_en.sla.target=20d"])) is None
+
+
+def test_screened_trials_are_recorded_infeasible_without_simulation(tmp_path):
+    data = dict(STAFFING, optimize={"trials": 9, "replications": 3,
+                                    "variables": {"pools.p.headcount": {"low": 14, "high": 22}}})
+    result = optimize(_write(tmp_path, data), jobs=2)
+    trials = result.trials.set_index("param.pools.p.headcount")
+    assert set(trials.index[trials["screened"] != ""]) == {14, 15, 16, 17}  # 18 servers carry load 18: not > 1
+    assert not trials.loc[[14, 15, 16, 17], "feasible"].any()
+    assert result.search == {"trials": 9, "screened": 4, "simulations_saved": 12}
+    assert result.params == {"pools.p.headcount": 21}
+
+
+def test_warm_start_is_square_root_staffing():
+    """Offered load 18 servers: a + sqrt(a) = 22.24, so the warm start is 23 heads."""
+    from optimize.screen import warm_start
+    from optimize.search_space import Decision
+    from simulator.loader import validate_data
+
+    raw = validate_data(dict(STAFFING), {}, "t").model_dump(mode="json")
+    start = warm_start(raw, [Decision("pools.p.headcount", 10, 60, None, None)])
+    assert start == {"pools.p.headcount": 23}
