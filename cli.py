@@ -211,6 +211,8 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
 @click.option("--storage", default=None, metavar="URL",
               help="Optuna storage URL [default: sqlite in --out, so a rerun resumes; in memory without --out].")
 @click.option("--study", "study_name", default=None, help="Study name [default: the scenario's name].")
+@click.option("--heartbeat", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="Seconds between a worker's heartbeats; a trial silent for twice this is rerun.")
 @scenario_options
 @click.option("--json", "as_json", is_flag=True, help="Print the chosen plan as one JSON object, nothing else.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -218,7 +220,7 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 @clean_errors
 def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | None, study_name: str | None,
-             seed: int | None, overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool) -> None:
+             heartbeat: float, seed: int | None, overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool) -> None:
     """Find the cheapest plan that meets every SLA and quality target (exit 1 if none does).
 
     \b
@@ -236,7 +238,8 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
             _err.print(f"trials {done}/{total}, cheapest feasible {best_text}", end="\r")
 
     result = run_optimize(file, with_seed(overrides, seed), trials=trials, jobs=jobs, storage=storage,
-                          study_name=study_name, progress=progress, reclaim_running=own_storage)
+                          study_name=study_name, progress=progress, reclaim_running=own_storage,
+                          heartbeat=heartbeat)
     summary = result.summary()
     if out is not None:
         reps = int(result.scenario_raw.get("optimize", {}).get("replications", 3))

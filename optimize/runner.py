@@ -14,6 +14,8 @@ import itertools
 import json
 import math
 import multiprocessing
+import time
+import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +31,13 @@ from simulator.replications import default_jobs
 from .constraints import Constraint, plan_constraints
 from .evaluate import Evaluation, evaluate
 from .screen import overload, paid_cost, warm_start
+from .storage import Heartbeat, StudyLock, open_storage
 from .search_space import Decision, decisions, with_values
 from .verify import verify
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Heartbeat (storage.py) beats for ask-and-tell trials itself; Optuna warns as if nothing would.
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 Progress = Callable[[int, int, float | None], None]
 
@@ -101,39 +106,52 @@ def _record(study: optuna.Study, trial: optuna.Trial, result: Evaluation) -> Non
 
 
 def run_search(search: Search, jobs: int | None = None, storage: str | None = None, study_name: str | None = None,
-               progress: Progress | None = None, reclaim_running: bool = True) -> optuna.Study:
+               progress: Progress | None = None, reclaim_running: bool = True,
+               heartbeat: float = 60.0) -> optuna.Study:
     """Run trials until the study holds `search.trials` finished ones (resuming a stored study).
 
-    `reclaim_running` marks trials left RUNNING as failed: right for a study only this machine uses
-    (a killed run left them), wrong for storage shared with other machines, which may still run them.
+    Several processes or machines may run this on one shared storage: each new trial is claimed under
+    the study lock, only while finished plus running trials are short of the budget, so together
+    they run the budget exactly. A trial whose worker stops beating is failed and its values rerun.
+    `reclaim_running` fails every trial left RUNNING at start: right for a study only this machine
+    uses (a killed run left them), wrong for shared storage, where heartbeats do that job.
     """
-    study = optuna.create_study(storage=storage, study_name=study_name or search.name, load_if_exists=True,
-                                directions=["minimize"] * len(search.objectives),
-                                sampler=optuna.samplers.TPESampler(seed=search.seed))
-    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-    for frozen in running if reclaim_running else ():
-        study._storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.FAIL)
-    grid = _grid(search)
-    if grid is not None:  # small discrete space: evaluate every point once (CRN makes a repeat identical)
-        search.trials = len(grid)
-        kept = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.WAITING)
-        have = [t.system_attrs.get("fixed_params", t.params) for t in study.get_trials(deepcopy=False, states=kept)]
-        for point in grid:
-            if point not in have:  # not skip_if_exists: that also skips points whose trial failed
-                study.enqueue_trial(point)
-    finished = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-    to_run = max(0, search.trials - finished)
-    jobs = max(1, min(jobs or default_jobs(), to_run or 1))
+    name = study_name or search.name
+    lock = StudyLock(storage, name)
+    states = optuna.trial.TrialState
+    with lock:  # creating the schema and the study races too when several workers start at once
+        rdb = open_storage(storage, heartbeat)
+        study = optuna.create_study(storage=rdb, study_name=name, load_if_exists=True,
+                                    directions=["minimize"] * len(search.objectives),
+                                    sampler=optuna.samplers.TPESampler(seed=search.seed))
+        if reclaim_running:
+            for frozen in study.get_trials(deepcopy=False, states=(states.RUNNING,)):
+                study._storage.set_trial_state_values(frozen._trial_id, states.FAIL)
+        grid = _grid(search)
+        if grid is not None:  # small discrete space: evaluate every point once (CRN makes a repeat identical)
+            search.trials = len(grid)
+            kept = (states.COMPLETE, states.WAITING, states.RUNNING)
+            have = [t.system_attrs.get("fixed_params", t.params) for t in study.get_trials(deepcopy=False,
+                                                                                             states=kept)]
+            for point in grid:
+                if point not in have:  # not skip_if_exists: that also skips points whose trial failed
+                    study.enqueue_trial(point)
+        elif not study.trials:
+            start = warm_start(search.raw, search.decisions)
+            if start is not None:
+                study.enqueue_trial(start)
     args = (search.objectives, search.constraints, search.replications)
+    beat = Heartbeat(rdb, heartbeat)
 
-    if grid is None and not study.trials:
-        start = warm_start(search.raw, search.decisions)
-        if start is not None:
-            study.enqueue_trial(start)
-
-    def ask() -> tuple[optuna.Trial, dict[str, Any] | None]:
-        """The next trial and its values, or None for values when the analytic screen has recorded it."""
-        trial = study.ask()
+    def claim() -> tuple[optuna.Trial, dict[str, Any] | None] | None:
+        """The next trial and its values (None when the screen recorded it), or None when the budget is met."""
+        with lock:
+            optuna.storages.fail_stale_trials(study)
+            busy = study.get_trials(deepcopy=False, states=(states.COMPLETE, states.RUNNING))
+            if len(busy) >= search.trials:
+                return None
+            trial = study.ask()
+            beat.start(trial._trial_id)  # before the lock opens: no worker ever sees it without a heartbeat
         values = {d.path: d.suggest(trial) for d in search.decisions}
         scenario = validate_data(with_values(search.raw, values), {}, "trial")
         verdict = overload(scenario)
@@ -145,40 +163,65 @@ def run_search(search: Search, jobs: int | None = None, storage: str | None = No
             trial.set_constraint(constraint.name, min(excess, 1e6))
         cost = paid_cost(scenario)
         study.tell(trial, [cost if name in ("cost", "budget") else math.inf for name in search.objectives])
+        beat.running.discard(trial._trial_id)
         return trial, None
 
-    done = 0
-    if jobs == 1:
-        for _ in range(to_run):
-            trial, values = ask()
-            if values is not None:
-                _record(study, trial, evaluate(search.raw, values, *args))
-            done += 1
-            if progress:
-                progress(finished + done, search.trials, _best_cost(study))
-        return study
+    def finished() -> bool:
+        """The budget is done (not merely claimed: other workers' trials may still be running)."""
+        return len(study.get_trials(deepcopy=False, states=(states.COMPLETE,))) >= search.trials
+
+    def report() -> None:
+        if progress:
+            done = len(study.get_trials(deepcopy=False, states=(states.COMPLETE,)))
+            progress(done, search.trials, _best_cost(study))
+
+    with beat:
+        if (jobs or default_jobs()) == 1:
+            while True:
+                claimed = claim()
+                if claimed is None:
+                    if finished():
+                        break
+                    time.sleep(heartbeat / 2)  # others' trials run: they finish, or go stale and return here
+                    continue
+                trial, values = claimed
+                if values is not None:
+                    _record(study, trial, evaluate(search.raw, values, *args))
+                    beat.running.discard(trial._trial_id)
+                report()
+        else:
+            _run_parallel(study, search, jobs or default_jobs(), claim, finished, beat, report, args, heartbeat)
+    lock.close()
+    return study
+
+
+def _run_parallel(study: optuna.Study, search: Search, jobs: int, claim: Callable[[], Any],
+                  finished: Callable[[], bool], beat: Heartbeat, report: Callable[[], None], args: tuple[Any, ...],
+                  heartbeat: float) -> None:
+    """Keep `jobs` trials evaluating in worker processes until the budget is finished."""
     context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
                                           else "spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         pending: dict[Future[Evaluation], optuna.Trial] = {}
-        asked = 0
-        while asked < to_run or pending:
-            while asked < to_run and len(pending) < jobs:
-                trial, values = ask()
-                asked += 1
-                if values is None:
-                    done += 1
+        while True:
+            claimed: Any = True
+            while len(pending) < jobs and (claimed := claim()) is not None:
+                if claimed[1] is None:
+                    report()
                     continue
+                trial, values = claimed
                 pending[pool.submit(evaluate, search.raw, values, *args)] = trial
             if not pending:
+                if finished():
+                    return
+                time.sleep(heartbeat / 2)  # others' trials run: they finish, or go stale and return here
                 continue
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ready:
-                _record(study, pending.pop(future), future.result())
-                done += 1
-                if progress:
-                    progress(finished + done, search.trials, _best_cost(study))
-    return study
+                trial = pending.pop(future)
+                _record(study, trial, future.result())
+                beat.running.discard(trial._trial_id)
+                report()
 
 
 def _feasible(trial: optuna.trial.FrozenTrial) -> bool:
