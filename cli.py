@@ -56,6 +56,17 @@ def scenario_options(command: Callable[..., Any]) -> Callable[..., Any]:
                         help="Use this seed instead of the scenario's.")(command)
 
 
+def output_options(files: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--json, --out DIR (writing `files`) and --quiet, shared by every command that produces results."""
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(command)
+        command = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+                               help=f"Write {files} here.")(command)
+        return click.option("--json", "as_json", is_flag=True,
+                            help="Print one JSON object on stdout and nothing else.")(command)
+    return apply
+
+
 def with_seed(overrides: tuple[str, ...], seed: int | None) -> tuple[str, ...]:
     """The overrides with --seed added as one more (so it is validated like any field)."""
     return overrides + ((f"seed={seed}",) if seed is not None else ())
@@ -174,10 +185,7 @@ def print_tables(summary: dict[str, Any]) -> None:
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: all cores]. Results do not depend on it.")
 @scenario_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write summary.json, kpis.parquet, timeseries.parquet and scenario.resolved.yaml here.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@output_options("summary.json, kpis.parquet, timeseries.parquet and scenario.resolved.yaml")
 @clean_errors
 def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, overrides: tuple[str, ...],
              as_json: bool, out: Path | None, quiet: bool) -> None:
@@ -214,10 +222,7 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
 @click.option("--heartbeat", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds between a worker's heartbeats; a trial silent for twice this is rerun.")
 @scenario_options
-@click.option("--json", "as_json", is_flag=True, help="Print the chosen plan as one JSON object, nothing else.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write summary.json, trials.parquet, plan.csv, plan.xlsx and study.db here.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@output_options("summary.json, trials.parquet, plan.csv, plan.xlsx and study.db")
 @clean_errors
 def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | None, study_name: str | None,
              heartbeat: float, seed: int | None, overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool) -> None:
