@@ -236,11 +236,18 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
         out.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{(out / 'study.db').resolve()}"
     show = not quiet and sys.stderr.isatty()
+    started, first = time.monotonic(), [None]
 
     def progress(done: int, total: int, best: float | None) -> None:
-        if show:
-            best_text = f"{best:,.0f}" if best is not None else "none yet"
-            _err.print(f"trials {done}/{total}, cheapest feasible {best_text}", end="\r")
+        if not show:
+            return
+        if first[0] is None:
+            first[0] = done - 1  # trials finished before this run (a resumed study) do not count for speed
+        pace = (time.monotonic() - started) / max(1, done - first[0])
+        left = max(0, total - done) * pace
+        best_text = f"{best:,.0f}" if best is not None else "none yet"
+        _err.print(f"trials {done}/{total}, cheapest feasible {best_text}, about {left / 60:.1f} min left   ",
+                   end="\r")
 
     result = run_optimize(file, with_seed(overrides, seed), trials=trials, jobs=jobs, storage=storage,
                           study_name=study_name, progress=progress, reclaim_running=own_storage,
