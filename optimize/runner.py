@@ -38,6 +38,7 @@ from .verify import verify
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # Heartbeat (storage.py) beats for ask-and-tell trials itself; Optuna warns as if nothing would.
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+warnings.filterwarnings("ignore", message=".*fail_stale_trials is experimental")
 
 Progress = Callable[[int, int, float | None], None]
 
