@@ -1,7 +1,7 @@
 """The decision variables of `optimize.variables`: how each is suggested, and checked against the model.
 
-A variable is a dotted scenario path with `low`/`high` (an int when both bounds and the step are
-whole numbers, else a float) or `choices`. Its bounds must be values the scenario accepts: both
+A variable is a dotted scenario path with `low`/`high` (an int when the bounds and step are written
+as integers, e.g. 40; a float when written 40.0 or 0.05) or `choices`. Its bounds must be values the scenario accepts: both
 ends are validated through the scenario schema at load time, so an impossible range is a load
 error naming the variable, not a failed trial.
 """
@@ -32,8 +32,9 @@ class Decision:
 
     @property
     def is_int(self) -> bool:
+        """Written as integers in the file (40, not 40.0): a head-count, not a rate."""
         values = [self.low, self.high] + ([self.step] if self.step is not None else [])
-        return self.choices is None and all(float(v).is_integer() for v in values if v is not None)
+        return self.choices is None and all(isinstance(v, int) for v in values if v is not None)
 
     def suggest(self, trial: optuna.Trial) -> Any:
         """Ask the trial for this variable's value."""

@@ -241,9 +241,11 @@ class Pool(Model):
 
 
 class Variable(Model):
-    low: float | None = None
-    high: float | None = None
-    step: Annotated[float, Field(gt=0)] | None = None
+    """A decision variable: ints when low, high (and step) are written as integers, else floats."""
+
+    low: int | float | None = None
+    high: int | float | None = None
+    step: Annotated[int | float, Field(gt=0)] | None = None
     choices: list[Any] | None = None
 
 

@@ -74,7 +74,8 @@ def test_two_workers_finish_the_budget_with_no_trial_lost_or_duplicated(postgres
 
 
 def test_a_dead_workers_trial_is_failed_and_rerun(postgres, tmp_path):
-    data = dict(SEARCH, horizon={"start": "2027-01-04", "duration": "3000h", "warmup": "30h"},
+    # trials of about 1.5 s: the worker is killed mid-trial, not after it finished (polls take ~0.3 s)
+    data = dict(SEARCH, horizon={"start": "2027-01-04", "duration": "12000h", "warmup": "30h"},
                 optimize=dict(SEARCH["optimize"], trials=3))
     scenario = tmp_path / "s.yaml"
     scenario.write_text(yaml.safe_dump(data))
@@ -84,11 +85,11 @@ def test_a_dead_workers_trial_is_failed_and_rerun(postgres, tmp_path):
     while time.monotonic() < deadline and doomed.poll() is None:
         time.sleep(0.2)
         try:
-            running = _states(study).get("RUNNING", 0)
+            trials = optuna.load_study(study_name=study, storage=URL).get_trials(deepcopy=False)
         except KeyError:  # the study is not created yet
             continue
-        if running:
-            break
+        if any(t.state.name == "RUNNING" and len(t.params) == 2 for t in trials):
+            break  # a trial is being simulated (both values suggested)
     assert doomed.poll() is None, "the first worker ended before it could be killed"
     doomed.send_signal(signal.SIGKILL)
     doomed.wait()

@@ -225,3 +225,14 @@ def test_warm_start_is_square_root_staffing():
     raw = validate_data(dict(STAFFING), {}, "t").model_dump(mode="json")
     start = warm_start(raw, [Decision("pools.p.headcount", 10, 60, None, None)])
     assert start == {"pools.p.headcount": 23}
+
+
+def test_variables_written_as_integers_are_ints_and_others_floats(tmp_path):
+    """`{low: 40, high: 200, step: 5}` is a head-count (ints); `{low: 9.0, high: 11.0}` a rate (floats)."""
+    from optimize.runner import prepare
+
+    data = dict(STAFFING, optimize={"variables": {"pools.p.headcount": {"low": 18, "high": 30, "step": 2},
+                                                  "pools.p.cost_per_hour": {"low": 9.0, "high": 11.0}}})
+    heads, rate = prepare(_write(tmp_path, data)).decisions
+    assert heads.is_int and heads.grid() == [18, 20, 22, 24, 26, 28, 30]
+    assert not rate.is_int and rate.grid() is None
