@@ -18,7 +18,7 @@ class TaskList:
     """
 
     __slots__ = ("name", "queue", "skill", "priority", "target", "sensitive", "items", "pop", "push", "pools",
-                 "done", "ordered", "distinct", "idle_queues", "capped_pools", "wait")
+                 "done", "distinct", "idle_queues", "capped_pools", "wait")
 
     def __init__(self, name: str, queue: Any, skill: str, *, ordered: bool, distinct: bool = False):
         self.name = name
@@ -31,7 +31,6 @@ class TaskList:
         self.idle_queues: list[Any] = []  # idle-worker deques that may take this work (see PoolRuntime)
         self.capped_pools: list[Any] = []  # pools whose idle workers must be checked against a cap first
         self.done: Any = None  # set by the workflow: what happens to an item when this stage's task ends
-        self.ordered = ordered
         self.wait: list[float] | None = None  # [sum, count] of per-visit waits, kept for multi-stage flows
         self.distinct = distinct
         if ordered:
