@@ -222,7 +222,7 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
 @click.option("--heartbeat", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds between a worker's heartbeats; a trial silent for twice this is rerun.")
 @scenario_options
-@output_options("summary.json, trials.parquet, plan.csv, plan.xlsx and study.db")
+@output_options("summary.json, trials.parquet, plan.csv, plan.xlsx, study.db and (list objective) pareto.parquet")
 @clean_errors
 def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | None, study_name: str | None,
              heartbeat: float, seed: int | None, overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool) -> None:
@@ -260,6 +260,8 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
         atomic_write(out / "trials.parquet", lambda p: result.trials.to_parquet(p, index=False))
         atomic_write(out / "plan.csv", lambda p: plan.to_csv(p, index=False))
         atomic_write(out / "plan.xlsx", lambda p: write_workbook(p, plan, summary, result.scenario_raw))
+        if result.pareto is not None:
+            atomic_write(out / "pareto.parquet", lambda p: result.pareto.to_parquet(p, index=False))
     if as_json:
         click.echo(to_json(summary))
     else:
@@ -268,8 +270,11 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
         click.echo("objective: " + ", ".join(f"{k} {v:,.2f}" for k, v in result.objective.items()))
         print_tables(summary["kpis"])
     info = result.search
-    _err.print(f"{info['trials']} trials; the analytic screen ruled out {info['screened']} without simulating "
-               f"({info['simulations_saved']} replications saved)")
+    _err.print(f"{info['trials']} trials, {info['simulations_run']} replications run; the analytic screen ruled "
+               f"out {info['screened']} trials ({info['simulations_saved_by_screen']} replications saved), the "
+               f"sequential rule stopped {info['pruned']} early ({info['simulations_saved_by_pruning']} saved)")
+    if result.pareto is not None:
+        _err.print(f"Pareto front: {len(result.pareto)} feasible plans that no other beats on every objective")
     if result.verification is not None:
         v = result.verification
         _err.print(f"verified on {v['replications']} fresh replications ({v['candidates_checked']} candidate(s) "

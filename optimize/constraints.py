@@ -2,7 +2,9 @@
 
 A user constraint is `METRIC <= VALUE` or `METRIC >= VALUE`. METRIC is a total (`cost`, also
 spelt `budget`; `sla_attainment`, `quality`, `arrivals`, `completed`), `backlog_end` (all queues),
-`exposure_h_max` (the largest over pools), or one entity's KPI: `queues.ID.KPI`, `pools.ID.KPI`.
+`exposure_h_max` (the largest over pools), a turnaround or wait KPI (`tat_p95_h`, `wait_mean_h`, ...:
+the slowest queue's), or one entity's KPI: `queues.ID.KPI`, `pools.ID.KPI`. The same metrics name
+objectives, which are minimised, so only lower-is-better metrics may be objectives.
 Each constraint's value is its violation (> 0 violated, <= 0 met), as Optuna's set_constraint wants.
 """
 
@@ -16,6 +18,10 @@ from simulator.errors import Problem, ScenarioError
 from simulator.metrics import POOL_KPIS, QUEUE_KPIS, TOTAL_KPIS
 from simulator.scenario import Scenario
 
+SLOWEST_QUEUE = ("wait_mean_h", "label_wait_mean_h", "review_wait_mean_h", "tat_mean_h", "tat_p50_h", "tat_p90_h",
+                 "tat_p95_h")
+LOWER_IS_BETTER = {"cost", "budget", "paid_hours", "busy_hours", "headcount_end", "backlog_end", "exposure_h_max",
+                   "rework_rate", "escalation_rate", *SLOWEST_QUEUE}
 _FORM = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
 
 
@@ -48,6 +54,9 @@ def metric_value(metric: str, kpis: dict[str, Any]) -> float | None:
         return sum(q["backlog_end"]["mean"] or 0.0 for q in kpis["queues"].values())
     if metric == "exposure_h_max":
         return max((p["exposure_h_max"]["mean"] or 0.0 for p in kpis["pools"].values()), default=0.0)
+    if metric in SLOWEST_QUEUE:
+        values = [q[metric]["mean"] for q in kpis["queues"].values() if q[metric]["mean"] is not None]
+        return max(values) if values else None
     return kpis["totals"][metric]["mean"]
 
 
@@ -56,7 +65,23 @@ def _known(metric: str, scenario: Scenario) -> bool:
     if len(parts) == 3:
         group = {"queues": (scenario.queues, QUEUE_KPIS), "pools": (scenario.pools, POOL_KPIS)}.get(parts[0])
         return group is not None and parts[1] in group[0] and parts[2] in group[1]
-    return metric in TOTAL_KPIS or metric in ("budget", "backlog_end", "exposure_h_max")
+    return metric in TOTAL_KPIS or metric in ("budget", "backlog_end", "exposure_h_max", *SLOWEST_QUEUE)
+
+
+def check_objectives(scenario: Scenario, objectives: list[str], file: str, lines: dict[Any, Any]) -> None:
+    """Every objective is a known, lower-is-better metric (objectives are minimised); else a ScenarioError."""
+    problems = []
+    for i, name in enumerate(objectives):
+        key = ("optimize", "objective") if len(objectives) == 1 and isinstance(scenario.optimize.objective, str) \
+            else ("optimize", "objective", i)
+        where = lines.get(key, lines.get(("optimize", "objective"), (file, None)))
+        if not _known(name, scenario) or name.split(".")[-1] not in LOWER_IS_BETTER:
+            problems.append(Problem(where[0], where[1], ".".join(map(str, key)), f"cannot minimise {name!r}",
+                                    "use cost, a turnaround such as tat_p95_h, backlog_end, exposure_h_max or "
+                                    "queues.ID.KPI / pools.ID.KPI of that kind; put targets such as quality "
+                                    "in constraints: ['quality >= 0.95']"))
+    if problems:
+        raise ScenarioError(problems)
 
 
 def plan_constraints(scenario: Scenario, file: str, lines: dict[Any, Any]) -> list[Constraint]:

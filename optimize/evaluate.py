@@ -1,35 +1,49 @@
 """One trial's evaluation: the scenario with the trial's values, run for N replications (common
-random numbers: replication k uses the same streams in every trial), scored and checked."""
+random numbers: replication k uses the same streams in every trial), scored and checked; a trial
+that is clearly infeasible or clearly costlier stops early (sequential.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from simulator.engine import run_replication
 from simulator.loader import validate_data
-from simulator.replications import run_replications
 from simulator.results import SimulationResult
 
 from .constraints import Constraint, metric_value
 from .search_space import with_values
+from .sequential import stop_reason
 
 
 @dataclass
 class Evaluation:
-    """What a trial reports back: objective values, constraint violations and the summary KPIs."""
+    """What a trial reports back: objective values, constraint violations, the summary KPIs, and how
+    many replications it took (fewer than asked when the sequential rule stopped it, saying why)."""
 
     objectives: list[float]
     violations: dict[str, float]
     kpis: dict[str, Any]
+    replications: int
+    pruned: str | None = None
 
 
 def evaluate(raw: dict[str, Any], values: dict[str, Any], objectives: list[str], constraints: list[Constraint],
-             replications: int) -> Evaluation:
-    """Run the plan `values` (in this process) and score it."""
+             replications: int, incumbent: float | None = None, prune: bool = True) -> Evaluation:
+    """Run the plan `values` (in this process) and score it; `incumbent` is the cheapest feasible cost so far."""
     scenario = validate_data(with_values(raw, values), {}, "optimize")
-    summary = SimulationResult(scenario, run_replications(scenario, replications, jobs=1)).summary()
+    runs, summaries, reason = [], [], None
+    for k in range(replications):
+        runs.append(run_replication(scenario, k))
+        if prune and k + 1 < replications:
+            summaries.append(SimulationResult(scenario, [runs[-1]]).summary())
+            reason = stop_reason(summaries, objectives, constraints, incumbent)
+            if reason is not None:
+                break
+    summary = SimulationResult(scenario, runs).summary()
     scores = []
     for name in objectives:
         value = metric_value(name, summary)
         scores.append(float("inf") if value is None else float(value))
-    return Evaluation(scores, {c.name: c.violation(summary) for c in constraints}, summary)
+    pruned = None if reason is None else f"stopped after {len(runs)} of {replications} replications: {reason}"
+    return Evaluation(scores, {c.name: c.violation(summary) for c in constraints}, summary, len(runs), pruned)

@@ -28,7 +28,8 @@ from simulator.errors import Problem, ScenarioError
 from simulator.loader import load_raw, validate_data
 from simulator.replications import default_jobs
 
-from .constraints import Constraint, plan_constraints
+from .constraints import Constraint, check_objectives, plan_constraints
+from .pareto import pareto_front
 from .evaluate import Evaluation, evaluate
 from .screen import overload, paid_cost, warm_start
 from .storage import Heartbeat, StudyLock, open_storage
@@ -55,12 +56,25 @@ class OptimizeResult:
     closest: tuple[str, float] | None  # infeasible: the constraint missed most, and its margin (< 0)
     scenario_raw: dict[str, Any]
     verification: dict[str, Any] | None
-    search: dict[str, Any]  # trials run, screened analytically, simulations saved
+    search: dict[str, Any]  # trials run, screened analytically, pruned, simulations saved
+    pareto: pd.DataFrame | None = None  # multi-objective runs: the feasible non-dominated trials
 
     def summary(self) -> dict[str, Any]:
-        """DESIGN.md's optimize JSON {"feasible", "params", "objective", "kpis"}, plus the evidence."""
-        return {"feasible": self.feasible, "params": self.params, "objective": self.objective, "kpis": self.kpis,
-                "verification": self.verification, "search": self.search}
+        """DESIGN.md's optimize JSON {"feasible", "params", "objective", "kpis"}, plus the evidence
+        and, for a list objective, the Pareto front (trial number, params and objectives per point)."""
+        out = {"feasible": self.feasible, "params": self.params, "objective": self.objective, "kpis": self.kpis,
+               "verification": self.verification, "search": self.search}
+        if self.pareto is not None:
+            out["pareto"] = [{"number": int(row["number"]),
+                              "params": {k[6:]: _plain(v) for k, v in row.items() if k.startswith("param.")},
+                              "objective": {k[10:]: float(v) for k, v in row.items() if k.startswith("objective.")}}
+                             for row in self.pareto.to_dict("records")]
+        return out
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar from a DataFrame row as the Python value it was written as."""
+    return value.item() if hasattr(value, "item") else value
 
 
 @dataclass
@@ -75,6 +89,8 @@ class Search:
     replications: int
     seed: int
     name: str
+    screen: bool
+    prune: bool
 
 
 def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
@@ -86,9 +102,11 @@ def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
         raise ScenarioError([Problem(str(path), None, "optimize.variables", "nothing to optimise",
                                      "add optimize: {variables: {pools.ID.headcount: {low: 10, high: 60}}}")])
     objectives = [spec.objective] if isinstance(spec.objective, str) else list(spec.objective)
+    check_objectives(scenario, objectives, str(path), lines)
     return Search(raw=raw, decisions=decisions(raw, spec.variables, lines, str(path)), objectives=objectives,
                   constraints=plan_constraints(scenario, str(path), lines), trials=spec.trials,
-                  replications=spec.replications, seed=scenario.seed, name=scenario.name)
+                  replications=spec.replications, seed=scenario.seed, name=scenario.name, screen=spec.screen,
+                  prune=spec.prune)
 
 
 def _grid(search: Search) -> list[dict[str, Any]] | None:
@@ -103,6 +121,9 @@ def _record(study: optuna.Study, trial: optuna.Trial, result: Evaluation) -> Non
     for name, violation in result.violations.items():
         trial.set_constraint(name, violation)
     trial.set_user_attr("kpis", result.kpis)
+    trial.set_user_attr("replications", result.replications)
+    if result.pruned:
+        trial.set_user_attr("pruned", result.pruned)
     study.tell(trial, result.objectives)
 
 
@@ -137,11 +158,16 @@ def run_search(search: Search, jobs: int | None = None, storage: str | None = No
             for point in grid:
                 if point not in have:  # not skip_if_exists: that also skips points whose trial failed
                     study.enqueue_trial(point)
-        elif not study.trials:
+        elif not study.trials and search.screen:
             start = warm_start(search.raw, search.decisions)
             if start is not None:
                 study.enqueue_trial(start)
-    args = (search.objectives, search.constraints, search.replications)
+    def args() -> tuple[Any, ...]:
+        """evaluate()'s arguments after the trial values: the incumbent is read when the trial starts."""
+        single_cost = len(search.objectives) == 1 and search.objectives[0] in ("cost", "budget")
+        incumbent = _best_cost(study) if search.prune and single_cost else None
+        return search.objectives, search.constraints, search.replications, incumbent, search.prune
+
     beat = Heartbeat(rdb, heartbeat)
 
     def claim() -> tuple[optuna.Trial, dict[str, Any] | None] | None:
@@ -154,6 +180,8 @@ def run_search(search: Search, jobs: int | None = None, storage: str | None = No
             trial = study.ask()
             beat.start(trial._trial_id)  # before the lock opens: no worker ever sees it without a heartbeat
         values = {d.path: d.suggest(trial) for d in search.decisions}
+        if not search.screen:
+            return trial, values
         scenario = validate_data(with_values(search.raw, values), {}, "trial")
         verdict = overload(scenario)
         if verdict is None:
@@ -187,7 +215,7 @@ def run_search(search: Search, jobs: int | None = None, storage: str | None = No
                     continue
                 trial, values = claimed
                 if values is not None:
-                    _record(study, trial, evaluate(search.raw, values, *args))
+                    _record(study, trial, evaluate(search.raw, values, *args()))
                     beat.running.discard(trial._trial_id)
                 report()
         else:
@@ -197,7 +225,8 @@ def run_search(search: Search, jobs: int | None = None, storage: str | None = No
 
 
 def _run_parallel(study: optuna.Study, search: Search, jobs: int, claim: Callable[[], Any],
-                  finished: Callable[[], bool], beat: Heartbeat, report: Callable[[], None], args: tuple[Any, ...],
+                  finished: Callable[[], bool], beat: Heartbeat, report: Callable[[], None],
+                  args: Callable[[], tuple[Any, ...]],
                   heartbeat: float) -> None:
     """Keep `jobs` trials evaluating in worker processes until the budget is finished."""
     context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
@@ -211,7 +240,7 @@ def _run_parallel(study: optuna.Study, search: Search, jobs: int, claim: Callabl
                     report()
                     continue
                 trial, values = claimed
-                pending[pool.submit(evaluate, search.raw, values, *args)] = trial
+                pending[pool.submit(evaluate, search.raw, values, *args())] = trial
             if not pending:
                 if finished():
                     return
@@ -246,6 +275,8 @@ def trials_table(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
         row.update({f"constraint.{k}": v for k, v in t.constraints.items()})
         row["feasible"] = t.state == optuna.trial.TrialState.COMPLETE and _feasible(t)
         row["screened"] = t.user_attrs.get("screened", "")
+        row["pruned"] = t.user_attrs.get("pruned", "")
+        row["replications"] = t.user_attrs.get("replications", 0)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -260,8 +291,15 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
     if not complete:
         raise RuntimeError("no trial finished")
     table = trials_table(study, search.objectives)
+    pareto = pareto_front(table, search.objectives) if len(search.objectives) > 1 else None
     screened = sum(1 for t in complete if "screened" in t.user_attrs)
-    info = {"trials": len(complete), "screened": screened, "simulations_saved": screened * search.replications}
+    pruned = [t for t in complete if "pruned" in t.user_attrs]
+    by_pruning = sum(search.replications - t.user_attrs["replications"] for t in pruned)
+    info = {"trials": len(complete), "screened": screened, "pruned": len(pruned),
+            "simulations_saved": screened * search.replications + by_pruning,
+            "simulations_saved_by_screen": screened * search.replications,
+            "simulations_saved_by_pruning": by_pruning,
+            "simulations_run": sum(t.user_attrs.get("replications", 0) for t in complete)}
     ordered = sorted((t for t in complete if _feasible(t)), key=lambda t: (t.values[0], t.number))
     unique = list({json.dumps(t.params, sort_keys=True): t for t in reversed(ordered)}.values())[::-1]
     fresh = max(5, 2 * search.replications)
@@ -279,10 +317,10 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
                         "confidence": best.confidence, "margins": best.margins}
         return OptimizeResult(feasible=best.met, params=best.params, objective=best.objective, kpis=best.kpis,
                               trials=table, closest=closest, scenario_raw=search.raw, verification=verification,
-                              search=info)
+                              search=info, pareto=pareto)
     trial = min(complete, key=lambda t: (sum(max(0.0, v) for v in t.constraints.values()), t.number))
     name, miss = max(trial.constraints.items(), key=lambda kv: kv[1])
     return OptimizeResult(feasible=False, params=dict(trial.params),
                           objective=dict(zip(search.objectives, trial.values)), kpis=trial.user_attrs.get("kpis"),
                           trials=table, closest=(name, -miss), scenario_raw=search.raw, verification=None,
-                          search=info)
+                          search=info, pareto=pareto)

@@ -255,6 +255,8 @@ class Optimize(Model):
     replications: Annotated[int, Field(ge=1, le=1000)] = 3
     variables: dict[str, Variable] = {}
     constraints: list[str] = []
+    screen: bool = True  # analytic screen and square-root warm start (false: to measure what they save)
+    prune: bool = True  # stop a trial's replications early when it is clearly infeasible or costlier
 
 
 class Scenario(Model):

@@ -212,8 +212,63 @@ def test_screened_trials_are_recorded_infeasible_without_simulation(tmp_path):
     trials = result.trials.set_index("param.pools.p.headcount")
     assert set(trials.index[trials["screened"] != ""]) == {14, 15, 16, 17}  # 18 servers carry load 18: not > 1
     assert not trials.loc[[14, 15, 16, 17], "feasible"].any()
-    assert result.search == {"trials": 9, "screened": 4, "simulations_saved": 12}
+    assert result.search["screened"] == 4 and result.search["simulations_saved_by_screen"] == 12
+    assert result.search["simulations_run"] == 3 * 5 - result.search["simulations_saved_by_pruning"]
     assert result.params == {"pools.p.headcount": 21}
+
+
+def test_sequential_rule_stops_clearly_infeasible_and_clearly_dearer_trials(tmp_path):
+    """One job, grid in increasing head-count, 5 replications, no screen. 16 and 17 servers carry more
+    than the offered load of 18: attainment collapses and is missed with 99% confidence after 2
+    replications. 21 (the optimum) runs all 5 and becomes the incumbent; 22-26 cost a fixed
+    heads x 10 x 900 > 189,000, so they stop after 2. The plan is the one the full budget finds."""
+    data = dict(STAFFING, optimize={"trials": 11, "replications": 5, "screen": False,
+                                    "variables": {"pools.p.headcount": {"low": 16, "high": 26}}})
+    result = optimize(_write(tmp_path, data), jobs=1)
+    trials = result.trials.set_index("param.pools.p.headcount")
+    assert trials.loc[21, "replications"] == 5 and trials.loc[21, "pruned"] == ""
+    for heads in (16, 17):
+        assert trials.loc[heads, "replications"] == 2
+        assert "queues.q.sla_attainment missed with 99% confidence" in trials.loc[heads, "pruned"]
+    for heads in range(22, 27):
+        assert trials.loc[heads, "replications"] == 2 and "costs more" in trials.loc[heads, "pruned"]
+    assert result.params == {"pools.p.headcount": 21}
+    assert result.search["simulations_saved_by_pruning"] == int((5 - trials["replications"]).sum())
+    assert result.search["screened"] == 0 and (trials["screened"] == "").all()
+
+    full = optimize(_write(tmp_path, dict(data, optimize=dict(data["optimize"], prune=False)), "full.yaml"), jobs=1)
+    assert full.params == result.params and (full.trials["replications"] == 5).all()
+    assert full.search["pruned"] == 0 and full.search["simulations_run"] == 55
+
+
+def test_pareto_front_keeps_exactly_the_non_dominated_feasible_trials():
+    from optimize.pareto import pareto_front
+
+    table = pd.DataFrame({"number": range(6), "feasible": [True, True, True, True, False, True],
+                          "objective.cost": [1.0, 2.0, 3.0, 2.0, 0.5, 3.0],
+                          "objective.tat_p95_h": [9.0, 5.0, 5.0, 7.0, 1.0, 4.0]})
+    front = pareto_front(table, ["cost", "tat_p95_h"])
+    # 2 beats 3 on cost at equal tat; 1 beats 3 (same cost, faster); 4 is infeasible
+    assert front["number"].tolist() == [0, 1, 5]
+
+
+def test_list_objective_writes_the_pareto_front(tmp_path):
+    """Cost against the 95th-percentile turnaround over 19-26 servers: feasible head-counts trade one
+    for the other, so the front holds feasible trials only, in increasing cost and decreasing tat."""
+    data = dict(STAFFING, optimize={"objective": ["cost", "tat_p95_h"], "trials": 8, "replications": 2,
+                                    "variables": {"pools.p.headcount": {"low": 19, "high": 26}}})
+    out = tmp_path / "run"
+    run = CliRunner().invoke(main, ["optimize", str(_write(tmp_path, data)), "--json", "-j", "2", "--out", str(out)])
+    assert run.exit_code == 0, run.stderr
+    front = pd.read_parquet(out / "pareto.parquet")
+    trials = pd.read_parquet(out / "trials.parquet")
+    assert front["feasible"].all() and len(front) >= 3
+    assert front["objective.cost"].is_monotonic_increasing
+    assert front["objective.tat_p95_h"].is_monotonic_decreasing
+    assert set(front["param.pools.p.headcount"]) <= set(trials.loc[trials["feasible"], "param.pools.p.headcount"])
+    summary = json.loads(run.stdout)
+    assert [p["number"] for p in summary["pareto"]] == front["number"].tolist()
+    assert summary["params"] == summary["pareto"][0]["params"]  # the chosen plan: cheapest verified point
 
 
 def test_warm_start_is_square_root_staffing():
@@ -236,3 +291,11 @@ def test_variables_written_as_integers_are_ints_and_others_floats(tmp_path):
     heads, rate = prepare(_write(tmp_path, data)).decisions
     assert heads.is_int and heads.grid() == [18, 20, 22, 24, 26, 28, 30]
     assert not rate.is_int and rate.grid() is None
+
+
+def test_an_objective_that_cannot_be_minimised_is_a_load_error(tmp_path):
+    data = dict(STAFFING, optimize=dict(STAFFING["optimize"], objective=["cost", "quality"]))
+    result = CliRunner().invoke(main, ["optimize", str(_write(tmp_path, data))])
+    assert result.exit_code == 2
+    assert "optimize.objective.1" in result.stderr and "cannot minimise 'quality'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,47 @@
+"""Stop spending replications on a trial that is clearly infeasible or clearly costlier (a sequential rule).
+
+After each replication from the second on, a trial stops when, over the replications run so far,
+- some constraint's violation has a one-sided 99% Student-t lower bound above 0 (it is missed with
+  99% confidence), or
+- with cost as the only objective, the one-sided 99% lower bound of its cost is above the cheapest
+  feasible cost found so far (it cannot be the answer).
+99% rather than 95% because the rule looks after every replication. Replication k is the same
+common-random-number replication in every trial, so a stopped trial's estimate is the same paired
+estimate, only over fewer replications. The trial is recorded with those means and marked `pruned`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+from scipy import stats
+
+from .constraints import Constraint, metric_value
+
+LEVEL = 0.99
+FIRST_LOOK = 2  # replications before the first look: a t bound needs two
+COST_METRICS = ("cost", "budget")
+
+
+def _lower_bound(values: Sequence[float]) -> float:
+    """One-sided LEVEL lower confidence bound of the mean of `values` (n >= 2)."""
+    data = np.asarray(values, dtype=float)
+    se = float(data.std(ddof=1)) / math.sqrt(len(data))
+    return float(data.mean()) - float(stats.t.ppf(LEVEL, len(data) - 1)) * se
+
+
+def stop_reason(summaries: list[dict[str, Any]], objectives: list[str], constraints: list[Constraint],
+                incumbent: float | None) -> str | None:
+    """Why the trial can stop now, given one summary per replication run so far; None: keep going."""
+    if len(summaries) < FIRST_LOOK:
+        return None
+    for constraint in constraints:
+        if _lower_bound([constraint.violation(s) for s in summaries]) > 0:
+            return f"{constraint.name} missed with {LEVEL:.0%} confidence"
+    if incumbent is not None and len(objectives) == 1 and objectives[0] in COST_METRICS:
+        costs = [metric_value("cost", s) or 0.0 for s in summaries]
+        if _lower_bound(costs) > incumbent:
+            return f"costs more than the cheapest feasible plan so far ({incumbent:,.0f}) with {LEVEL:.0%} confidence"
+    return None
