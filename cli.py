@@ -13,13 +13,16 @@ from typing import Any, Callable
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from optimize import optimize as run_optimize
 from optimize.plan import plan_table
 from optimize.workbook import write_workbook
 from simulator import AnnoplanError, ScenarioError, load_scenario
-from simulator.output import atomic_write, to_json, write_simulation
+from simulator.output import atomic_write, to_json, write_comparison, write_simulation, write_sweep
+from simulator.compare import compare as run_compare, unique_labels
+from simulator.sweep import parse_vary, sweep as run_sweep
+from simulator.terminal import print_comparison, print_sweep, print_tables
+from simulator.report import write_report
 from simulator.replications import default_jobs
 from simulator.scenario import Scenario
 from simulator.simulate import simulate as run_simulation
@@ -137,47 +140,6 @@ def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[
     return update, stop
 
 
-def _fmt(cell: dict[str, Any], kind: str) -> str:
-    mean = cell["mean"]
-    if mean is None:
-        return "-"
-    text = {"pct": f"{mean:.1%}", "h": f"{mean:.2f}", "n": f"{mean:,.0f}", "money": f"{mean:,.0f}"}[kind]
-    if cell["low"] is not None and kind in ("pct", "h"):
-        half = (cell["high"] - cell["low"]) / 2
-        text += f" ±{half:.1%}" if kind == "pct" else f" ±{half:.2f}"
-    return text
-
-
-QUEUE_COLUMNS = [("arrivals", "arrivals", "n"), ("done", "completed", "n"), ("backlog", "backlog_end", "n"),
-                 ("wait h", "wait_mean_h", "h"), ("TAT h", "tat_mean_h", "h"), ("p95 h", "tat_p95_h", "h"),
-                 ("SLA", "sla_attainment", "pct"), ("quality", "quality", "pct")]
-POOL_COLUMNS = [("heads", "headcount_end", "n"), ("paid h", "paid_hours", "n"),
-                ("productive h", "productive_hours", "n"), ("busy h", "busy_hours", "n"),
-                ("util.", "utilization", "pct"), ("cost", "cost", "money"), ("exposure h/day", "exposure_h_max", "h")]
-
-
-def _table(title: str, entity: str, rows: dict[str, Any], columns: list[tuple[str, str, str]]) -> Table:
-    table = Table(title=title)
-    table.add_column(entity, no_wrap=True)
-    for label, _, _ in columns:
-        table.add_column(label, justify="right")
-    for name, kpis in rows.items():
-        table.add_row(name, *[_fmt(kpis[k], kind) for _, k, kind in columns])
-    return table
-
-
-def print_tables(summary: dict[str, Any]) -> None:
-    """The readable view of a simulation summary (queues, pools, totals)."""
-    console = Console(width=None if sys.stdout.isatty() else 200)
-    title = f"{summary['scenario']}: queues (mean ± 95% CI half-width over {summary['replications']} replications)"
-    console.print(_table(title, "queue", summary["queues"], QUEUE_COLUMNS))
-    console.print(_table("pools", "pool", summary["pools"], POOL_COLUMNS))
-    t = summary["totals"]
-    console.print(f"totals: {_fmt(t['arrivals'], 'n')} arrivals, {_fmt(t['completed'], 'n')} completed, "
-                  f"cost {_fmt(t['cost'], 'money')}, SLA {_fmt(t['sla_attainment'], 'pct')}, "
-                  f"quality {_fmt(t['quality'], 'pct')}")
-
-
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("-r", "--replications", type=click.IntRange(1, 10_000), default=3, show_default=True,
@@ -185,7 +147,8 @@ def print_tables(summary: dict[str, Any]) -> None:
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: all cores]. Results do not depend on it.")
 @scenario_options
-@output_options("summary.json, kpis.parquet, timeseries.parquet and scenario.resolved.yaml")
+@output_options("summary.json, kpis.parquet, timeseries.parquet, weekly.parquet, kpis.xlsx and "
+                "scenario.resolved.yaml")
 @clean_errors
 def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, overrides: tuple[str, ...],
              as_json: bool, out: Path | None, quiet: bool) -> None:
@@ -208,7 +171,8 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
     else:
         print_tables(summary)
         if out is not None:
-            _err.print(f"wrote {out}/ (summary.json, kpis.parquet, timeseries.parquet, scenario.resolved.yaml)")
+            _err.print(f"wrote {out}/ (summary.json, kpis.parquet, timeseries.parquet, weekly.parquet, kpis.xlsx, "
+                       "scenario.resolved.yaml); `annoplan report` turns it into a page")
 
 
 @main.command()
@@ -284,6 +248,110 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
         how = " with 95% confidence" if result.verification is not None else ""
         click.echo(f"no plan met every constraint{how}; the closest missed {name} by {-margin:.4g}", err=True)
         raise SystemExit(1)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--variant", "variants", multiple=True, metavar="PATH=VALUE[;PATH=VALUE...]",
+              help="Also run the first file with these overrides (repeatable; ';' separates several).")
+@click.option("-r", "--replications", type=click.IntRange(2, 10_000), default=5, show_default=True,
+              help="Replications per scenario (the same ones for every scenario).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: all cores]. Results do not depend on it.")
+@scenario_options
+@output_options("summary.json, kpis.parquet, differences.parquet, weekly.parquet, kpis.xlsx and "
+                "scenarios.resolved.yaml")
+@clean_errors
+def compare(files: tuple[Path, ...], variants: tuple[str, ...], replications: int, jobs: int | None,
+            seed: int | None, overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool) -> None:
+    """What-if: KPIs side by side, and paired differences against the first scenario.
+
+    Every scenario runs on the first one's seed (or --seed) and the same replications, so shared
+    randomness cancels in the differences (common random numbers). --set applies to all of them.
+
+    \b
+    Examples:  annoplan compare scenarios/quickstart.yaml scenarios/other.yaml
+               annoplan compare scenarios/quickstart.yaml --variant pools.dublin.headcount=14
+    """
+    if len(files) + len(variants) < 2:
+        raise AnnoplanError("compare needs two scenarios or more: A.yaml B.yaml, or A.yaml --variant PATH=VALUE")
+    scenarios, labels = [], []
+    for file in files:
+        scenarios.append(load_scenario(file, with_seed(overrides, seed)))
+        labels.append(scenarios[-1].name)
+    for variant in variants:
+        extra = tuple(part.strip() for part in variant.split(";") if part.strip())
+        scenarios.append(load_scenario(files[0], with_seed(overrides + extra, seed)))
+        labels.append(variant)
+    update, stop = _progress(replications * len(scenarios), quiet)
+    try:
+        comparison = run_compare(scenarios, unique_labels(labels), replications, jobs or default_jobs(),
+                                 progress=update)
+    finally:
+        stop()
+    if out is not None:
+        write_comparison(comparison, out, VERSION)
+    summary = comparison.summary()
+    if as_json:
+        click.echo(to_json(summary))
+    else:
+        print_comparison(summary)
+        if out is not None:
+            _err.print(f"wrote {out}/; `annoplan report {out}` turns it into a page")
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--vary", "varies", multiple=True, required=True, metavar="PATH=LOW:HIGH:STEP",
+              help="A field and its grid, e.g. pools.dublin.headcount=10:20:2 (repeatable: the grid is the product).")
+@click.option("-r", "--replications", type=click.IntRange(1, 10_000), default=3, show_default=True,
+              help="Replications per point (the same ones at every point).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: all cores]. Results do not depend on it.")
+@scenario_options
+@output_options("summary.json, sweep.parquet, sweep.csv and scenario.resolved.yaml")
+@clean_errors
+def sweep(file: Path, varies: tuple[str, ...], replications: int, jobs: int | None, seed: int | None,
+          overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool) -> None:
+    """A grid of what-ifs: where does the SLA break, and which point is cheapest meeting every target?
+
+    \b
+    Example:  annoplan sweep scenarios/quickstart.yaml --vary pools.dublin.headcount=8:14:1
+    """
+    parsed = [parse_vary(text) for text in varies]
+    points = 1
+    for v in parsed:
+        points *= len(v.values)
+    update, stop = _progress(points * replications, quiet)
+    try:
+        result = run_sweep(file, parsed, with_seed(overrides, seed), replications, jobs or default_jobs(),
+                           progress=update)
+    finally:
+        stop()
+    if out is not None:
+        write_sweep(result, out, VERSION)
+    summary = result.summary()
+    if as_json:
+        click.echo(to_json(summary))
+    else:
+        print_sweep(summary)
+        if out is not None:
+            _err.print(f"wrote {out}/; `annoplan report {out}` turns it into a page")
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the page [default: FOLDER/report.html].")
+@clean_errors
+def report(folder: Path, output: Path | None) -> None:
+    """Turn the --out folder of simulate, compare, sweep or optimize into one offline HTML page.
+
+    \b
+    Example:  annoplan simulate scenarios/quickstart.yaml --out runs/base && annoplan report runs/base
+    """
+    path = write_report(folder, output)
+    click.echo(str(path))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ class ReplicationResult:
     queue_series: dict[str, dict[str, np.ndarray]]
     pool_series: dict[str, dict[str, np.ndarray]]
     exposure: dict[str, list[tuple[int, int, float]]]
+    queue_weeks: dict[str, dict[str, np.ndarray]]  # per week (168 h from the start): delivered, within target, correct
 
 
 class QueueRuntime:
@@ -173,6 +174,9 @@ class Replication:
         for pool in self.pools.values():
             self._pool_series[pool.id]["sensitive_hours"][hour] = pool.hour_sensitive
             pool.hour_sensitive = 0.0
+        if (hour + 1) % 168 == 0 or hour == self.n_hours - 1:
+            for queue in self.queues.values():
+                queue.stats.close_week()
 
     # -- arrivals (hot) ---------------------------------------------------------------------------------
 
@@ -229,6 +233,7 @@ class Replication:
             pool_series=self._pool_series,
             exposure={pid: [(w.index, day, hours) for w in pool.workers for day, hours in sorted(w.exposure.items())]
                       for pid, pool in self.pools.items()},
+            queue_weeks={qid: q.stats.weekly() for qid, q in self.queues.items()},
         )
 
     def _count_open_overdue(self) -> None:

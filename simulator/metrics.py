@@ -35,7 +35,8 @@ class QueueStats:
 
     __slots__ = ("window_start", "target", "arrivals", "completed", "open", "wait_sum", "wait_n", "tat_sum",
                  "waited", "hits", "correct", "reworks", "escalations", "audited", "audited_correct",
-                 "hist", "tats", "open_overdue", "hour_arrivals", "hour_done", "label_wait", "review_wait")
+                 "hist", "tats", "open_overdue", "hour_arrivals", "hour_done", "label_wait", "review_wait",
+                 "weeks")
 
     def __init__(self, window_start: float, target: float):
         self.window_start = window_start
@@ -60,6 +61,19 @@ class QueueStats:
         self.hour_done = 0
         self.label_wait = [0.0, 0]  # per-visit waits of label and rework tasks (multi-stage flows)
         self.review_wait = [0.0, 0]
+        self.weeks: list[tuple[int, int, int]] = []  # cumulative (completed, hits, correct) at each week's end
+
+    def close_week(self) -> None:
+        """Snapshot the cumulative delivery counters at a week's end (weekly KPIs are the differences)."""
+        self.fold()
+        self.weeks.append((self.completed, self.hits, self.correct))
+
+    def weekly(self) -> dict[str, np.ndarray]:
+        """Per week of delivery: items delivered (that arrived in the measured window), how many within
+        the SLA target, how many correct."""
+        cumulative = np.asarray([(0, 0, 0), *self.weeks], dtype=np.int64)
+        delivered, hits, correct = np.diff(cumulative, axis=0).T
+        return {"delivered": delivered, "within_target": hits, "correct": correct}
 
     def delivered(self, arrival: float, now: float, correct: bool) -> None:
         """Record one delivered item."""

@@ -12,8 +12,11 @@ from typing import Any, Callable
 
 import yaml
 
+from .compare import Comparison
+from .excel import write_kpis_workbook
 from .results import SimulationResult
 from .scenario import Scenario
+from .sweep import SweepResult
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -52,16 +55,53 @@ def resolved_yaml(scenario: Scenario, version: str) -> str:
     return header + body
 
 
-def write_simulation(result: SimulationResult, out_dir: Path, version: str) -> list[Path]:
-    """summary.json, kpis.parquet, timeseries.parquet and scenario.resolved.yaml in `out_dir`."""
-    files = {
-        "summary.json": lambda p: p.write_text(to_json(result.summary()) + "\n", encoding="utf-8"),
-        "kpis.parquet": lambda p: result.kpis.to_parquet(p, index=False),
-        "timeseries.parquet": lambda p: result.timeseries.to_parquet(p, index=False),
-        "scenario.resolved.yaml": lambda p: p.write_text(resolved_yaml(result.scenario, version), encoding="utf-8"),
-    }
+def _write_all(out_dir: Path, files: dict[str, Callable[[Path], None]]) -> list[Path]:
     written = []
     for name, write in files.items():
         atomic_write(out_dir / name, write)
         written.append(out_dir / name)
     return written
+
+
+def write_simulation(result: SimulationResult, out_dir: Path, version: str) -> list[Path]:
+    """summary.json, kpis.parquet, timeseries.parquet, weekly.parquet, kpis.xlsx and scenario.resolved.yaml."""
+    summary = result.summary()
+    return _write_all(out_dir, {
+        "summary.json": lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"),
+        "kpis.parquet": lambda p: result.kpis.to_parquet(p, index=False),
+        "timeseries.parquet": lambda p: result.timeseries.to_parquet(p, index=False),
+        "weekly.parquet": lambda p: result.weekly.to_parquet(p, index=False),
+        "kpis.xlsx": lambda p: write_kpis_workbook(p, [result.scenario], [result.scenario.name], [summary]),
+        "scenario.resolved.yaml": lambda p: p.write_text(resolved_yaml(result.scenario, version), encoding="utf-8"),
+    })
+
+
+def write_comparison(comparison: Comparison, out_dir: Path, version: str) -> list[Path]:
+    """summary.json, kpis.parquet, differences.parquet, weekly.parquet, kpis.xlsx, scenarios.resolved.yaml."""
+    summary = comparison.summary()
+    scenarios = [r.scenario for r in comparison.results]
+    documents = "---\n".join(f"# scenario {label!r}\n" + resolved_yaml(s, version)
+                              for label, s in zip(comparison.labels, scenarios))
+    differences = comparison.differences
+    return _write_all(out_dir, {
+        "summary.json": lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"),
+        "kpis.parquet": lambda p: comparison.kpis.to_parquet(p, index=False),
+        "differences.parquet": lambda p: differences.to_parquet(p, index=False),
+        "weekly.parquet": lambda p: comparison.weekly.to_parquet(p, index=False),
+        "kpis.xlsx": lambda p: write_kpis_workbook(p, scenarios, comparison.labels,
+                                                   [summary["scenarios"][label] for label in comparison.labels],
+                                                   differences),
+        "scenarios.resolved.yaml": lambda p: p.write_text(documents, encoding="utf-8"),
+    })
+
+
+def write_sweep(result: SweepResult, out_dir: Path, version: str) -> list[Path]:
+    """summary.json, sweep.parquet and sweep.csv (the tidy table), scenario.resolved.yaml (the base)."""
+    table = result.table
+    summary = result.summary()
+    return _write_all(out_dir, {
+        "summary.json": lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"),
+        "sweep.parquet": lambda p: table.to_parquet(p, index=False),
+        "sweep.csv": lambda p: table.to_csv(p, index=False),
+        "scenario.resolved.yaml": lambda p: p.write_text(resolved_yaml(result.scenario, version), encoding="utf-8"),
+    })

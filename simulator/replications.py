@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Callable
+from typing import Callable, Sequence
 
 from .engine import ReplicationResult, run_replication
 from .scenario import Scenario
@@ -28,22 +28,27 @@ def run_replications(scenario: Scenario, replications: int, jobs: int | None = N
 
     `first` > 0 gives fresh replications, independent of 0..n-1 (used to verify an optimised plan).
     """
-    jobs = min(jobs or default_jobs(), replications)
-    indices = range(first, first + replications)
+    return run_tasks([(scenario, k) for k in range(first, first + replications)], jobs, progress)
+
+
+def run_tasks(tasks: Sequence[tuple[Scenario, int]], jobs: int | None = None,
+              progress: Progress | None = None) -> list[ReplicationResult]:
+    """Run (scenario, replication) pairs, in `jobs` processes; results in the order of `tasks`."""
+    jobs = min(jobs or default_jobs(), len(tasks))
     if jobs <= 1:
         results = []
-        for k in indices:
+        for done, (scenario, k) in enumerate(tasks, start=1):
             results.append(run_replication(scenario, k))
             if progress:
-                progress(k - first + 1)
+                progress(done)
         return results
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(run_replication, scenario, k) for k in indices]
+        futures = [pool.submit(run_replication, scenario, k) for scenario, k in tasks]
         pending = set(futures)
         while pending:  # wake twice a second so a progress bar can appear before the first one ends
             _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             if progress:
-                progress(replications - len(pending))
+                progress(len(tasks) - len(pending))
         return [f.result() for f in futures]

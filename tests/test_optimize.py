@@ -178,7 +178,7 @@ def test_out_dir_holds_the_plan_files_and_the_workbook_matches_them(tmp_path):
     sheet = wb["plan"]
     assert [c.value for c in sheet[1]] == ["week", "pool", "head-count", "hires", "paid hours", "cost"]
     assert [[c.value for c in row] for row in sheet.iter_rows(min_row=2)] == plan.values.tolist()
-    assert sheet["F2"].number_format == "#,##0" and sheet["E2"].number_format == "#,##0.0"
+    assert sheet["F2"].number_format == "#,##0" and sheet["E2"].number_format == "#,##0.00"
     kpis = {(r[1].value, r[2].value): r for r in wb["kpis"].iter_rows(min_row=2)}
     sla = kpis[("spam_en", "sla_attainment")]
     assert sla[3].value == summary["kpis"]["queues"]["spam_en"]["sla_attainment"]["mean"]

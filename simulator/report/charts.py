@@ -1,0 +1,58 @@
+"""Static charts for the HTML report: matplotlib figures rendered to inline SVG (no script, no network).
+
+Every chart has a title, axis labels with units and a one-line reading hint shown under it. SVG ids
+are salted with a fixed string and metadata is dropped, so the same data gives the same page bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+plt.rcParams.update({"svg.hashsalt": "annoplan", "svg.fonttype": "path", "font.size": 9,
+                     "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
+                     "grid.alpha": 0.3, "axes.titleweight": "bold", "figure.dpi": 96})
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+
+
+@dataclass
+class Chart:
+    """One chart of the page: its SVG markup and the sentence that tells the reader what to look for."""
+
+    title: str
+    svg: str
+    hint: str
+
+
+def figure(rows: int = 1, cols: int = 1, width: float = 9.0, height: float = 3.6,
+           **kwargs: Any) -> tuple[Any, Any]:
+    """A figure with `rows` x `cols` axes, sized in inches."""
+    return plt.subplots(rows, cols, figsize=(width, height), squeeze=False, **kwargs)
+
+
+def render(fig: Any, title: str, hint: str) -> Chart:
+    """Close the figure and return it as a Chart of inline SVG (title set on the figure)."""
+    fig.suptitle(title, fontweight="bold", fontsize=11)
+    fig.tight_layout()
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    text = re.sub(r"<\?xml[^>]*\?>\s*", "", text)
+    text = re.sub(r"<!DOCTYPE[^>]*>\s*", "", text)
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    text = re.sub(r"<!--.*?-->\s*", "", text, flags=re.S)
+    return Chart(title, text, hint)
+
+
+def color(i: int) -> str:
+    """The i-th series colour (cycling)."""
+    return PALETTE[i % len(PALETTE)]
