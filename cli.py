@@ -16,16 +16,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from optimize import optimize as run_optimize
 from optimize.plan import plan_table
+from optimize.search_space import with_values
 from optimize.workbook import write_workbook
 from simulator import AnnoplanError, ScenarioError, load_scenario
-from simulator.output import atomic_write, to_json, write_comparison, write_simulation, write_sweep
-from simulator.compare import compare as run_compare, unique_labels
-from simulator.sweep import parse_vary, sweep as run_sweep
-from simulator.terminal import print_comparison, print_sweep, print_tables
-from simulator.report import write_report
+from simulator.compare import compare as run_compare
+from simulator.compare import unique_labels
+from simulator.loader import validate_data
+from simulator.output import atomic_write, resolved_yaml, to_json, write_comparison, write_simulation, write_sweep
 from simulator.replications import default_jobs
+from simulator.report import write_report
 from simulator.scenario import Scenario
 from simulator.simulate import simulate as run_simulation
+from simulator.sweep import parse_vary
+from simulator.sweep import sweep as run_sweep
+from simulator.terminal import print_comparison, print_sweep, print_tables
 
 try:
     VERSION = version("annoplan")
@@ -186,7 +190,8 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
 @click.option("--heartbeat", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds between a worker's heartbeats; a trial silent for twice this is rerun.")
 @scenario_options
-@output_options("summary.json, trials.parquet, plan.csv, plan.xlsx, study.db and (list objective) pareto.parquet")
+@output_options("summary.json, trials.parquet, plan.csv, plan.xlsx, scenario.resolved.yaml (the plan), study.db "
+                "and (list objective) pareto.parquet")
 @clean_errors
 def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | None, study_name: str | None,
              heartbeat: float, seed: int | None, overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool) -> None:
@@ -226,6 +231,9 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
         atomic_write(out / "plan.xlsx", lambda p: write_workbook(p, plan, summary, result.scenario_raw))
         if result.pareto is not None:
             atomic_write(out / "pareto.parquet", lambda p: result.pareto.to_parquet(p, index=False))
+        chosen = validate_data(with_values(result.scenario_raw, result.params), {}, str(file))
+        atomic_write(out / "scenario.resolved.yaml", lambda p: p.write_text(resolved_yaml(chosen, VERSION),
+                                                                            encoding="utf-8"))
     if as_json:
         click.echo(to_json(summary))
     else:

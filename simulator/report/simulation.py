@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from ..scenario import Scenario
 from .charts import Chart, color, figure, render
@@ -107,6 +108,7 @@ def weekly_chart(weekly: pd.DataFrame, scenario: Scenario, by: str = "queue") ->
                 if target is not None:
                     ax.axhline(100 * target, color=color(i), ls=":", lw=0.9)
         ax.set_xlabel("week of delivery (week 1 starts the horizon)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         ax.set_title("SLA attainment" if metric == "sla_attainment" else "quality", fontsize=9)
     axes[0][1].legend(fontsize=7, loc="lower left")
@@ -183,7 +185,7 @@ def cost_chart(summaries: dict[str, dict[str, Any]]) -> Chart:
     ax.set_ylabel("pool")
     ax.xaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
     if len(labels) > 1:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.25), ncols=2)
     return render(fig, "Cost by pool", "Paid hours times the hourly rate; the longest bars are where a head-count "
                                        "change moves the budget most.")
 
