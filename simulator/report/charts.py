@@ -30,6 +30,7 @@ class Chart:
     title: str
     svg: str
     hint: str
+    axes: str = ""  # "x label | y label" of the first labelled axes, for the page's markup and its tests
 
 
 def figure(rows: int = 1, cols: int = 1, width: float = 9.0, height: float = 3.6,
@@ -41,6 +42,8 @@ def figure(rows: int = 1, cols: int = 1, width: float = 9.0, height: float = 3.6
 def render(fig: Any, title: str, hint: str) -> Chart:
     """Close the figure and return it as a Chart of inline SVG (title set on the figure)."""
     fig.suptitle(title, fontweight="bold", fontsize=11)
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_ylabel() and ax.get_label() != "<colorbar>"]
+    xlabel = next((ax.get_xlabel() for ax in fig.axes if ax.get_visible() and ax.get_xlabel()), "")
     fig.tight_layout()
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
@@ -50,7 +53,7 @@ def render(fig: Any, title: str, hint: str) -> Chart:
     text = re.sub(r"<!DOCTYPE[^>]*>\s*", "", text)
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
     text = re.sub(r"<!--.*?-->\s*", "", text, flags=re.S)
-    return Chart(title, text, hint)
+    return Chart(title, text, hint, f"{xlabel} | {axes[0].get_ylabel() if axes else ''}")
 
 
 def color(i: int) -> str:

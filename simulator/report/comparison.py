@@ -75,6 +75,7 @@ def difference_chart(summary: dict[str, Any]) -> Chart:
     ax.set_yticks(range(len(rows)), [f"{name}  [{label}]" if len(labels) > 1 else name
                                      for label, name, _, _ in rows])
     ax.invert_yaxis()
+    ax.set_ylabel("KPI" + (" [scenario]" if len(labels) > 1 else ""))
     ax.set_xlabel(f"difference against {base!r} (percent of its cost, or percentage points)")
     return render(fig, "What changes: paired differences with 95% intervals",
                   "Coloured lines clear zero (statistically significant at 95%); grey ones could be noise. "

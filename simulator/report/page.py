@@ -59,8 +59,9 @@ def render_page(title: str, subtitle: str, sections: Sequence[Section]) -> str:
         if section.intro:
             parts.append(f'<p class="note">{html.escape(section.intro)}</p>')
         for chart in section.charts:
-            parts.append(f"<figure>{chart.svg}<figcaption><b>How to read it:</b> {html.escape(chart.hint)}"
-                         "</figcaption></figure>")
+            parts.append(f'<figure role="img" aria-label="{html.escape(chart.title)}" '
+                         f'data-axes="{html.escape(chart.axes)}">{chart.svg}<figcaption><b>How to read it:</b> '
+                         f"{html.escape(chart.hint)}</figcaption></figure>")
         parts.extend(section.tables)
         parts.append("</section>")
     parts.append("</main></body></html>\n")

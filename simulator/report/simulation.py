@@ -28,7 +28,7 @@ def num(cell: dict[str, Any] | float | None, digits: int = 0) -> str:
 
 
 def _hour_of_week(times: pd.Series) -> pd.Series:
-    return times.dt.dayofweek * 24 + times.dt.hour
+    return times.dt.day_of_week * 24 + times.dt.hour
 
 
 def backlog_chart(timeseries: pd.DataFrame, scenario: Scenario) -> Chart:
