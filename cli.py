@@ -122,6 +122,31 @@ def schema() -> None:
     click.echo(json.dumps(Scenario.model_json_schema(), indent=2))
 
 
+def jobs_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--jobs for the commands that run replications in processes."""
+    return click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+                        help="Worker processes [default: all cores]. Results do not depend on it.")(command)
+
+
+def with_progress(total: int, quiet: bool, run: Callable[[Callable[[int], None]], Any]) -> Any:
+    """`run(update)` with a replication progress bar for `total` runs (see _progress)."""
+    update, stop = _progress(total, quiet)
+    try:
+        return run(update)
+    finally:
+        stop()
+
+
+def emit(summary: dict[str, Any], as_json: bool, out: Path | None, show: Callable[[dict[str, Any]], None]) -> None:
+    """The JSON object on stdout, or the readable tables and where the files went."""
+    if as_json:
+        click.echo(to_json(summary))
+        return
+    show(summary)
+    if out is not None:
+        _err.print(f"wrote {out}/; `annoplan report {out}` turns it into a page")
+
+
 def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[[], None]]:
     """A replication progress bar on stderr, shown only on a terminal and after 2 s, off with --quiet."""
     if quiet or not sys.stderr.isatty():
@@ -148,8 +173,7 @@ def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("-r", "--replications", type=click.IntRange(1, 10_000), default=3, show_default=True,
               help="Independent replications (for the 95% intervals).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Worker processes [default: all cores]. Results do not depend on it.")
+@jobs_option
 @scenario_options
 @output_options("summary.json, kpis.parquet, timeseries.parquet, weekly.parquet, kpis.xlsx and "
                 "scenario.resolved.yaml")
@@ -162,21 +186,11 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
     Example:  annoplan simulate scenarios/quickstart.yaml -r 5 --set pools.dublin.headcount=14
     """
     scenario = load_scenario(file, with_seed(overrides, seed))
-    update, stop = _progress(replications, quiet)
-    try:
-        result = run_simulation(scenario, replications, jobs or default_jobs(), progress=update)
-    finally:
-        stop()
-    summary = result.summary()
+    result = with_progress(replications, quiet, lambda update: run_simulation(
+        scenario, replications, jobs or default_jobs(), progress=update))
     if out is not None:
         write_simulation(result, out, VERSION)
-    if as_json:
-        click.echo(to_json(summary))
-    else:
-        print_tables(summary)
-        if out is not None:
-            _err.print(f"wrote {out}/ (summary.json, kpis.parquet, timeseries.parquet, weekly.parquet, kpis.xlsx, "
-                       "scenario.resolved.yaml); `annoplan report` turns it into a page")
+    emit(result.summary(), as_json, out, print_tables)
 
 
 @main.command()
@@ -264,8 +278,7 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
               help="Also run the first file with these overrides (repeatable; ';' separates several).")
 @click.option("-r", "--replications", type=click.IntRange(2, 10_000), default=5, show_default=True,
               help="Replications per scenario (the same ones for every scenario).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Worker processes [default: all cores]. Results do not depend on it.")
+@jobs_option
 @scenario_options
 @output_options("summary.json, kpis.parquet, differences.parquet, weekly.parquet, kpis.xlsx and "
                 "scenarios.resolved.yaml")
@@ -291,21 +304,11 @@ def compare(files: tuple[Path, ...], variants: tuple[str, ...], replications: in
         extra = tuple(part.strip() for part in variant.split(";") if part.strip())
         scenarios.append(load_scenario(files[0], with_seed(overrides + extra, seed)))
         labels.append(variant)
-    update, stop = _progress(replications * len(scenarios), quiet)
-    try:
-        comparison = run_compare(scenarios, unique_labels(labels), replications, jobs or default_jobs(),
-                                 progress=update)
-    finally:
-        stop()
+    comparison = with_progress(replications * len(scenarios), quiet, lambda update: run_compare(
+        scenarios, unique_labels(labels), replications, jobs or default_jobs(), progress=update))
     if out is not None:
         write_comparison(comparison, out, VERSION)
-    summary = comparison.summary()
-    if as_json:
-        click.echo(to_json(summary))
-    else:
-        print_comparison(summary)
-        if out is not None:
-            _err.print(f"wrote {out}/; `annoplan report {out}` turns it into a page")
+    emit(comparison.summary(), as_json, out, print_comparison)
 
 
 @main.command()
@@ -314,8 +317,7 @@ def compare(files: tuple[Path, ...], variants: tuple[str, ...], replications: in
               help="A field and its grid, e.g. pools.dublin.headcount=10:20:2 (repeatable: the grid is the product).")
 @click.option("-r", "--replications", type=click.IntRange(1, 10_000), default=3, show_default=True,
               help="Replications per point (the same ones at every point).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Worker processes [default: all cores]. Results do not depend on it.")
+@jobs_option
 @scenario_options
 @output_options("summary.json, sweep.parquet, sweep.csv and scenario.resolved.yaml")
 @clean_errors
@@ -330,21 +332,11 @@ def sweep(file: Path, varies: tuple[str, ...], replications: int, jobs: int | No
     points = 1
     for v in parsed:
         points *= len(v.values)
-    update, stop = _progress(points * replications, quiet)
-    try:
-        result = run_sweep(file, parsed, with_seed(overrides, seed), replications, jobs or default_jobs(),
-                           progress=update)
-    finally:
-        stop()
+    result = with_progress(points * replications, quiet, lambda update: run_sweep(
+        file, parsed, with_seed(overrides, seed), replications, jobs or default_jobs(), progress=update))
     if out is not None:
         write_sweep(result, out, VERSION)
-    summary = result.summary()
-    if as_json:
-        click.echo(to_json(summary))
-    else:
-        print_sweep(summary)
-        if out is not None:
-            _err.print(f"wrote {out}/; `annoplan report {out}` turns it into a page")
+    emit(result.summary(), as_json, out, print_sweep)
 
 
 @main.command()

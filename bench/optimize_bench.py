@@ -54,13 +54,15 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=None, help="trial budget (default: the scenario's)")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
-    with_help = run("screen + pruning", [], args.trials, args.jobs)
-    without = run("neither", ["--set", "optimize.screen=false", "--set", "optimize.prune=false"], args.trials,
-                  args.jobs)
-    for row in (with_help, without):
+    rows = []
+    for label, extra in (("screen + pruning", []),
+                         ("neither", ["--set", "optimize.screen=false", "--set", "optimize.prune=false"])):
+        row = run(label, extra, args.trials, args.jobs)
         params = row.pop("params")
-        print(json.dumps(row))
-        print("   plan:", json.dumps(params))
+        print(json.dumps(row), flush=True)
+        print("   plan:", json.dumps(params), flush=True)
+        rows.append(row)
+    with_help, without = rows
     print(f"wall time ratio (screen + pruning / neither): {with_help['wall_s'] / without['wall_s']:.2f}")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from openpyxl import Workbook
 
-from simulator.excel import FORMATS, add_sheet, assumptions, format_kpi_rows, kpi_rows
+from simulator.excel import FORMATS, add_sheet, assumptions, format_kpi_rows, kpi_rows, save
 from simulator.loader import validate_data
 
 from .search_space import with_values
@@ -32,4 +32,4 @@ def write_workbook(path: Path, plan: pd.DataFrame, summary: dict[str, Any], raw:
     rows = assumptions(scenario)
     rows[2:2] = [["plan", p, value] for p, value in summary["params"].items()]
     add_sheet(wb, "assumptions", ["section", "input", "value"], rows)
-    wb.save(path)
+    save(wb, path)

@@ -7,6 +7,10 @@ inputs, so a workbook passed around on its own still says what it assumed.
 
 from __future__ import annotations
 
+import datetime as dt
+import io
+import re
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,6 +23,25 @@ from .scenario import Scenario
 FORMATS = {"hours": "#,##0.00", "money": "#,##0", "count": "#,##0", "share": "0.0%", "number": "0.000"}
 SHARE_KPIS = ("sla_attainment", "quality", "audited_quality", "audited_quality_low", "audited_quality_high",
               "utilization", "waited_share", "rework_rate", "escalation_rate")
+
+
+_FIXED = dt.datetime(2000, 1, 1)
+
+
+def save(wb: Workbook, path: Path) -> None:
+    """Save with fixed document and zip-entry times, so the same results give the same bytes
+    (openpyxl stamps the save time into docProps/core.xml and every zip entry)."""
+    wb.properties.created = _FIXED
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", data)
+            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(entry, data)
 
 
 def kpi_format(kpi: str) -> str:
@@ -137,4 +160,4 @@ def write_kpis_workbook(path: Path, scenarios: Sequence[Scenario], labels: Seque
         order = list(dict.fromkeys(k for rows_ in keyed for k in rows_))
         add_sheet(wb, "assumptions", ["section", "input", *labels],
                   [[*k, *[values.get(k, "-") for values in keyed]] for k in order])
-    wb.save(path)
+    save(wb, path)

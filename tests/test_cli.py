@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from cli import main
@@ -48,7 +47,8 @@ def test_out_dir_files_and_same_seed_same_bytes(tmp_path):
     for name in ("a", "b"):
         assert run("simulate", QUICK, "-r", "2", "--jobs", "1", "--out", str(tmp_path / name), *SHORT).exit_code == 0
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["kpis.parquet", "scenario.resolved.yaml", "summary.json", "timeseries.parquet"]
+    assert names == ["kpis.parquet", "kpis.xlsx", "scenario.resolved.yaml", "summary.json", "timeseries.parquet",
+                     "weekly.parquet"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     kpis = pd.read_parquet(tmp_path / "a" / "kpis.parquet")
@@ -66,7 +66,7 @@ def test_out_dir_files_and_same_seed_same_bytes(tmp_path):
 def test_jobs_do_not_change_a_byte(tmp_path):
     for jobs in ("1", "2"):
         assert run("simulate", QUICK, "-r", "3", "--jobs", jobs, "--out", str(tmp_path / jobs), *SHORT).exit_code == 0
-    for name in ("summary.json", "kpis.parquet", "timeseries.parquet"):
+    for name in ("summary.json", "kpis.parquet", "timeseries.parquet", "weekly.parquet", "kpis.xlsx"):
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
 
 
@@ -130,7 +130,8 @@ def test_help_teaches_with_an_example():
 
 
 def test_installed_console_script_runs():
-    exe = shutil.which("annoplan") or str(Path(sys.executable).parent / "annoplan")
+    beside = Path(sys.executable).parent / "annoplan"  # the script installed with this interpreter
+    exe = str(beside) if beside.exists() else shutil.which("annoplan")
     proc = subprocess.run([exe, "simulate", QUICK, "-r", "1", "--json", "-q", *SHORT],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

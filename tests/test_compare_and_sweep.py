@@ -10,7 +10,6 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from cli import main
@@ -18,28 +17,11 @@ from simulator.compare import compare
 from simulator.replications import run_replications
 from simulator.results import SimulationResult
 from simulator.sweep import parse_vary, sweep
-from tests.helpers import scenario
+from tests.helpers import STAFFING, scenario, write_yaml
 from tests.theory import mmc_sojourn_cdf
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT = {"horizon.duration": "600h", "horizon.warmup": "60h"}
-
-# M/M/c with lambda 18/h and mean 1 h: P(T <= 1.5 h) = 0.681 at 20 servers, 0.735 at 21 (tests/test_optimize.py)
-STAFFING = {
-    "name": "staffing", "seed": 3,
-    "horizon": {"start": "2027-01-04", "duration": "1000h", "warmup": "100h"},
-    "queues": {"q": {"volume": {"mean": 18, "per": "hour"}, "skill": "s",
-                     "handling_time": {"mean": "1h", "dist": "exponential"},
-                     "sla": {"target": "1.5h", "attainment": 0.71}}},
-    "pools": {"p": {"headcount": 20, "skills": ["s"], "cost_per_hour": 10.0}},
-}
-
-
-def _write(tmp_path: Path, data: dict, name: str) -> Path:
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
 
 def test_more_staff_is_a_significant_paired_improvement():
     """20 vs 22 servers at load 18: waits fall and attainment rises, both significantly; the cost
@@ -165,7 +147,7 @@ def test_sweep_marks_the_exact_erlang_c_minimal_head_count(tmp_path):
     """Sweep 18..24 servers: attainment rises with head-count, and the cheapest point meeting 71% within
     1.5 h is 21, as Erlang C says (20 gives 0.681, 21 gives 0.735: margins of about 5 SE)."""
     assert mmc_sojourn_cdf(1.5, 18, 1, 20) < 0.71 < mmc_sojourn_cdf(1.5, 18, 1, 21)
-    path = _write(tmp_path, STAFFING, "staffing.yaml")
+    path = write_yaml(tmp_path, STAFFING, "staffing.yaml")
     result = sweep(path, [parse_vary("pools.p.headcount=18:24:1")], replications=3, jobs=2)
     summary = result.summary()
     attainment = [p["queues"]["q"]["sla_attainment"]["mean"] for p in summary["points"]]
@@ -182,7 +164,7 @@ def test_sweep_marks_the_exact_erlang_c_minimal_head_count(tmp_path):
 
 
 def test_sweep_cli_grid_files_and_errors(tmp_path):
-    path = _write(tmp_path, STAFFING, "staffing.yaml")
+    path = write_yaml(tmp_path, STAFFING, "staffing.yaml")
     out = tmp_path / "sw"
     run = CliRunner().invoke(main, ["sweep", str(path), "--vary", "pools.p.headcount=20:22:2",
                                     "--vary", "pools.p.cost_per_hour=9.5:10.5:1.0", "-r", "2", "-j", "2",

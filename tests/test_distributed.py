@@ -18,20 +18,16 @@ import optuna
 import pytest
 import yaml
 
+from tests.helpers import STAFFING
+
 ROOT = Path(__file__).resolve().parent.parent
 URL = os.environ.get("ANNOPLAN_TEST_POSTGRES")
 
-SEARCH = {
-    "name": "distributed", "seed": 5,
-    "horizon": {"start": "2027-01-04", "duration": "300h", "warmup": "30h"},
-    "queues": {"q": {"volume": {"mean": 18, "per": "hour"}, "skill": "s",
-                     "handling_time": {"mean": "1h", "dist": "exponential"},
-                     "sla": {"target": "1.5h", "attainment": 0.71}}},
-    "pools": {"p": {"headcount": 20, "skills": ["s"], "cost_per_hour": 10.0}},
-    "optimize": {"trials": 10, "replications": 1,
-                 "variables": {"pools.p.headcount": {"low": 18, "high": 80},
-                               "pools.p.cost_per_hour": {"low": 9.0, "high": 11.0}}},
-}
+SEARCH = dict(STAFFING, name="distributed", seed=5,
+              horizon={"start": "2027-01-04", "duration": "300h", "warmup": "30h"},
+              optimize={"trials": 10, "replications": 1,
+                        "variables": {"pools.p.headcount": {"low": 18, "high": 80},
+                                      "pools.p.cost_per_hour": {"low": 9.0, "high": 11.0}}})
 
 
 @pytest.fixture

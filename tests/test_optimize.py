@@ -16,30 +16,18 @@ import openpyxl
 import optuna
 import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from cli import main
 from optimize import optimize
+from tests.helpers import STAFFING as STAFFING_BASE
+from tests.helpers import write_yaml
 from tests.theory import mmc_sojourn_cdf
 
 ROOT = Path(__file__).resolve().parent.parent
 
-STAFFING = {
-    "name": "staffing", "seed": 3,
-    "horizon": {"start": "2027-01-04", "duration": "1000h", "warmup": "100h"},
-    "queues": {"q": {"volume": {"mean": 18, "per": "hour"}, "skill": "s",
-                     "handling_time": {"mean": "1h", "dist": "exponential"},
-                     "sla": {"target": "1.5h", "attainment": 0.71}}},
-    "pools": {"p": {"headcount": 20, "skills": ["s"], "cost_per_hour": 10.0}},
-    "optimize": {"trials": 9, "replications": 3, "variables": {"pools.p.headcount": {"low": 18, "high": 26}}},
-}
-
-
-def _write(tmp_path: Path, data: dict, name: str = "s.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+STAFFING = dict(STAFFING_BASE, optimize={"trials": 9, "replications": 3,
+                                         "variables": {"pools.p.headcount": {"low": 18, "high": 26}}})
 
 
 def test_returns_the_exact_minimal_head_count(tmp_path):
@@ -47,7 +35,7 @@ def test_returns_the_exact_minimal_head_count(tmp_path):
     the cheapest head-count meeting 71%. The margins (0.03 either side) are about 5 standard errors of
     a 3-replication mean here, so the answer must be exactly 21, not 22."""
     assert mmc_sojourn_cdf(1.5, 18, 1, 20) < 0.71 < mmc_sojourn_cdf(1.5, 18, 1, 21)
-    result = optimize(_write(tmp_path, STAFFING), jobs=2)
+    result = optimize(write_yaml(tmp_path, STAFFING), jobs=2)
     assert result.feasible and result.params == {"pools.p.headcount": 21}
     assert result.verification["met"] and result.verification["candidates_checked"] == 1
     assert result.objective["cost"] == 21 * 10.0 * 900  # paid hours in the measured window x rate
@@ -59,7 +47,7 @@ def test_a_plan_feasible_only_by_noise_is_not_chosen(tmp_path):
     Whatever the search's noisy means say about 21, verification on fresh replications must not accept
     it with 95% confidence, and settles on 22."""
     data = dict(STAFFING, queues={"q": dict(STAFFING["queues"]["q"], sla={"target": "1.5h", "attainment": 0.733})})
-    result = optimize(_write(tmp_path, data), jobs=2)
+    result = optimize(write_yaml(tmp_path, data), jobs=2)
     assert result.feasible and result.params == {"pools.p.headcount": 22}
     v = result.summary()["verification"]
     assert v["met"] and v["confidence"] >= 0.95 and v["replications"] == 6
@@ -69,7 +57,7 @@ def test_a_plan_feasible_only_by_noise_is_not_chosen(tmp_path):
 def test_no_feasible_plan_exits_1_naming_the_closest_constraint(tmp_path):
     data = dict(STAFFING, optimize={"trials": 3, "replications": 2,
                                     "variables": {"pools.p.headcount": {"low": 18, "high": 20}}})
-    result = CliRunner().invoke(main, ["optimize", str(_write(tmp_path, data)), "--json", "-j", "1"])
+    result = CliRunner().invoke(main, ["optimize", str(write_yaml(tmp_path, data)), "--json", "-j", "1"])
     assert result.exit_code == 1
     assert json.loads(result.stdout)["feasible"] is False
     assert "the closest missed queues.q.sla_attainment by" in result.stderr
@@ -90,7 +78,7 @@ def test_a_cheap_pool_too_inaccurate_for_the_target_is_not_chosen(tmp_path):
                      "variables": {"pools.cheap.headcount": {"low": 0, "high": 4},
                                    "pools.dear.headcount": {"low": 0, "high": 4}}},
     }
-    result = optimize(_write(tmp_path, data), jobs=2)
+    result = optimize(write_yaml(tmp_path, data), jobs=2)
     assert result.feasible
     assert result.params["pools.cheap.headcount"] == 0 and result.params["pools.dear.headcount"] >= 3
     assert result.kpis["queues"]["q"]["quality"]["mean"] >= 0.95
@@ -143,7 +131,7 @@ def test_same_seed_and_one_job_give_the_same_plan(tmp_path):
     data = dict(STAFFING, optimize={"trials": 5, "replications": 2,
                                     "variables": {"pools.p.headcount": {"low": 18, "high": 60},
                                                   "pools.p.cost_per_hour": {"low": 9.0, "high": 11.0}}})
-    path = _write(tmp_path, data)
+    path = write_yaml(tmp_path, data)
     a, b = optimize(path, jobs=1), optimize(path, jobs=1)
     assert a.params == b.params and a.objective == b.objective
     assert a.trials.drop(columns=[]).equals(b.trials)
@@ -151,12 +139,12 @@ def test_same_seed_and_one_job_give_the_same_plan(tmp_path):
 
 def test_a_variable_range_outside_the_model_is_a_load_error(tmp_path):
     data = dict(STAFFING, optimize={"variables": {"pools.p.headcount": {"low": -5, "high": 10}}})
-    result = CliRunner().invoke(main, ["optimize", str(_write(tmp_path, data))])
+    result = CliRunner().invoke(main, ["optimize", str(write_yaml(tmp_path, data))])
     assert result.exit_code == 2
     assert "optimize.variables.pools.p.headcount: the value -5 does not fit the model" in result.stderr
     data = dict(STAFFING, optimize={"variables": {"pools.p.headcount": {"low": 5, "high": 10}},
                                     "constraints": ["budjet <= 5"]})
-    result = CliRunner().invoke(main, ["optimize", str(_write(tmp_path, data))])
+    result = CliRunner().invoke(main, ["optimize", str(write_yaml(tmp_path, data))])
     assert result.exit_code == 2 and "optimize.constraints.0: cannot read 'budjet <= 5'" in result.stderr
 
 
@@ -165,7 +153,8 @@ def test_out_dir_holds_the_plan_files_and_the_workbook_matches_them(tmp_path):
     result = CliRunner().invoke(main, ["optimize", str(ROOT / "scenarios" / "quickstart_optimize.yaml"),
                                        "--out", str(out), "-j", "2", "-q"])
     assert result.exit_code == 0, result.output
-    assert {p.name for p in out.iterdir()} == {"summary.json", "trials.parquet", "plan.csv", "plan.xlsx", "study.db"}
+    assert {p.name for p in out.iterdir()} == {"summary.json", "trials.parquet", "plan.csv", "plan.xlsx", "study.db",
+                                               "scenario.resolved.yaml"}
     summary = json.loads((out / "summary.json").read_text())
     plan = pd.read_csv(out / "plan.csv")
     heads = summary["params"]["pools.dublin.headcount"]
@@ -186,6 +175,9 @@ def test_out_dir_holds_the_plan_files_and_the_workbook_matches_them(tmp_path):
     assert kpis[("total", "cost")][3].value == summary["kpis"]["totals"]["cost"]["mean"]
     inputs = {(r[0].value, r[1].value): r[2].value for r in wb["assumptions"].iter_rows(min_row=2)}
     assert inputs[("plan", "pools.dublin.headcount")] == heads and inputs[("pool dublin", "cost per hour")] == 32.0
+    from simulator import load_scenario
+
+    assert load_scenario(out / "scenario.resolved.yaml").pools["dublin"].headcount == heads  # the plan, runnable
 
 
 def test_screen_arithmetic_on_the_quickstart():
@@ -208,7 +200,7 @@ def test_screen_arithmetic_on_the_quickstart():
 def test_screened_trials_are_recorded_infeasible_without_simulation(tmp_path):
     data = dict(STAFFING, optimize={"trials": 9, "replications": 3,
                                     "variables": {"pools.p.headcount": {"low": 14, "high": 22}}})
-    result = optimize(_write(tmp_path, data), jobs=2)
+    result = optimize(write_yaml(tmp_path, data), jobs=2)
     trials = result.trials.set_index("param.pools.p.headcount")
     assert set(trials.index[trials["screened"] != ""]) == {14, 15, 16, 17}  # 18 servers carry load 18: not > 1
     assert not trials.loc[[14, 15, 16, 17], "feasible"].any()
@@ -224,7 +216,7 @@ def test_sequential_rule_stops_clearly_infeasible_and_clearly_dearer_trials(tmp_
     heads x 10 x 900 > 189,000, so they stop after 2. The plan is the one the full budget finds."""
     data = dict(STAFFING, optimize={"trials": 11, "replications": 5, "screen": False,
                                     "variables": {"pools.p.headcount": {"low": 16, "high": 26}}})
-    result = optimize(_write(tmp_path, data), jobs=1)
+    result = optimize(write_yaml(tmp_path, data), jobs=1)
     trials = result.trials.set_index("param.pools.p.headcount")
     assert trials.loc[21, "replications"] == 5 and trials.loc[21, "pruned"] == ""
     for heads in (16, 17):
@@ -236,7 +228,7 @@ def test_sequential_rule_stops_clearly_infeasible_and_clearly_dearer_trials(tmp_
     assert result.search["simulations_saved_by_pruning"] == int((5 - trials["replications"]).sum())
     assert result.search["screened"] == 0 and (trials["screened"] == "").all()
 
-    full = optimize(_write(tmp_path, dict(data, optimize=dict(data["optimize"], prune=False)), "full.yaml"), jobs=1)
+    full = optimize(write_yaml(tmp_path, dict(data, optimize=dict(data["optimize"], prune=False)), "full.yaml"), jobs=1)
     assert full.params == result.params and (full.trials["replications"] == 5).all()
     assert full.search["pruned"] == 0 and full.search["simulations_run"] == 55
 
@@ -258,7 +250,7 @@ def test_list_objective_writes_the_pareto_front(tmp_path):
     data = dict(STAFFING, optimize={"objective": ["cost", "tat_p95_h"], "trials": 8, "replications": 2,
                                     "variables": {"pools.p.headcount": {"low": 19, "high": 26}}})
     out = tmp_path / "run"
-    run = CliRunner().invoke(main, ["optimize", str(_write(tmp_path, data)), "--json", "-j", "2", "--out", str(out)])
+    run = CliRunner().invoke(main, ["optimize", str(write_yaml(tmp_path, data)), "--json", "-j", "2", "--out", str(out)])
     assert run.exit_code == 0, run.stderr
     front = pd.read_parquet(out / "pareto.parquet")
     trials = pd.read_parquet(out / "trials.parquet")
@@ -288,14 +280,14 @@ def test_variables_written_as_integers_are_ints_and_others_floats(tmp_path):
 
     data = dict(STAFFING, optimize={"variables": {"pools.p.headcount": {"low": 18, "high": 30, "step": 2},
                                                   "pools.p.cost_per_hour": {"low": 9.0, "high": 11.0}}})
-    heads, rate = prepare(_write(tmp_path, data)).decisions
+    heads, rate = prepare(write_yaml(tmp_path, data)).decisions
     assert heads.is_int and heads.grid() == [18, 20, 22, 24, 26, 28, 30]
     assert not rate.is_int and rate.grid() is None
 
 
 def test_an_objective_that_cannot_be_minimised_is_a_load_error(tmp_path):
     data = dict(STAFFING, optimize=dict(STAFFING["optimize"], objective=["cost", "quality"]))
-    result = CliRunner().invoke(main, ["optimize", str(_write(tmp_path, data))])
+    result = CliRunner().invoke(main, ["optimize", str(write_yaml(tmp_path, data))])
     assert result.exit_code == 2
     assert "optimize.objective.1" in result.stderr and "cannot minimise 'quality'" in result.stderr
     assert "Traceback" not in result.stderr

@@ -32,3 +32,13 @@ def test_trust_and_safety_scenario_is_realistic():
     assert len({q.priority for q in s.queues.values()}) >= 3
     costs = {p.cost_per_hour for p in s.pools.values()}
     assert min(costs) < 0.5 * max(costs)  # vendor vs in-house
+
+
+@pytest.mark.parametrize("path", [p for p in SCENARIOS if "optimize:" in p.read_text()],
+                         ids=lambda p: p.stem)
+def test_shipped_optimize_sections_load_with_their_bounds_checked(path):
+    """Every variable's both ends pass the model's validation and every constraint parses."""
+    from optimize.runner import prepare
+
+    search = prepare(path)
+    assert search.decisions and search.constraints and search.trials >= 1

@@ -13,7 +13,7 @@ from ..loader import validate_data
 from ..scenario import Scenario
 from .charts import Chart, color, figure, render
 from .page import Section, table
-from .simulation import cost_chart, num, pct, weekly_chart
+from .simulation import cost_chart, error_bars, num, pct, weekly_chart
 
 
 def _scenarios(folder: Path) -> list[Scenario]:
@@ -29,12 +29,10 @@ def sla_chart(summary: dict[str, Any], base: Scenario) -> Chart:
     ax = axes[0][0]
     width = 0.8 / len(labels)
     for j, label in enumerate(labels):
-        cells = [summary["scenarios"][label]["queues"].get(q, {}).get("sla_attainment") for q in queues]
-        means = [100 * (c["mean"] if c and c["mean"] is not None else np.nan) for c in cells]
-        low = [100 * (c["mean"] - c["low"]) if c and c["low"] is not None else 0 for c in cells]
-        high = [100 * (c["high"] - c["mean"]) if c and c["high"] is not None else 0 for c in cells]
+        means, errors = error_bars([summary["scenarios"][label]["queues"].get(q, {}).get("sla_attainment")
+                                    for q in queues], 100.0)
         x = np.arange(len(queues)) + (j - (len(labels) - 1) / 2) * width
-        ax.bar(x, means, width, yerr=[low, high], color=color(j), label=label, capsize=2)
+        ax.bar(x, means, width, yerr=errors, color=color(j), label=label, capsize=2)
     goals = [100 * base.queues[q].sla.attainment if q in base.queues else np.nan for q in queues]
     ax.scatter(np.arange(len(queues)), goals, marker="_", s=900, color="#b3261e", zorder=5, label="goal")
     ax.set_xticks(np.arange(len(queues)), queues, rotation=20, ha="right")

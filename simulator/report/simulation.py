@@ -31,6 +31,23 @@ def _hour_of_week(times: pd.Series) -> pd.Series:
     return times.dt.day_of_week * 24 + times.dt.hour
 
 
+def _week_axis(ax: Any) -> None:
+    """An x axis of the 168 hours of a week, ticked at each day's 00:00 UTC."""
+    ax.set_xticks(range(0, 168, 24), ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
+    ax.set_xlabel("hour of the week (UTC, ticks at 00:00)")
+
+
+def error_bars(cells: list[dict[str, Any] | None], scale: float = 1.0) -> tuple[list[float], list[list[float]]]:
+    """Means and (below, above) whisker lengths of {"mean", "low", "high"} cells; a missing cell is NaN."""
+    means, errors = [], [[], []]
+    for cell in cells:
+        mean = cell["mean"] if cell and cell["mean"] is not None else np.nan
+        means.append(mean * scale)
+        errors[0].append((mean - cell["low"]) * scale if cell and cell["low"] is not None else 0.0)
+        errors[1].append((cell["high"] - mean) * scale if cell and cell["high"] is not None else 0.0)
+    return means, errors
+
+
 def backlog_chart(timeseries: pd.DataFrame, scenario: Scenario) -> Chart:
     """Backlog per queue over the horizon, against the arrivals of the last SLA-target hours."""
     queues = timeseries[timeseries["entity_type"] == "queue"]
@@ -68,13 +85,7 @@ def tat_chart(summary: dict[str, Any], scenario: Scenario) -> Chart:
     ax = axes[0][0]
     width = 0.26
     for j, (kpi, label) in enumerate((("tat_p50_h", "p50"), ("tat_p90_h", "p90"), ("tat_p95_h", "p95"))):
-        means, errors = [], [[], []]
-        for qid in ids:
-            cell = summary["queues"][qid][kpi]
-            m = cell["mean"] if cell["mean"] is not None else np.nan
-            means.append(m)
-            errors[0].append(m - cell["low"] if cell["low"] is not None else 0)
-            errors[1].append(cell["high"] - m if cell["high"] is not None else 0)
+        means, errors = error_bars([summary["queues"][qid][kpi] for qid in ids])
         x = np.arange(len(ids)) + (j - 1) * width
         ax.bar(x, means, width, yerr=errors, color=color(j), alpha=0.85, label=label, capsize=2)
     targets = [scenario.queues[q].sla.target for q in ids]
@@ -133,8 +144,7 @@ def utilisation_heatmap(timeseries: pd.DataFrame) -> Chart:
     ax = axes[0][0]
     image = ax.imshow(100 * grid, aspect="auto", cmap="viridis", vmin=0, vmax=100, interpolation="nearest")
     ax.set_yticks(range(len(ids)), ids)
-    ax.set_xticks(range(0, 168, 24), ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
-    ax.set_xlabel("hour of the week (UTC, ticks at 00:00)")
+    _week_axis(ax)
     ax.set_ylabel("pool")
     ax.grid(False)
     fig.colorbar(image, ax=ax, label="busy / available (%)")
@@ -153,8 +163,7 @@ def onshift_chart(timeseries: pd.DataFrame) -> Chart:
     for i, pid in enumerate(dict.fromkeys(pools["entity"])):
         series = mean.loc[pid].reindex(range(168), fill_value=0.0)
         ax.step(series.index, series.values, where="post", color=color(i), label=pid, lw=1.2)
-    ax.set_xticks(range(0, 168, 24), ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
-    ax.set_xlabel("hour of the week (UTC, ticks at 00:00)")
+    _week_axis(ax)
     ax.set_ylabel("people on shift (mean)")
     ax.legend(fontsize=8, ncols=3)
     return render(fig, "On-shift head-count per site over a typical week",
@@ -170,13 +179,7 @@ def cost_chart(summaries: dict[str, dict[str, Any]]) -> Chart:
     ax = axes[0][0]
     height = 0.8 / len(labels)
     for j, label in enumerate(labels):
-        means, errors = [], [[], []]
-        for pid in pools:
-            cell = summaries[label]["pools"].get(pid, {}).get("cost", {"mean": 0.0, "low": None, "high": None})
-            m = cell["mean"] or 0.0
-            means.append(m)
-            errors[0].append(m - cell["low"] if cell["low"] is not None else 0)
-            errors[1].append(cell["high"] - m if cell["high"] is not None else 0)
+        means, errors = error_bars([summaries[label]["pools"].get(pid, {}).get("cost") for pid in pools])
         y = np.arange(len(pools)) + (j - (len(labels) - 1) / 2) * height
         ax.barh(y, means, height, xerr=errors, color=color(j), label=label, capsize=2)
     ax.set_yticks(np.arange(len(pools)), pools)
