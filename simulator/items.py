@@ -24,9 +24,10 @@ class Item:
         self.first_start = -1.0
         self.correct = True
 
-
     def __lt__(self, other: Item) -> bool:
-        return (self.arrival, self.seq) < (other.arrival, other.seq)
+        """Older first; arrival order breaks ties (an initial backlog arrives all at once)."""
+        arrival = self.arrival
+        return arrival < other.arrival or (arrival == other.arrival and self.seq < other.seq)
 
 
 class StagedItem(Item):

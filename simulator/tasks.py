@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from functools import partial
 from typing import Any
 
 from .items import Item
@@ -40,8 +41,8 @@ class TaskList:
         else:
             heap: list[Item] = []
             self.items = heap
-            self.pop = lambda: heapq.heappop(heap)
-            self.push = lambda item: heapq.heappush(heap, item)
+            self.pop = partial(heapq.heappop, heap)  # partial, not lambda: no Python frame per call
+            self.push = partial(heapq.heappush, heap)
 
     def __len__(self) -> int:
         return len(self.items)
