@@ -39,7 +39,12 @@ class StagedItem(Item):
     __slots__ = ()
 
     def __init__(self, arrival: float, seq: int, queue: Any, work: float):
-        super().__init__(arrival, seq, queue, work)
+        self.arrival = arrival  # Item's fields set here too: one Python frame per item, not two
+        self.seq = seq
+        self.queue = queue
+        self.work = work
+        self.first_start = -1.0
+        self.correct = True
         self.votes = 0
         self.passes_done = 0
         self.labellers: list[Any] | None = None

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import zlib
 from functools import partial
-from typing import Callable, Iterator
+from itertools import chain, repeat
+from typing import Callable
 
 import numpy as np
 
@@ -22,17 +23,15 @@ def stream(seed: int, replication: int, source: str) -> np.random.Generator:
 class BlockDraws:
     """Values drawn from numpy in blocks and handed out one at a time (numpy scalar draws are ~20x slower).
 
-    `next` is `functools.partial(next, generator)`: one C-level call per value on the hot path.
+    `next` is `functools.partial(next, chain)` over an endless chain of blocks: per value one C-level
+    call and no Python frame (a generator would resume a Python frame for every value).
     """
 
     __slots__ = ("next",)
 
     def __init__(self, draw: Callable[[int], np.ndarray], block: int = 4096):
-        def values() -> Iterator[float]:
-            while True:
-                yield from draw(block).tolist()
-
-        self.next: Callable[[], float] = partial(next, values())
+        blocks = map(lambda _: draw(block).tolist(), repeat(None))
+        self.next: Callable[[], float] = partial(next, chain.from_iterable(blocks))
 
 
 def uniforms(rng: np.random.Generator) -> BlockDraws:

@@ -68,7 +68,7 @@ class QueueFlow:
         if self.audit_sample > 0:
             self.u_audit = uniforms(stream("audit")).next
         self.plain = self.passes == 1 and self.escalation is None and self.review is None and not self.audit_sample
-        self.label.done = self._label_deliver if self.plain else self._label_done
+        self.label.done = self._label_deliver if self.plain else self._decide if self.passes == 1 else self._label_done
         self.item_class = Item if self.plain else StagedItem
         if not self.plain:  # per-visit waits at labelling (with rework) and review: where a flow queues
             self.label.wait = queue.stats.label_wait
@@ -110,14 +110,20 @@ class QueueFlow:
             item.ready = now
             self.offer(self.adjudication, item, now)
             return
-        item.correct = 2 * item.votes > self.passes
-        self._decided(item, now)
+        self._decide(item, worker, now, 2 * item.votes > self.passes)
 
     def _adjudication_done(self, item: Item, worker: Any, now: float) -> None:
-        item.correct = self.u_adjudication() >= worker.pool.error_of(worker, self.adjudication, now)
-        self._decided(item, now)
+        self._decide(item, worker, now, self.u_adjudication() >= worker.pool.error_of(worker, self.adjudication, now))
 
-    def _decided(self, item: Item, now: float) -> None:
+    def _decide(self, item: Item, worker: Any, now: float, correct: bool | None = None) -> None:
+        """The item's decision is made: by its single label (`correct` None: drawn here, the path most
+        items of a multi-stage flow take, so it is one call), by majority or by adjudication. Then it is
+        escalated, sampled for review, or delivered."""
+        if correct is None:
+            pool = worker.pool
+            error = pool.error[self.label] if now >= worker.ramp_end else pool.error_of(worker, self.label, now)
+            correct = self.u_label() >= error
+        item.correct = correct
         if self.escalation is not None and self.u_escalate() < self.escalation_probability:
             item.escalated = True
             item.work = self.escalation_work.next()
