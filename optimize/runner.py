@@ -121,6 +121,7 @@ def _record(study: optuna.Study, trial: optuna.Trial, result: Evaluation) -> Non
     for name, violation in result.violations.items():
         trial.set_constraint(name, violation)
     trial.set_user_attr("kpis", result.kpis)
+    trial.set_user_attr("constraints", result.violations)  # also as a user attribute: optuna-dashboard lists them
     trial.set_user_attr("replications", result.replications)
     if result.pruned:
         trial.set_user_attr("pruned", result.pruned)

@@ -178,6 +178,10 @@ def test_out_dir_holds_the_plan_files_and_the_workbook_matches_them(tmp_path):
     from simulator import load_scenario
 
     assert load_scenario(out / "scenario.resolved.yaml").pools["dublin"].headcount == heads  # the plan, runnable
+    study = optuna.load_study(study_name="quickstart-optimize", storage=f"sqlite:///{out / 'study.db'}")
+    simulated = [t for t in study.trials if "screened" not in t.user_attrs]
+    assert simulated and all(t.user_attrs["constraints"] == t.constraints for t in simulated)
+    assert all("kpis" in t.user_attrs for t in simulated)  # what optuna-dashboard shows per trial
 
 
 def test_screen_arithmetic_on_the_quickstart():
