@@ -80,13 +80,27 @@ def difference_chart(summary: dict[str, Any]) -> Chart:
                   "Right of zero means more cost, or a higher attainment or quality.")
 
 
+def _aliases(labels: list[str]) -> dict[str, str]:
+    """Short names for charts and tables when a label (e.g. a --variant's overrides) is long."""
+    if max(len(label) for label in labels) <= 24:
+        return {label: label for label in labels}
+    return {label: ("A (baseline)" if i == 0 else chr(ord("A") + i)) for i, label in enumerate(labels)}
+
+
 def comparison_sections(summary: dict[str, Any], folder: Path) -> tuple[list[Section], str, str]:
     """Everything the report shows for a comparison, with the page title and subtitle."""
     scenarios = _scenarios(folder)
+    full_labels = list(summary["scenarios"])
+    alias = _aliases(full_labels)
+    summary = dict(summary, baseline=alias[summary["baseline"]],
+                   scenarios={alias[k]: v for k, v in summary["scenarios"].items()},
+                   differences={alias[k]: v for k, v in summary["differences"].items()})
     labels = list(summary["scenarios"])
     base = summary["baseline"]
     weekly = pd.read_parquet(folder / "weekly.parquet")
+    weekly["scenario"] = weekly["scenario"].map(alias)
     differences = pd.read_parquet(folder / "differences.parquet")
+    differences["scenario"] = differences["scenario"].map(alias)
     key = [("total", "total", "cost"), ("total", "total", "sla_attainment"), ("total", "total", "quality")]
     key += [("queue", q, k) for q in summary["scenarios"][base]["queues"] for k in ("sla_attainment", "quality",
                                                                                   "tat_p95_h")]
@@ -108,6 +122,8 @@ def comparison_sections(summary: dict[str, Any], folder: Path) -> tuple[list[Sec
     diff_table = table(["scenario", "entity", "kpi", "difference", "95% low", "95% high"], diff_rows)
     intro = (f"{len(labels)} scenarios on common random numbers (seed {summary['seed']}, the same "
              f"{summary['replications']} replications each); differences are paired against {base!r}.")
+    if any(k != v for k, v in alias.items()):
+        intro += " Scenarios: " + "; ".join(f"{v} = {k}" for k, v in alias.items()) + "."
     sections = [
         Section("Side by side", intro, charts=[sla_chart(summary, scenarios[0])], tables=[side]),
         Section("Differences against the baseline", charts=[difference_chart(summary)],
@@ -115,4 +131,5 @@ def comparison_sections(summary: dict[str, Any], folder: Path) -> tuple[list[Sec
         Section("Week by week", charts=[weekly_chart(weekly, scenarios[0], by="scenario")]),
         Section("Cost", charts=[cost_chart(summary["scenarios"])]),
     ]
-    return sections, f"annoplan: compare {' vs '.join(labels)}", "what-if comparison on common random numbers"
+    return sections, f"annoplan: compare {len(labels)} scenarios", "what-if comparison on common random numbers: " \
+        + " vs ".join(full_labels)
