@@ -122,10 +122,14 @@ def schema() -> None:
     click.echo(json.dumps(Scenario.model_json_schema(), indent=2))
 
 
-def jobs_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--jobs for the commands that run replications in processes."""
-    return click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-                        help="Worker processes [default: all cores]. Results do not depend on it.")(command)
+def run_options(default: int, minimum: int, what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """-r/--replications (`what` they are) and --jobs, for the commands that run replications in processes."""
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+                               help="Worker processes [default: all cores]. Results do not depend on it.")(command)
+        return click.option("-r", "--replications", type=click.IntRange(minimum, 10_000), default=default,
+                            show_default=True, help=what)(command)
+    return apply
 
 
 def with_progress(total: int, quiet: bool, run: Callable[[Callable[[int], None]], Any]) -> Any:
@@ -171,9 +175,7 @@ def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("-r", "--replications", type=click.IntRange(1, 10_000), default=3, show_default=True,
-              help="Independent replications (for the 95% intervals).")
-@jobs_option
+@run_options(3, 1, "Independent replications (for the 95% intervals).")
 @scenario_options
 @output_options("summary.json, kpis.parquet, timeseries.parquet, weekly.parquet, kpis.xlsx and "
                 "scenario.resolved.yaml")
@@ -276,9 +278,7 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--variant", "variants", multiple=True, metavar="PATH=VALUE[;PATH=VALUE...]",
               help="Also run the first file with these overrides (repeatable; ';' separates several).")
-@click.option("-r", "--replications", type=click.IntRange(2, 10_000), default=5, show_default=True,
-              help="Replications per scenario (the same ones for every scenario).")
-@jobs_option
+@run_options(5, 2, "Replications per scenario (the same ones for every scenario).")
 @scenario_options
 @output_options("summary.json, kpis.parquet, differences.parquet, weekly.parquet, kpis.xlsx and "
                 "scenarios.resolved.yaml")
@@ -315,9 +315,7 @@ def compare(files: tuple[Path, ...], variants: tuple[str, ...], replications: in
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--vary", "varies", multiple=True, required=True, metavar="PATH=LOW:HIGH:STEP",
               help="A field and its grid, e.g. pools.dublin.headcount=10:20:2 (repeatable: the grid is the product).")
-@click.option("-r", "--replications", type=click.IntRange(1, 10_000), default=3, show_default=True,
-              help="Replications per point (the same ones at every point).")
-@jobs_option
+@run_options(3, 1, "Replications per point (the same ones at every point).")
 @scenario_options
 @output_options("summary.json, sweep.parquet, sweep.csv and scenario.resolved.yaml")
 @clean_errors
