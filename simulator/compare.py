@@ -34,10 +34,12 @@ class Comparison:
 
     @property
     def seed(self) -> int:
+        """The seed every scenario ran on."""
         return self.results[0].scenario.seed
 
     @property
     def replications(self) -> int:
+        """Replications per scenario (the same indices for all)."""
         return self.results[0].replications
 
     @property

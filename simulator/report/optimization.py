@@ -61,6 +61,7 @@ def feasibility_chart(trials: pd.DataFrame, objective: str) -> Chart:
 
 
 def pareto_chart(trials: pd.DataFrame, pareto: pd.DataFrame, objectives: list[str]) -> Chart:
+    """Feasible trials on the first two objectives, the Pareto front drawn through them."""
     a, b = (f"objective.{o}" for o in objectives[:2])
     fig, axes = figure(height=3.6)
     ax = axes[0][0]

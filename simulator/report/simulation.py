@@ -18,11 +18,13 @@ UTC_NOTE = "hours of the week in UTC"
 
 
 def pct(cell: dict[str, Any] | float | None) -> str:
+    """A share (or a KPI cell's mean) as a percentage; '-' when undefined."""
     value = cell["mean"] if isinstance(cell, dict) else cell
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
 
 
 def num(cell: dict[str, Any] | float | None, digits: int = 0) -> str:
+    """A number (or a KPI cell's mean) with thousands separators; '-' when undefined."""
     value = cell["mean"] if isinstance(cell, dict) else cell
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
 

@@ -34,6 +34,7 @@ def _band(ax: Any, xs: list[float], cells: list[dict[str, Any]], scale: float, s
 
 
 def cost_curve(summary: dict[str, Any]) -> Chart:
+    """Mean total cost against the first varied field, one line per value of the others, 95% bands."""
     x, lines = _curves(summary)
     fig, axes = figure(height=3.4)
     ax = axes[0][0]
