@@ -38,13 +38,10 @@ class Verification:
     margins: dict[str, float]  # constraint -> how far the 95% bound is inside (+) or outside (-) the target
 
 
-def _per_replication(metric: str, result: SimulationResult) -> np.ndarray:
-    values = []
-    for run in result.runs:
-        one = SimulationResult(result.scenario, [run]).summary()
-        value = metric_value(metric, one)
-        values.append(np.nan if value is None else value)
-    return np.asarray(values, dtype=float)
+def _per_replication(metric: str, singles: list[dict[str, Any]]) -> np.ndarray:
+    """The metric in each replication's own summary (NaN where undefined)."""
+    values = [metric_value(metric, one) for one in singles]
+    return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
 
 def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], constraints: list[Constraint],
@@ -54,9 +51,10 @@ def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], c
     result = SimulationResult(scenario, run_replications(scenario, replications, jobs=jobs, first=FRESH))
     summary = result.summary()
     t = stats.t.ppf(0.95, replications - 1)
+    singles = [SimulationResult(scenario, [run]).summary() for run in result.runs]  # once, not per constraint
     margins, confidences = {}, []
     for c in constraints:
-        values = _per_replication(c.metric, result)
+        values = _per_replication(c.metric, singles)
         if np.isnan(values).any():
             margins[c.name], confidence = -math.inf, 0.0
         else:

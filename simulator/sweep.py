@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -69,9 +70,14 @@ class SweepPoint:
     params: dict[str, int | float]
     result: SimulationResult
 
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        """The point's simulate summary, computed once (best, meets_targets and the JSON all read it)."""
+        return self.result.summary()
+
     def meets_targets(self) -> bool:
         """Every queue's mean SLA attainment and (where set) mean quality reach their targets."""
-        summary = self.result.summary()
+        summary = self.summary
         for qid, queue in self.result.scenario.queues.items():
             cells = summary["queues"][qid]
             if cells["sla_attainment"]["mean"] is None or cells["sla_attainment"]["mean"] < queue.sla.attainment:
@@ -105,7 +111,7 @@ class SweepResult:
     @property
     def best(self) -> int | None:
         """Index of the cheapest point (mean total cost) that meets every target; None if none does."""
-        meeting = [(p.result.summary()["totals"]["cost"]["mean"], i) for i, p in enumerate(self.points)
+        meeting = [(p.summary["totals"]["cost"]["mean"], i) for i, p in enumerate(self.points)
                    if p.meets_targets()]
         return min(meeting)[1] if meeting else None
 
@@ -114,7 +120,7 @@ class SweepResult:
         each point: params, meets_targets, totals and per-queue SLA attainment and quality (mean, 95% CI)."""
         points = []
         for point in self.points:
-            s = point.result.summary()
+            s = point.summary
             points.append({"params": point.params, "meets_targets": point.meets_targets(), "totals": s["totals"],
                            "queues": {q: {k: s["queues"][q][k] for k in ("sla_attainment", "quality", "tat_p95_h")}
                                       for q in s["queues"]}})

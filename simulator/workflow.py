@@ -106,9 +106,7 @@ class QueueFlow:
         if item.passes_done < self.passes:
             return
         if 2 * item.votes == self.passes:
-            item.work = self.adjudication_work.next()
-            item.ready = now
-            self.offer(self.adjudication, item, now)
+            self._send(self.adjudication, self.adjudication_work, item, now)
             return
         self._decide(item, worker, now, 2 * item.votes > self.passes)
 
@@ -126,13 +124,9 @@ class QueueFlow:
         item.correct = correct
         if self.escalation is not None and self.u_escalate() < self.escalation_probability:
             item.escalated = True
-            item.work = self.escalation_work.next()
-            item.ready = now
-            self.offer(self.escalation, item, now)
+            self._send(self.escalation, self.escalation_work, item, now)
         elif self.review is not None and self.u_sample() < self.sample:
-            item.work = self.review_work.next()
-            item.ready = now
-            self.offer(self.review, item, now)
+            self._send(self.review, self.review_work, item, now)
         else:
             self.deliver(item, now)
 
@@ -143,17 +137,19 @@ class QueueFlow:
     def _review_done(self, item: Item, worker: Any, now: float) -> None:
         if not item.correct and self.u_detect() < self.detection and item.loops < self.max_loops:
             item.loops += 1
-            item.work = self.rework_work.next()
-            item.ready = now
-            self.offer(self.rework, item, now)
+            self._send(self.rework, self.rework_work, item, now)
         else:
             self.deliver(item, now)
 
     def _rework_done(self, item: Item, worker: Any, now: float) -> None:
         item.correct = self.u_rework() >= worker.pool.error_of(worker, self.rework, now)
-        item.work = self.review_work.next()
+        self._send(self.review, self.review_work, item, now)
+
+    def _send(self, stage: TaskList, work: Any, item: Item, now: float) -> None:
+        """Queue the item at a later stage, with that stage's work content drawn from `work`."""
+        item.work = work.next()
         item.ready = now
-        self.offer(self.review, item, now)
+        self.offer(stage, item, now)
 
     def deliver(self, item: Item, now: float) -> None:
         stats = self.stats
