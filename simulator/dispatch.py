@@ -66,14 +66,15 @@ class Dispatcher:
             return
         for pool in task.capped_pools:
             self._cap_unfitting_idle(pool, task, item, now)
-        best: deque[Worker] | None = None
-        for idle in task.idle_queues:
+        idle_queues = task.idle_queues
+        if not any(idle_queues):  # one C-level pass over the deques: the usual case when work queues up
+            task.push(item)
+            return
+        best: deque[Worker] = None  # type: ignore[assignment]  # some deque is non-empty
+        for idle in idle_queues:
             if idle and (best is None or idle[0].idle_since < best[0].idle_since):
                 best = idle
-        if best is None:
-            task.push(item)
-        else:
-            self.start(best.popleft(), task, item, now)
+        self.start(best.popleft(), task, item, now)
 
     def _cap_unfitting_idle(self, pool: PoolRuntime, task: TaskList, item: Item, now: float) -> None:
         """Sensitive work in a capped pool: cap the idle workers it would overrun, from the head on."""
@@ -91,8 +92,8 @@ class Dispatcher:
             lists = pool.lists
             if len(lists) == 1:  # the common single-skill pool needs no routing rule
                 task = lists[0] if lists[0].items else None
-            else:
-                task = pool.choose(lists)
+            else:  # most calls find every list empty: any() says so without the rule's Python loop
+                task = pool.choose(lists) if any(pool.queued) else None
             if task is None:
                 worker.idle_since = now
                 pool.idle.append(worker)
@@ -104,22 +105,23 @@ class Dispatcher:
     def _take_next_checked(self, worker: Worker, now: float) -> None:
         pool = worker.pool
         capped = pool.cap is not None and worker.capped_day == pool.local_day[int(now)]
-        lists = pool.safe_lists if capped else pool.lists
-        refused: list[TaskList] = []
-        while True:
-            task = pool.choose([tl for tl in lists if tl not in refused] if refused else lists)
-            if task is None:
-                break
-            index = task.first_for(worker)
-            if index < 0:  # only passes of items this worker labelled already
-                refused.append(task)
-                continue
-            if task.sensitive and pool.cap is not None and not self._fits(worker, task, task.items[index], now):
-                self._cap(worker, now)
-                capped, lists = True, pool.safe_lists
-                continue
-            self.start(worker, task, task.take(index), now)
-            return
+        if any(pool.safe_queued if capped else pool.queued):
+            lists = pool.safe_lists if capped else pool.lists
+            refused: list[TaskList] = []
+            while True:
+                task = pool.choose([tl for tl in lists if tl not in refused] if refused else lists)
+                if task is None:
+                    break
+                index = task.first_for(worker) if task.distinct else 0  # any other list: its head
+                if index < 0:  # only passes of items this worker labelled already
+                    refused.append(task)
+                    continue
+                if task.sensitive and pool.cap is not None and not self._fits(worker, task, task.items[index], now):
+                    self._cap(worker, now)
+                    capped, lists = True, pool.safe_lists
+                    continue
+                self.start(worker, task, task.take(index) if index else task.pop(), now)
+                return
         worker.idle_since = now
         (pool.idle_capped if capped else pool.idle).append(worker)
 

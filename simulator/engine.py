@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from heapq import heappush
+from heapq import heapify, heappop, heappush, heapreplace
 from typing import Any, Iterator
 
 import numpy as np
@@ -95,6 +95,7 @@ class Replication:
         self._offer = self.dispatch.offer
         self._heap, self._eid = self.dispatch.heap, self.dispatch.eid
         self._pool_series: dict[str, dict[str, np.ndarray]] = {}
+        self._arrivals: list[tuple[float, int, QueueRuntime]] = []  # (next arrival, queue index, queue)
 
     # -- wiring ---------------------------------------------------------------------------------------
 
@@ -146,12 +147,16 @@ class Replication:
             self.dispatch.lift_caps(pool, self.env.now)
 
     def _start_arrivals(self) -> None:
-        for qid, queue in self.queues.items():
+        """Initial backlogs arrive at 0; every queue's first arrival goes on the arrival heap."""
+        for index, (qid, queue) in enumerate(self.queues.items()):
             for _ in range(self.scenario.queues[qid].initial_backlog):
                 self._new_item(queue, 0.0)
             first = next(queue.arrivals, None)
             if first is not None and first < self.horizon:
-                self.dispatch.at(first, self._arrive_cb, queue)
+                self._arrivals.append((first, index, queue))
+        heapify(self._arrivals)
+        if self._arrivals:
+            self.dispatch.at(self._arrivals[0][0], self._arrive_cb, None)
 
     def _sampler(self):
         """SimPy process: hourly snapshots of pools (at the hour's start) and queue counters (per hour)."""
@@ -195,25 +200,30 @@ class Replication:
             flow.enter(item, now)
 
     def _arrive(self, event: Wake) -> None:
-        """An arrival; the queue's following arrivals are handled at once while nothing else is due first.
+        """The next arrival of any queue; following arrivals are handled at once while nothing else is due first.
 
-        When the next arrival is strictly earlier than every scheduled event, no event can come between,
-        so it needs no event of its own: the same order of events, bit for bit, with fewer heap operations
-        (about half the arrivals at 90% load).
+        All queues' arrival streams are merged on a small heap of their next times, so only the earliest
+        has a SimPy event. When the next arrival is strictly earlier than every scheduled event, no event
+        can come between, so it needs no event of its own: the same order of events, bit for bit, with
+        fewer heap operations (about half the arrivals at 90% load, on one queue or on many).
         """
-        queue = event._value
-        env, heap = self.env, self._heap
-        now = env._now  # type: ignore[attr-defined]
+        env, heap, arrivals = self.env, self._heap, self._arrivals
+        horizon = self.horizon
         while True:
+            now, index, queue = arrivals[0]
+            env._now = now  # type: ignore[attr-defined]
             self._new_item(queue, now)
             following = next(queue.arrivals, None)
-            if following is None or following >= self.horizon:
+            if following is None or following >= horizon:
+                heappop(arrivals)
+                if not arrivals:
+                    return
+            else:
+                heapreplace(arrivals, (following, index, queue))
+            following = arrivals[0][0]
+            if following >= heap[0][0]:
+                heappush(heap, (following, 1, next(self._eid), Wake(self._arrive_cb, None)))
                 return
-            if following < heap[0][0]:
-                env._now = now = following  # type: ignore[attr-defined]
-                continue
-            heappush(heap, (following, 1, next(self._eid), Wake(self._arrive_cb, queue)))
-            return
 
     # -- running --------------------------------------------------------------------------------------
 

@@ -28,23 +28,25 @@ def by_priority(lists: Sequence[TaskList]) -> TaskList | None:
 
 def by_oldest(lists: Sequence[TaskList]) -> TaskList | None:
     """The list whose head arrived first; priority, then list order, breaks ties."""
-    best, best_key = None, None
+    best, best_time = None, 0.0
     for tl in lists:
-        if tl.items:
-            key = (tl.items[0].arrival, tl.priority)
-            if best_key is None or key < best_key:
-                best, best_key = tl, key
+        items = tl.items
+        if items:
+            time = items[0].arrival
+            if best is None or time < best_time or (time == best_time and tl.priority < best.priority):
+                best, best_time = tl, time
     return best
 
 
 def by_deadline(lists: Sequence[TaskList]) -> TaskList | None:
     """The list whose head is due first (arrival + SLA target); priority breaks ties."""
-    best, best_key = None, None
+    best, best_time = None, 0.0
     for tl in lists:
-        if tl.items:
-            key = (tl.items[0].arrival + tl.target, tl.priority)
-            if best_key is None or key < best_key:
-                best, best_key = tl, key
+        items = tl.items
+        if items:
+            time = items[0].arrival + tl.target
+            if best is None or time < best_time or (time == best_time and tl.priority < best.priority):
+                best, best_time = tl, time
     return best
 
 

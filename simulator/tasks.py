@@ -48,9 +48,7 @@ class TaskList:
         return len(self.items)
 
     def first_for(self, worker: Any) -> int:
-        """Index of the oldest entry `worker` may take, or -1 (only consensus passes can be refused)."""
-        if not self.distinct:
-            return 0 if self.items else -1
+        """Index of the oldest pass `worker` may take in a `distinct` list, or -1 if it labelled them all."""
         for index, item in enumerate(self.items):
             if item.labellers is None or worker not in item.labellers:
                 return index

@@ -44,9 +44,9 @@ class Worker:
 class PoolRuntime:
     """A pool's workers and the task lists they serve, with per-list speed and label accuracy."""
 
-    __slots__ = ("id", "spec", "stats", "workers", "idle", "idle_capped", "lists", "safe_lists", "choose",
-                 "speed", "accuracy", "error", "busy_now", "available_now", "local_day", "cap", "plain",
-                 "hour_sensitive")
+    __slots__ = ("id", "spec", "stats", "workers", "idle", "idle_capped", "lists", "safe_lists", "queued",
+                 "safe_queued", "choose", "speed", "accuracy", "error", "busy_now", "available_now", "local_day", "cap",
+                 "plain", "hour_sensitive")
 
     def __init__(self, pool_id: str, spec: Pool, lists: list[TaskList], local_day: list[int]):
         self.id = pool_id
@@ -57,6 +57,8 @@ class PoolRuntime:
         self.idle_capped: deque[Worker] = deque()  # idle but at the exposure cap: non-sensitive work only
         self.lists = sorted(lists, key=lambda tl: tl.priority)
         self.safe_lists = [tl for tl in self.lists if not tl.sensitive]
+        self.queued = tuple(tl.items for tl in self.lists)  # the lists' containers, for a C-level any()
+        self.safe_queued = tuple(tl.items for tl in self.safe_lists)
         self.choose = RULES[spec.routing]
         self.speed = {tl: spec.skills[tl.skill].speed for tl in lists}
         self.accuracy = {tl: spec.skill_accuracy(tl.skill) for tl in lists}
@@ -70,10 +72,12 @@ class PoolRuntime:
         for tl in lists:
             tl.pools.append(self)
             tl.idle_queues.append(self.idle)
-            if not tl.sensitive:
-                tl.idle_queues.append(self.idle_capped)
-            elif self.cap is not None:
+            if self.cap is None:
+                continue
+            if tl.sensitive:
                 tl.capped_pools.append(self)
+            else:  # a worker capped for sensitive work may still take this
+                tl.idle_queues.append(self.idle_capped)
 
     def error_of(self, worker: Worker, task: TaskList, now: float) -> float:
         """Label error of `worker` on `task` at `now`, with a new hire's accuracy ramp."""
