@@ -2,7 +2,8 @@
 
 Items move by plain SimPy events with callbacks (an arrival, a task end; see dispatch.py), not one
 process per item: a single-stage item costs two events. Calendar changes (shifts, breaks, hires,
-departures, local midnights) are ordinary SimPy processes; they are rare.
+departures, local midnights, hourly samples) are generator routines on a timetable of their own
+(see timetable.py), which keeps SimPy's heap to the events of items.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .scenario import Scenario
 from .shifts import available_intervals, hours_in_window, shift_instances
 from .staffing import clip, headcount_by_hour, roster
 from .workers import PoolRuntime, Worker
+from .timetable import Routine, Timetable
 from .workflow import QueueFlow
 
 
@@ -77,6 +79,7 @@ class Replication:
         self.window_start = scenario.horizon.warmup
         self.n_hours = math.ceil(self.horizon)
         self.dispatch = Dispatcher(self.env, self.window_start, self.horizon, self.n_hours)
+        self.timetable = Timetable(self.env, self.dispatch.at)
         self._seq = 0
         seed = scenario.seed
         self.queues: dict[str, QueueRuntime] = {}
@@ -120,30 +123,30 @@ class Replication:
                 available = clip(available_intervals(patterns[person.pattern], spec.shrinkage, shrinkage), *employed)
                 pool.stats.productive += hours_in_window(available, lo, hi)
                 if person.hired_at <= hi:
-                    self.env.process(self._availability(worker, available))
+                    self.timetable.add(self._availability(worker, available))
             pool.stats.headcount_end = sum(1 for p in people if p.leaves_at > hi and p.hired_at <= hi)
             self._pool_series[pid] = {"on_shift": on_shift[: self.n_hours],
                                       "headcount": headcount_by_hour(people, self.n_hours),
                                       "available": np.zeros(self.n_hours), "busy": np.zeros(self.n_hours),
                                       "sensitive_hours": np.zeros(self.n_hours)}
             if pool.cap is not None:
-                self.env.process(self._midnights(pool))
+                self.timetable.add(self._midnights(pool))
 
-    def _availability(self, worker: Worker, intervals: list[tuple[float, float]]):
-        """SimPy process: the worker comes on and goes off at the edges of its available intervals."""
+    def _availability(self, worker: Worker, intervals: list[tuple[float, float]]) -> Routine:
+        """Calendar routine: the worker comes on and goes off at the edges of its available intervals."""
         env = self.env
         for begin, end in intervals:
             if begin > env.now:
-                yield env.timeout(begin - env.now)
+                yield begin - env.now
             self.dispatch.come_on(worker)
-            yield env.timeout(end - env.now)
+            yield end - env.now
             self.dispatch.go_off(worker)
 
-    def _midnights(self, pool: PoolRuntime):
-        """SimPy process: at each local midnight (to the clock hour) exposure caps are lifted."""
+    def _midnights(self, pool: PoolRuntime) -> Routine:
+        """Calendar routine: at each local midnight (to the clock hour) exposure caps are lifted."""
         changes = np.flatnonzero(np.diff(np.asarray(pool.local_day[: self.n_hours]))) + 1
         for hour in changes.tolist():
-            yield self.env.timeout(hour - self.env.now)
+            yield hour - self.env.now
             self.dispatch.lift_caps(pool, self.env.now)
 
     def _start_arrivals(self) -> None:
@@ -158,15 +161,15 @@ class Replication:
         if self._arrivals:
             self.dispatch.at(self._arrivals[0][0], self._arrive_cb, None)
 
-    def _sampler(self):
-        """SimPy process: hourly snapshots of pools (at the hour's start) and queue counters (per hour)."""
+    def _sampler(self) -> Routine:
+        """Calendar routine: hourly snapshots of pools (at the hour's start) and queue counters (per hour)."""
         for hour in range(self.n_hours):
             for pool in self.pools.values():
                 series = self._pool_series[pool.id]
                 series["available"][hour] = pool.available_now
                 series["busy"][hour] = pool.busy_now
             if hour + 1 < self.horizon:
-                yield self.env.timeout(hour + 1.0 - self.env.now)
+                yield hour + 1.0 - self.env.now
                 self._close_hour(hour)
 
     def _close_hour(self, hour: int) -> None:
@@ -231,7 +234,8 @@ class Replication:
         """Play the horizon out and return KPIs, hourly series and the exposure log."""
         self._staff()
         self._start_arrivals()
-        self.env.process(self._sampler())
+        self.timetable.add(self._sampler())
+        self.timetable.start()
         self.env.run(until=self.horizon)
         self._close_hour(self.n_hours - 1)  # run(until) stops before the sampler's event at the horizon
         self._count_open_overdue()
