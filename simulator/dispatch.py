@@ -85,24 +85,38 @@ class Dispatcher:
 
     # -- a worker is free -----------------------------------------------------------------------------
 
-    def take_next(self, worker: Worker, now: float) -> None:
-        """The free worker takes its next task by its pool's routing rule, or waits idle."""
-        pool = worker.pool
-        if pool.plain:
-            lists = pool.lists
-            if len(lists) == 1:  # the common single-skill pool needs no routing rule
-                task = lists[0] if lists[0].items else None
-            else:  # most calls find every list empty: any() says so without the rule's Python loop
-                task = pool.choose(lists) if any(pool.queued) else None
-            if task is None:
-                worker.idle_since = now
-                pool.idle.append(worker)
-            else:
-                self.start(worker, task, task.pop(), now)
-            return
-        self._take_next_checked(worker, now)
+    def serve(self, pool: PoolRuntime) -> None:
+        """Wire how the pool's free workers take their next task (`pool.take`): the cheapest procedure
+        its settings allow, chosen once rather than tested at every task end."""
+        if not pool.plain:
+            pool.take = self._take_checked
+        elif len(pool.lists) == 1:
+            pool.take = self._take_only
+        else:
+            pool.take = self._take_routed
 
-    def _take_next_checked(self, worker: Worker, now: float) -> None:
+    def _take_only(self, worker: Worker, now: float) -> None:
+        """A pool with one task list and no caps or consensus: its head, or wait idle."""
+        task = worker.pool.lists[0]
+        if task.items:
+            self.start(worker, task, task.pop(), now)
+        else:
+            worker.idle_since = now
+            worker.pool.idle.append(worker)
+
+    def _take_routed(self, worker: Worker, now: float) -> None:
+        """Several task lists, no caps or consensus: the routing rule's choice, or wait idle."""
+        pool = worker.pool  # most calls find every list empty: any() says so without the rule's Python loop
+        task = pool.choose(pool.lists) if any(pool.queued) else None
+        if task is None:
+            worker.idle_since = now
+            pool.idle.append(worker)
+        else:
+            self.start(worker, task, task.pop(), now)
+
+    def _take_checked(self, worker: Worker, now: float) -> None:
+        """With exposure caps or consensus passes: skip passes the worker labelled, and sensitive work
+        that would overrun its cap (then it is capped until local midnight)."""
         pool = worker.pool
         capped = pool.cap is not None and worker.capped_day == pool.local_day[int(now)]
         if any(pool.safe_queued if capped else pool.queued):
@@ -146,7 +160,7 @@ class Dispatcher:
         waiting = list(pool.idle_capped)
         pool.idle_capped.clear()
         for worker in waiting:
-            self.take_next(worker, now)
+            pool.take(worker, now)
 
     # -- doing the work -------------------------------------------------------------------------------
 
@@ -203,7 +217,7 @@ class Dispatcher:
         worker.task = worker.item = None
         task.done(item, worker, now)
         if worker.on:
-            self.take_next(worker, now)
+            worker.pool.take(worker, now)
 
     # -- calendars ------------------------------------------------------------------------------------
 
@@ -211,7 +225,7 @@ class Dispatcher:
         worker.on = True
         worker.pool.available_now += 1
         if worker.item is None:
-            self.take_next(worker, self.env.now)
+            worker.pool.take(worker, self.env.now)
 
     def go_off(self, worker: Worker) -> None:
         worker.on = False

@@ -46,7 +46,7 @@ class PoolRuntime:
 
     __slots__ = ("id", "spec", "stats", "workers", "idle", "idle_capped", "lists", "safe_lists", "queued",
                  "safe_queued", "choose", "speed", "accuracy", "error", "busy_now", "available_now", "local_day", "cap",
-                 "plain", "hour_sensitive")
+                 "plain", "hour_sensitive", "take")
 
     def __init__(self, pool_id: str, spec: Pool, lists: list[TaskList], local_day: list[int]):
         self.id = pool_id
@@ -69,6 +69,7 @@ class PoolRuntime:
         self.cap = spec.exposure_cap
         self.plain = self.cap is None and not any(tl.distinct for tl in lists)
         self.hour_sensitive = 0.0
+        self.take: Any = None  # how a free worker takes its next task: set by Dispatcher.serve
         for tl in lists:
             tl.pools.append(self)
             tl.idle_queues.append(self.idle)

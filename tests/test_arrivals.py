@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator.arrivals import arrival_times, day_factors, expected_per_hour
+from simulator.arrivals import arrival_chunks, day_factors, expected_per_hour, merged_arrivals
 from simulator.engine import run_replication
 from simulator.loader import load_scenario
 from tests.helpers import MMC, scenario
@@ -63,10 +63,24 @@ def test_simulated_counts_match_the_expected_counts():
 def test_arrival_times_are_sorted_and_inside_their_hours():
     rng = np.random.default_rng(3)
     rates = np.array([0.0, 50.0, 0.0, 200.0] * 60)
-    times = list(arrival_times(rates, rng, chunk_hours=7))
+    chunks = list(arrival_chunks(rates, rng, chunk_hours=7))
+    assert len(chunks) == -(-len(rates) // 7)  # one per chunk, empty ones too
+    times = np.concatenate(chunks).tolist()
     assert times == sorted(times)
     hours = np.floor(times).astype(int)
     assert set(np.unique(hours % 4)) == {1, 3}
+
+
+def test_merged_arrivals_keep_every_queues_times_in_order():
+    rates = np.array([0.0, 50.0, 0.0, 200.0] * 60)
+    own = [np.concatenate(list(arrival_chunks(rates * f, np.random.default_rng(s), chunk_hours=7)))
+           for s, f in ((1, 1.0), (2, 0.5), (3, 0.0))]
+    merged = list(merged_arrivals(["a", "b", "c"], [arrival_chunks(rates * f, np.random.default_rng(s), chunk_hours=7)
+                                                      for s, f in ((1, 1.0), (2, 0.5), (3, 0.0))], end=200.5))
+    times = [t for t, _ in merged]
+    assert times == sorted(times)
+    for name, expected in zip("abc", own):
+        assert [t for t, q in merged if q == name] == expected[expected < 200.5].tolist()
 
 
 def test_day_factors_have_mean_one_and_the_given_cv():
