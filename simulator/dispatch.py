@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from heapq import heappush
+from itertools import compress
 from typing import Any
 
 import simpy
@@ -65,7 +66,8 @@ class Dispatcher:
             task.push(item)
             return
         for pool in task.capped_pools:
-            self._cap_unfitting_idle(pool, task, item, now)
+            if pool.idle:
+                self._cap_unfitting_idle(pool, task, item, now)
         idle_queues = task.idle_queues
         if not any(idle_queues):  # one C-level pass over the deques: the usual case when work queues up
             task.push(item)
@@ -107,7 +109,7 @@ class Dispatcher:
     def _take_routed(self, worker: Worker, now: float) -> None:
         """Several task lists, no caps or consensus: the routing rule's choice, or wait idle."""
         pool = worker.pool  # most calls find every list empty: any() says so without the rule's Python loop
-        task = pool.choose(pool.lists) if any(pool.queued) else None
+        task = pool.choose(compress(pool.lists, pool.queued)) if any(pool.queued) else None
         if task is None:
             worker.idle_since = now
             pool.idle.append(worker)
@@ -119,11 +121,12 @@ class Dispatcher:
         that would overrun its cap (then it is capped until local midnight)."""
         pool = worker.pool
         capped = pool.cap is not None and worker.capped_day == pool.local_day[int(now)]
-        if any(pool.safe_queued if capped else pool.queued):
-            lists = pool.safe_lists if capped else pool.lists
+        lists, queued = (pool.safe_lists, pool.safe_queued) if capped else (pool.lists, pool.queued)
+        if any(queued):
             refused: list[TaskList] = []
             while True:
-                task = pool.choose([tl for tl in lists if tl not in refused] if refused else lists)
+                waiting = compress(lists, queued)
+                task = pool.choose([tl for tl in waiting if tl not in refused] if refused else waiting)
                 if task is None:
                     break
                 index = task.first_for(worker) if task.distinct else 0  # any other list: its head
@@ -132,7 +135,7 @@ class Dispatcher:
                     continue
                 if task.sensitive and pool.cap is not None and not self._fits(worker, task, task.items[index], now):
                     self._cap(worker, now)
-                    capped, lists = True, pool.safe_lists
+                    capped, lists, queued = True, pool.safe_lists, pool.safe_queued
                     continue
                 self.start(worker, task, task.take(index) if index else task.pop(), now)
                 return

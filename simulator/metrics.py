@@ -75,18 +75,19 @@ class QueueStats:
         delivered, hits, correct = np.diff(cumulative, axis=0).T
         return {"delivered": delivered, "within_target": hits, "correct": correct}
 
-    def delivered(self, arrival: float, now: float, correct: bool) -> None:
-        """Record one delivered item."""
+    def delivered(self, arrival: float, now: float, correct: bool) -> bool:
+        """Record one delivered item; True if it counts in the KPIs (it arrived in the measured window)."""
         self.open -= 1
         self.hour_done += 1
         if arrival < self.window_start:
-            return
+            return False
         self.tats.append(now - arrival)
         if correct:
             self.correct += 1
         self.completed += 1
         if not self.completed % _BUFFER:
             self.fold()
+        return True
 
     def fold(self) -> None:
         """Fold buffered turnarounds into the sum, the SLA hits and the histogram."""

@@ -4,49 +4,49 @@
 - oldest: oldest arrival across the worker's lists, priority breaks ties;
 - deadline: earliest SLA due time (arrival + target) first, priority breaks ties.
 Within one task list every rule agrees (same priority and target), so only list heads are compared.
+A rule sees only the lists with work waiting, in priority order (the caller filters them with
+itertools.compress, in C), so it never scans empty lists.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Iterable
 
 from .tasks import TaskList
 
-Chooser = Callable[[Sequence[TaskList]], "TaskList | None"]
+Chooser = Callable[[Iterable[TaskList]], "TaskList | None"]
 
 
-def by_priority(lists: Sequence[TaskList]) -> TaskList | None:
-    """Lists must be sorted by priority; the first non-empty priority level, oldest head within it."""
+def by_priority(waiting: Iterable[TaskList]) -> TaskList | None:
+    """The first list's priority level (the most urgent with work), oldest head within it."""
     best = None
-    for tl in lists:
-        if best is not None and tl.priority != best.priority:
+    for tl in waiting:
+        if best is None:
+            best, head = tl, tl.items[0]
+        elif tl.priority != best.priority:
             break
-        if tl.items and (best is None or tl.items[0] < best.items[0]):
-            best = tl
+        elif tl.items[0] < head:
+            best, head = tl, tl.items[0]
     return best
 
 
-def by_oldest(lists: Sequence[TaskList]) -> TaskList | None:
+def by_oldest(waiting: Iterable[TaskList]) -> TaskList | None:
     """The list whose head arrived first; priority, then list order, breaks ties."""
     best, best_time = None, 0.0
-    for tl in lists:
-        items = tl.items
-        if items:
-            time = items[0].arrival
-            if best is None or time < best_time or (time == best_time and tl.priority < best.priority):
-                best, best_time = tl, time
+    for tl in waiting:
+        time = tl.items[0].arrival
+        if best is None or time < best_time or (time == best_time and tl.priority < best.priority):
+            best, best_time = tl, time
     return best
 
 
-def by_deadline(lists: Sequence[TaskList]) -> TaskList | None:
+def by_deadline(waiting: Iterable[TaskList]) -> TaskList | None:
     """The list whose head is due first (arrival + SLA target); priority breaks ties."""
     best, best_time = None, 0.0
-    for tl in lists:
-        items = tl.items
-        if items:
-            time = items[0].arrival + tl.target
-            if best is None or time < best_time or (time == best_time and tl.priority < best.priority):
-                best, best_time = tl, time
+    for tl in waiting:
+        time = tl.items[0].arrival + tl.target
+        if best is None or time < best_time or (time == best_time and tl.priority < best.priority):
+            best, best_time = tl, time
     return best
 
 

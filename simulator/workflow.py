@@ -152,11 +152,13 @@ class QueueFlow:
         self.offer(stage, item, now)
 
     def deliver(self, item: Item, now: float) -> None:
+        """The item leaves the flow: count its turnaround and decision, its reworks, escalation and audit."""
         stats = self.stats
-        stats.delivered(item.arrival, now, item.correct)
-        if item.arrival >= stats.window_start:
-            stats.reworks += item.loops
-            stats.escalations += item.escalated
+        if stats.delivered(item.arrival, now, item.correct):
+            if item.loops:
+                stats.reworks += item.loops
+            if item.escalated:
+                stats.escalations += 1
             if self.audit_sample and self.u_audit() < self.audit_sample:
                 stats.audited += 1
                 stats.audited_correct += item.correct

@@ -60,12 +60,12 @@ def test_rules_compare_list_heads():
     assert by_priority(lists) is urgent_new
     assert by_oldest(lists) is calm_older_far
     assert by_deadline(lists) is calm_old  # due 5.0, against 53.0 and 100.5
-    assert by_priority([_list(1, 1, []), _list(2, 1, [])]) is None
+    assert by_priority([]) is None and by_oldest([]) is None and by_deadline([]) is None
 
 
 def test_priority_takes_the_oldest_among_equal_priorities():
     newer, older = _list(2, 8.0, [3.0]), _list(2, 8.0, [2.0])
-    assert by_priority([_list(1, 1.0, []), newer, older]) is older
+    assert by_priority([newer, older, _list(3, 1.0, [1.0])]) is older
 
 
 def test_heap_ordered_list_keeps_oldest_first():
