@@ -120,18 +120,20 @@ class Dispatcher:
         """With exposure caps or consensus passes: skip passes the worker labelled, and sensitive work
         that would overrun its cap (then it is capped until local midnight)."""
         pool = worker.pool
-        capped = pool.cap is not None and worker.capped_day == pool.local_day[int(now)]
-        lists, queued = (pool.safe_lists, pool.safe_queued) if capped else (pool.lists, pool.queued)
+        if pool.cap is not None and worker.capped_day == pool.local_day[int(now)]:
+            capped, lists, queued = True, pool.safe_lists, pool.safe_queued
+        else:
+            capped, lists, queued = False, pool.lists, pool.queued
         if any(queued):
-            refused: list[TaskList] = []
+            refused: list[TaskList] | None = None
             while True:
                 waiting = compress(lists, queued)
-                task = pool.choose([tl for tl in waiting if tl not in refused] if refused else waiting)
+                task = pool.choose(waiting if refused is None else [tl for tl in waiting if tl not in refused])
                 if task is None:
                     break
                 index = task.first_for(worker) if task.distinct else 0  # any other list: its head
                 if index < 0:  # only passes of items this worker labelled already
-                    refused.append(task)
+                    refused = [*(refused or ()), task]
                     continue
                 if task.sensitive and pool.cap is not None and not self._fits(worker, task, task.items[index], now):
                     self._cap(worker, now)

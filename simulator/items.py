@@ -14,7 +14,7 @@ class Item:
     """
 
     __slots__ = ("arrival", "seq", "queue", "work", "first_start", "correct", "votes", "passes_done",
-                 "labellers", "loops", "escalated", "ready")  # the last six are set by StagedItem only
+                 "labellers", "loops", "escalated", "ready")  # the last six: StagedItem, ConsensusItem only
 
     def __init__(self, arrival: float, seq: int, queue: Any, work: float):
         self.arrival = arrival
@@ -31,7 +31,7 @@ class Item:
 
 
 class StagedItem(Item):
-    """An item of a multi-stage workflow: also the state the later stages read (votes, reworks...).
+    """An item of a multi-stage workflow: also the state review, rework and escalation read.
 
     A separate class so that single-pass, single-stage items do not pay for these fields.
     """
@@ -45,9 +45,18 @@ class StagedItem(Item):
         self.work = work
         self.first_start = -1.0
         self.correct = True
-        self.votes = 0
-        self.passes_done = 0
-        self.labellers: list[Any] | None = None
         self.loops = 0
         self.escalated = False
         self.ready = arrival  # when the item entered its current stage's task list
+
+
+class ConsensusItem(StagedItem):
+    """An item labelled k > 1 times: also its votes, finished passes and who labelled it."""
+
+    __slots__ = ()
+
+    def __init__(self, arrival: float, seq: int, queue: Any, work: float):
+        super().__init__(arrival, seq, queue, work)  # a second frame, for the few consensus items only
+        self.votes = 0
+        self.passes_done = 0
+        self.labellers: list[Any] | None = None

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .handling import handling_times
-from .items import Item, StagedItem
+from .items import ConsensusItem, Item, StagedItem
 from .random_streams import uniforms
 from .scenario import Workflow
 from .tasks import TaskList
@@ -69,7 +69,7 @@ class QueueFlow:
             self.u_audit = uniforms(stream("audit")).next
         self.plain = self.passes == 1 and self.escalation is None and self.review is None and not self.audit_sample
         self.label.done = self._label_deliver if self.plain else self._decide if self.passes == 1 else self._label_done
-        self.item_class = Item if self.plain else StagedItem
+        self.item_class = Item if self.plain else StagedItem if self.passes == 1 else ConsensusItem
         if not self.plain:  # per-visit waits at labelling (with rework) and review: where a flow queues
             self.label.wait = queue.stats.label_wait
             if self.rework is not None:
