@@ -36,7 +36,7 @@ class QueueStats:
     __slots__ = ("window_start", "target", "arrivals", "completed", "open", "wait_sum", "wait_n", "tat_sum",
                  "waited", "hits", "correct", "reworks", "escalations", "audited", "audited_correct",
                  "hist", "tats", "open_overdue", "hour_arrivals", "hour_done", "label_wait", "review_wait",
-                 "weeks")
+                 "weeks", "staged", "audit_sample", "u_audit")
 
     def __init__(self, window_start: float, target: float):
         self.window_start = window_start
@@ -62,6 +62,9 @@ class QueueStats:
         self.label_wait = [0.0, 0]  # per-visit waits of label and rework tasks (multi-stage flows)
         self.review_wait = [0.0, 0]
         self.weeks: list[tuple[int, int, int]] = []  # cumulative (completed, hits, correct) at each week's end
+        self.staged = False  # set by the workflow: items carry reworks and escalation, and may be audited
+        self.audit_sample = 0.0
+        self.u_audit: Any = None  # uniform draws deciding which delivered items are audited
 
     def close_week(self) -> None:
         """Snapshot the cumulative delivery counters at a week's end (weekly KPIs are the differences)."""
@@ -75,19 +78,29 @@ class QueueStats:
         delivered, hits, correct = np.diff(cumulative, axis=0).T
         return {"delivered": delivered, "within_target": hits, "correct": correct}
 
-    def delivered(self, arrival: float, now: float, correct: bool) -> bool:
-        """Record one delivered item; True if it counts in the KPIs (it arrived in the measured window)."""
+    def delivered(self, item: Any, now: float) -> None:
+        """Record one delivered item; with `staged` (a multi-stage flow) also its reworks, escalation
+        and audit. One call per item wherever the flow ends, as the engine's hottest counter."""
         self.open -= 1
         self.hour_done += 1
+        arrival = item.arrival
         if arrival < self.window_start:
-            return False
+            return
         self.tats.append(now - arrival)
+        correct = item.correct
         if correct:
             self.correct += 1
         self.completed += 1
         if not self.completed % _BUFFER:
             self.fold()
-        return True
+        if self.staged:
+            if item.loops:
+                self.reworks += item.loops
+            if item.escalated:
+                self.escalations += 1
+            if self.audit_sample and self.u_audit() < self.audit_sample:
+                self.audited += 1
+                self.audited_correct += correct
 
     def fold(self) -> None:
         """Fold buffered turnarounds into the sum, the SLA hits and the histogram."""

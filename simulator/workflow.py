@@ -64,10 +64,12 @@ class QueueFlow:
                                                   factor=wf.rework.handling_factor)
                 self.u_rework = uniforms(stream("quality/rework")).next
                 self.rework.done = self._rework_done
-        self.audit_sample = wf.audit.sample if wf.audit is not None else 0.0
-        if self.audit_sample > 0:
-            self.u_audit = uniforms(stream("audit")).next
-        self.plain = self.passes == 1 and self.escalation is None and self.review is None and not self.audit_sample
+        audit_sample = wf.audit.sample if wf.audit is not None else 0.0
+        self.plain = self.passes == 1 and self.escalation is None and self.review is None and not audit_sample
+        self.stats.staged = not self.plain
+        if audit_sample > 0:  # audits are measurement: the queue's counters draw and count them
+            self.stats.audit_sample = audit_sample
+            self.stats.u_audit = uniforms(stream("audit")).next
         self.label.done = self._label_deliver if self.plain else self._decide if self.passes == 1 else self._label_done
         self.item_class = Item if self.plain else StagedItem if self.passes == 1 else ConsensusItem
         if not self.plain:  # per-visit waits at labelling (with rework) and review: where a flow queues
@@ -94,8 +96,8 @@ class QueueFlow:
         """Single pass, no later stage: the label is the decision."""
         pool = worker.pool
         error = pool.error[self.label] if now >= worker.ramp_end else pool.error_of(worker, self.label, now)
-        item.correct = correct = self.u_label() >= error
-        self.stats.delivered(item.arrival, now, correct)
+        item.correct = self.u_label() >= error
+        self.stats.delivered(item, now)
 
     def _label_done(self, item: Item, worker: Any, now: float) -> None:
         pool = worker.pool
@@ -128,18 +130,18 @@ class QueueFlow:
         elif self.review is not None and self.u_sample() < self.sample:
             self._send(self.review, self.review_work, item, now)
         else:
-            self.deliver(item, now)
+            self.stats.delivered(item, now)
 
     def _escalation_done(self, item: Item, worker: Any, now: float) -> None:
         item.correct = self.u_expert() >= worker.pool.error_of(worker, self.escalation, now)
-        self.deliver(item, now)
+        self.stats.delivered(item, now)
 
     def _review_done(self, item: Item, worker: Any, now: float) -> None:
         if not item.correct and self.u_detect() < self.detection and item.loops < self.max_loops:
             item.loops += 1
             self._send(self.rework, self.rework_work, item, now)
         else:
-            self.deliver(item, now)
+            self.stats.delivered(item, now)
 
     def _rework_done(self, item: Item, worker: Any, now: float) -> None:
         item.correct = self.u_rework() >= worker.pool.error_of(worker, self.rework, now)
@@ -150,16 +152,3 @@ class QueueFlow:
         item.work = work.next()
         item.ready = now
         self.offer(stage, item, now)
-
-    def deliver(self, item: Item, now: float) -> None:
-        """The item leaves the flow: count its turnaround and decision, its reworks, escalation and audit."""
-        stats = self.stats
-        if stats.delivered(item.arrival, now, item.correct):
-            if item.loops:
-                stats.reworks += item.loops
-            if item.escalated:
-                stats.escalations += 1
-            if self.audit_sample and self.u_audit() < self.audit_sample:
-                stats.audited += 1
-                stats.audited_correct += item.correct
-
