@@ -172,7 +172,7 @@ class Dispatcher:
     def start(self, worker: Worker, task: TaskList, item: Item, now: float) -> None:
         pool = worker.pool
         window_start = self.window_start
-        if item.first_start < 0:
+        if item.first_start < 0:  # the first labelling visit: its wait is also the label stage's
             item.first_start = now
             if item.arrival >= window_start:
                 stats = item.queue.stats
@@ -180,10 +180,11 @@ class Dispatcher:
                 stats.wait_n += 1
                 if now > item.arrival:
                     stats.waited += 1
-        wait = task.wait
-        if wait is not None and item.arrival >= window_start:
-            wait[0] += now - item.ready
-            wait[1] += 1
+        else:
+            wait = task.wait
+            if wait is not None and item.arrival >= window_start:
+                wait[0] += now - item.ready
+                wait[1] += 1
         duration = item.work / (pool.speed[task] if now >= worker.ramp_end else pool.speed_of(worker, task, now))
         end = now + duration
         if end > window_start:

@@ -59,7 +59,7 @@ class QueueStats:
         self.tats: list[float] = []
         self.hour_arrivals = 0
         self.hour_done = 0
-        self.label_wait = [0.0, 0]  # per-visit waits of label and rework tasks (multi-stage flows)
+        self.label_wait = [0.0, 0]  # waits of later label visits (passes 2..k, reworks); first visits: wait_sum
         self.review_wait = [0.0, 0]
         self.weeks: list[tuple[int, int, int]] = []  # cumulative (completed, hits, correct) at each week's end
         self.staged = False  # set by the workflow: items carry reworks and escalation, and may be audited
@@ -133,7 +133,8 @@ class QueueStats:
             "backlog_end": float(self.open),
             "wait_mean_h": self.wait_sum / self.wait_n if self.wait_n else math.nan,
             "waited_share": self.waited / self.wait_n if self.wait_n else math.nan,
-            "label_wait_mean_h": self.label_wait[0] / self.label_wait[1] if self.label_wait[1] else math.nan,
+            "label_wait_mean_h": (self.wait_sum + self.label_wait[0]) / (self.wait_n + self.label_wait[1])
+            if self.staged and self.wait_n + self.label_wait[1] else math.nan,
             "review_wait_mean_h": self.review_wait[0] / self.review_wait[1] if self.review_wait[1] else math.nan,
             "tat_mean_h": self.tat_sum / done if done else math.nan,
             "tat_p50_h": self.percentile(0.50),
