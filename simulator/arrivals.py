@@ -113,7 +113,8 @@ def arrival_chunks(rates: np.ndarray, rng: np.random.Generator, chunk_hours: int
         yield times
 
 
-def merged_arrivals(queues: Sequence[T], chunks: Sequence[Iterator[np.ndarray]], end: float) -> Iterator[tuple[float, T]]:
+def merged_arrivals(queues: Sequence[T], chunks: Sequence[Iterator[np.ndarray]],
+                    end: float) -> Iterator[tuple[float, T]]:
     """Every queue's arrivals before `end` in one time-ordered stream of (time, queue).
 
     Each queue's chunks come from its own random stream, so merging changes no draw. Equal times keep

@@ -25,8 +25,8 @@ from .random_streams import stream
 from .scenario import Scenario
 from .shifts import available_intervals, hours_in_window, shift_instances
 from .staffing import clip, headcount_by_hour, roster
-from .workers import PoolRuntime, Worker
 from .timetable import Routine, Timetable
+from .workers import PoolRuntime, Worker
 from .workflow import QueueFlow
 
 
