@@ -15,7 +15,8 @@ class TaskList:
 
     First-stage work enters in arrival order, so a deque keeps it sorted for free; later stages
     enter out of arrival order and use a heap (`ordered=False`). With `distinct` (consensus passes)
-    a worker may not take a pass of an item it has labelled already.
+    a worker may not take a pass of an item it has labelled already. `items` stays the same
+    container for the list's life: pools test it directly (PoolRuntime.queued).
     """
 
     __slots__ = ("name", "queue", "skill", "priority", "target", "sensitive", "items", "pop", "push", "pools",
