@@ -33,7 +33,7 @@ class TaskList:
         self.idle_queues: list[Any] = []  # idle-worker deques that may take this work (see PoolRuntime)
         self.capped_pools: list[Any] = []  # pools whose idle workers must be checked against a cap first
         self.done: Any = None  # set by the workflow: what happens to an item when this stage's task ends
-        self.wait: list[float] | None = None  # [sum, count] of per-visit waits, kept for multi-stage flows
+        self.wait: list[float] | None = None  # [sum, count] of waits of visits after an item's first (staged flows)
         self.distinct = distinct
         if ordered:
             self.items: Any = deque()

@@ -72,7 +72,7 @@ class QueueFlow:
             self.stats.u_audit = uniforms(stream("audit")).next
         self.label.done = self._label_deliver if self.plain else self._decide if self.passes == 1 else self._label_done
         self.item_class = Item if self.plain else StagedItem if self.passes == 1 else ConsensusItem
-        if not self.plain:  # per-visit waits at labelling (with rework) and review: where a flow queues
+        if not self.plain:  # per-visit waits after an item's first visit (passes, rework; review): where it queues
             self.label.wait = queue.stats.label_wait
             if self.rework is not None:
                 self.rework.wait = queue.stats.label_wait
