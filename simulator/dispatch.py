@@ -120,7 +120,7 @@ class Dispatcher:
         """With exposure caps or consensus passes: skip passes the worker labelled, and sensitive work
         that would overrun its cap (then it is capped until local midnight)."""
         pool = worker.pool
-        if pool.cap is not None and worker.capped_day == pool.local_day[int(now)]:
+        if worker.capped_day >= 0 and worker.capped_day == pool.local_day[int(now)]:  # never capped: no lookup
             capped, lists, queued = True, pool.safe_lists, pool.safe_queued
         else:
             capped, lists, queued = False, pool.lists, pool.queued
