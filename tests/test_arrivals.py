@@ -73,14 +73,18 @@ def test_arrival_times_are_sorted_and_inside_their_hours():
 
 def test_merged_arrivals_keep_every_queues_times_in_order():
     rates = np.array([0.0, 50.0, 0.0, 200.0] * 60)
-    own = [np.concatenate(list(arrival_chunks(rates * f, np.random.default_rng(s), chunk_hours=7)))
-           for s, f in ((1, 1.0), (2, 0.5), (3, 0.0))]
-    merged = list(merged_arrivals(["a", "b", "c"], [arrival_chunks(rates * f, np.random.default_rng(s), chunk_hours=7)
-                                                      for s, f in ((1, 1.0), (2, 0.5), (3, 0.0))], end=200.5))
-    times = [t for t, _ in merged]
-    assert times == sorted(times)
-    for name, expected in zip("abc", own):
-        assert [t for t, q in merged if q == name] == expected[expected < 200.5].tolist()
+    streams = {"a": (1, 1.0), "b": (2, 0.5), "c": (3, 0.0), "d": (1, 1.0)}  # d draws exactly a's times
+
+    def chunks(seed: int, factor: float):
+        return arrival_chunks(rates * factor, np.random.default_rng(seed), chunk_hours=7)
+
+    merged = list(merged_arrivals(list(streams), [chunks(*s) for s in streams.values()], end=200.5))
+    assert [t for t, _ in merged] == sorted(t for t, _ in merged)
+    for name, (seed, factor) in streams.items():
+        own = np.concatenate(list(chunks(seed, factor)))
+        assert [t for t, q in merged if q == name] == own[own < 200.5].tolist()
+    ties = [(q, r) for (t, q), (u, r) in zip(merged, merged[1:]) if t == u]
+    assert ties and all(pair == ("a", "d") for pair in ties)  # equal times keep the queues' order
 
 
 def test_day_factors_have_mean_one_and_the_given_cv():
