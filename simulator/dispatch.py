@@ -193,10 +193,7 @@ class Dispatcher:
         if task.sensitive:
             self._expose(worker, now, duration)
         if task.distinct:
-            if item.labellers is None:
-                item.labellers = [worker]
-            else:
-                item.labellers.append(worker)
+            item.labellers.append(worker)
         worker.task = task
         worker.item = item
         pool.busy_now += 1

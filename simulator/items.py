@@ -13,8 +13,9 @@ class Item:
     item's current decision is right; `votes` counts right labels among finished passes.
     """
 
-    __slots__ = ("arrival", "seq", "queue", "work", "first_start", "correct", "votes", "passes_done",
-                 "labellers", "loops", "escalated", "ready")  # the last six: StagedItem, ConsensusItem only
+    __slots__ = ("arrival", "seq", "queue", "work", "first_start", "correct",
+                 "loops", "escalated", "ready",  # StagedItem only
+                 "votes", "passes_done", "labellers")  # consensus items only: set by QueueFlow.enter
 
     def __init__(self, arrival: float, seq: int, queue: Any, work: float):
         self.arrival = arrival
@@ -48,15 +49,3 @@ class StagedItem(Item):
         self.loops = 0
         self.escalated = False
         self.ready = arrival  # when the item entered its current stage's task list
-
-
-class ConsensusItem(StagedItem):
-    """An item labelled k > 1 times: also its votes, finished passes and who labelled it."""
-
-    __slots__ = ()
-
-    def __init__(self, arrival: float, seq: int, queue: Any, work: float):
-        super().__init__(arrival, seq, queue, work)  # a second frame, for the few consensus items only
-        self.votes = 0
-        self.passes_done = 0
-        self.labellers: list[Any] | None = None

@@ -51,7 +51,7 @@ class TaskList:
     def first_for(self, worker: Any) -> int:
         """Index of the oldest pass `worker` may take in a `distinct` list, or -1 if it labelled them all."""
         for index, item in enumerate(self.items):
-            if item.labellers is None or worker not in item.labellers:
+            if worker not in item.labellers:
                 return index
         return -1
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .handling import handling_times
-from .items import ConsensusItem, Item, StagedItem
+from .items import Item, StagedItem
 from .random_streams import uniforms
 from .scenario import Workflow
 from .tasks import TaskList
@@ -71,7 +71,7 @@ class QueueFlow:
             self.stats.audit_sample = audit_sample
             self.stats.u_audit = uniforms(stream("audit")).next
         self.label.done = self._label_deliver if self.plain else self._decide if self.passes == 1 else self._label_done
-        self.item_class = Item if self.plain else StagedItem if self.passes == 1 else ConsensusItem
+        self.item_class = Item if self.plain else StagedItem
         if not self.plain:  # per-visit waits after an item's first visit (passes, rework; review): where it queues
             self.label.wait = queue.stats.label_wait
             if self.rework is not None:
@@ -86,7 +86,13 @@ class QueueFlow:
         return stage
 
     def enter(self, item: Item, now: float) -> None:
-        """A new item with k > 1 passes: all are offered at once (k different workers may take them)."""
+        """A new item with k > 1 passes: all are offered at once (k different workers may take them).
+
+        The consensus fields are set here, not by a subclass: one item class at every attribute load
+        keeps CPython's specialised (monomorphic) fast paths in the dispatcher."""
+        item.votes = 0
+        item.passes_done = 0
+        item.labellers = []
         for _ in range(self.passes):
             self.offer(self.label, item, now)
 
