@@ -9,10 +9,11 @@ most 65,536 and are folded into the histogram by numpy: per item that is a list 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from .random_streams import NEVER
 from .stats import wilson
 
 _BINS_PER_E = 400
@@ -36,7 +37,7 @@ class QueueStats:
     __slots__ = ("window_start", "target", "arrivals", "completed", "open", "wait_sum", "wait_n", "tat_sum",
                  "waited", "hits", "correct", "reworks", "escalations", "audited", "audited_correct",
                  "hist", "tats", "open_overdue", "hour_arrivals", "hour_done", "label_wait", "review_wait",
-                 "weeks", "staged", "audit_sample", "u_audit")
+                 "weeks", "staged", "audits")
 
     def __init__(self, window_start: float, target: float):
         self.window_start = window_start
@@ -63,8 +64,7 @@ class QueueStats:
         self.review_wait = [0.0, 0]
         self.weeks: list[tuple[int, int, int]] = []  # cumulative (completed, hits, correct) at each week's end
         self.staged = False  # set by the workflow: items carry reworks and escalation, and may be audited
-        self.audit_sample = 0.0
-        self.u_audit: Any = None  # uniform draws deciding which delivered items are audited
+        self.audits: Callable[[], int] = NEVER  # is this delivered item audited (set by the workflow)
 
     def close_week(self) -> None:
         """Snapshot the cumulative delivery counters at a week's end (weekly KPIs are the differences)."""
@@ -98,7 +98,7 @@ class QueueStats:
                 self.reworks += item.loops
             if item.escalated:
                 self.escalations += 1
-            if self.audit_sample and self.u_audit() < self.audit_sample:
+            if self.audits():
                 self.audited += 1
                 self.audited_correct += correct
 

@@ -33,11 +33,22 @@ class BlockDraws:
 
     __slots__ = ("next",)
 
-    def __init__(self, draw: Callable[[int], np.ndarray], block: int = 4096):
-        blocks = map(lambda _: array("d", draw(block).tobytes()), repeat(None))
+    def __init__(self, draw: Callable[[int], np.ndarray], block: int = 4096, typecode: str = "d"):
+        blocks = map(lambda _: array(typecode, draw(block).tobytes()), repeat(None))
         self.next: Callable[[], float] = partial(next, chain.from_iterable(blocks))
 
 
 def uniforms(rng: np.random.Generator) -> BlockDraws:
-    """Uniform [0, 1) draws, for Bernoulli decisions (label correct, sampled for review...)."""
+    """Uniform [0, 1) draws, for decisions whose odds depend on who decides (a label's accuracy)."""
     return BlockDraws(rng.random)
+
+
+NEVER: Callable[[], int] = repeat(0).__next__  # a decision that is never taken, at no draw
+
+
+def bernoulli(rng: np.random.Generator, p: float) -> Callable[[], int]:
+    """A decision with fixed odds: each call takes one uniform u and returns 1 if u < p, else 0.
+
+    The same draws and outcomes as comparing `uniforms` one by one, with the comparison done in
+    numpy: the hot path gets a ready 0/1 (cached small ints) instead of a float to compare."""
+    return BlockDraws(lambda n: rng.random(n) < p, typecode="B").next

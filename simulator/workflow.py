@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from .handling import handling_times
 from .items import Item, StagedItem
-from .random_streams import uniforms
+from .random_streams import NEVER, bernoulli, uniforms
 from .scenario import Workflow
 from .tasks import TaskList
 
@@ -38,6 +38,7 @@ class QueueFlow:
         self.u_label = uniforms(stream("quality/label")).next
         self.stages = [self.label]
         self.adjudication = self.escalation = self.review = self.rework = None
+        self.escalates = self.sampled = NEVER
         if self.passes % 2 == 0 and wf.adjudication is not None:
             self.adjudication = self._stage("adjudication", wf.adjudication.skill, ordered=False)
             self.adjudication_work = handling_times(wf.adjudication.handling_time, stream("handling/adjudication"))
@@ -45,17 +46,15 @@ class QueueFlow:
             self.adjudication.done = self._adjudication_done
         if wf.escalation is not None and wf.escalation.probability > 0:
             self.escalation = self._stage("escalation", wf.escalation.skill, ordered=False)
-            self.escalation_probability = wf.escalation.probability
             self.escalation_work = handling_times(wf.escalation.handling_time, stream("handling/escalation"))
-            self.u_escalate = uniforms(stream("route/escalation")).next
+            self.escalates = bernoulli(stream("route/escalation"), wf.escalation.probability)
             self.u_expert = uniforms(stream("quality/escalation")).next
             self.escalation.done = self._escalation_done
         if wf.review is not None and wf.review.sample > 0:
             self.review = self._stage("review", wf.review.skill, ordered=False)
-            self.sample, self.detection = wf.review.sample, wf.review.detection
             self.review_work = handling_times(wf.review.handling_time, stream("handling/review"))
-            self.u_sample = uniforms(stream("route/review")).next
-            self.u_detect = uniforms(stream("quality/detection")).next
+            self.sampled = bernoulli(stream("route/review"), wf.review.sample)
+            self.detected = bernoulli(stream("quality/detection"), wf.review.detection)
             self.review.done = self._review_done
             self.max_loops = wf.rework.max_loops
             if self.max_loops > 0:
@@ -68,8 +67,7 @@ class QueueFlow:
         self.plain = self.passes == 1 and self.escalation is None and self.review is None and not audit_sample
         self.stats.staged = not self.plain
         if audit_sample > 0:  # audits are measurement: the queue's counters draw and count them
-            self.stats.audit_sample = audit_sample
-            self.stats.u_audit = uniforms(stream("audit")).next
+            self.stats.audits = bernoulli(stream("audit"), audit_sample)
         self.label.done = self._label_deliver if self.plain else self._decide if self.passes == 1 else self._label_done
         self.item_class = Item if self.plain else StagedItem
         if not self.plain:  # per-visit waits after an item's first visit (passes, rework; review): where it queues
@@ -130,10 +128,10 @@ class QueueFlow:
             error = pool.error[self.label] if now >= worker.ramp_end else pool.error_of(worker, self.label, now)
             correct = self.u_label() >= error
         item.correct = correct
-        if self.escalation is not None and self.u_escalate() < self.escalation_probability:
+        if self.escalates():
             item.escalated = True
             self._send(self.escalation, self.escalation_work, item, now)
-        elif self.review is not None and self.u_sample() < self.sample:
+        elif self.sampled():
             self._send(self.review, self.review_work, item, now)
         else:
             self.stats.delivered(item, now)
@@ -143,7 +141,7 @@ class QueueFlow:
         self.stats.delivered(item, now)
 
     def _review_done(self, item: Item, worker: Any, now: float) -> None:
-        if not item.correct and self.u_detect() < self.detection and item.loops < self.max_loops:
+        if not item.correct and self.detected() and item.loops < self.max_loops:
             item.loops += 1
             self._send(self.rework, self.rework_work, item, now)
         else:
