@@ -99,8 +99,8 @@ class Replication:
         self._offer = self.dispatch.offer
         self._heap, self._eid = self.dispatch.heap, self.dispatch.eid
         self._pool_series: dict[str, dict[str, np.ndarray]] = {}
-        queues = list(self.queues.values())
-        self._arrivals = merged_arrivals(queues, [q.arrival_chunks for q in queues], self.horizon)
+        self._queue_list = list(self.queues.values())  # merged arrivals name their queue by its index here
+        self._arrivals = merged_arrivals([q.arrival_chunks for q in self._queue_list], self.horizon)
 
     # -- wiring ---------------------------------------------------------------------------------------
 
@@ -209,11 +209,11 @@ class Replication:
         between, so it needs no event of its own: the same order of events, bit for bit, with fewer heap
         operations (about half the arrivals at 90% load, on one queue or on many).
         """
-        env, heap, arrivals, new_item = self.env, self._heap, self._arrivals, self._new_item
+        env, heap, arrivals, new_item, queues = self.env, self._heap, self._arrivals, self._new_item, self._queue_list
         now, queue = event._value
         while True:
             env._now = now  # type: ignore[attr-defined]
-            new_item(queue, now)
+            new_item(queues[queue], now)
             following = next(arrivals, None)
             if following is None:
                 return

@@ -78,7 +78,8 @@ def test_merged_arrivals_keep_every_queues_times_in_order():
     def chunks(seed: int, factor: float):
         return arrival_chunks(rates * factor, np.random.default_rng(seed), chunk_hours=7)
 
-    merged = list(merged_arrivals(list(streams), [chunks(*s) for s in streams.values()], end=200.5))
+    names = list(streams)
+    merged = [(t, names[q]) for t, q in merged_arrivals([chunks(*s) for s in streams.values()], end=200.5)]
     assert [t for t, _ in merged] == sorted(t for t, _ in merged)
     for name, (seed, factor) in streams.items():
         own = np.concatenate(list(chunks(seed, factor)))
