@@ -48,6 +48,7 @@ class Dispatcher:
         self.heap = env._queue  # type: ignore[attr-defined]  # see Wake; simpy is pinned < 5
         self.eid = env._eid  # type: ignore[attr-defined]
         self._finish_cb = self._finish
+        self.capped_idle = 0  # idle workers at their exposure cap, all pools (see offer)
 
     def at(self, when: float, callback: Any, value: Any) -> None:
         """Schedule `callback(event)` at clock time `when` (NORMAL priority, FIFO among equal times)."""
@@ -68,7 +69,9 @@ class Dispatcher:
         for pool in task.capped_pools:
             if pool.idle:
                 self._cap_unfitting_idle(pool, task, item, now)
-        idle_queues = task.idle_queues
+        # capped idle workers are rare (none in the shipped T&S quarter): while there are none, their
+        # empty deques are left out of the scan, with the same result
+        idle_queues = task.all_idle_queues if self.capped_idle else task.idle_queues
         if not any(idle_queues):  # one C-level pass over the deques: the usual case when work queues up
             task.push(item)
             return
@@ -76,7 +79,10 @@ class Dispatcher:
         for idle in idle_queues:
             if idle and (best is None or idle[0].idle_since < best[0].idle_since):
                 best = idle
-        self.start(best.popleft(), task, item, now)
+        worker = best.popleft()
+        if self.capped_idle and best is worker.pool.idle_capped:
+            self.capped_idle -= 1
+        self.start(worker, task, item, now)
 
     def _cap_unfitting_idle(self, pool: PoolRuntime, task: TaskList, item: Item, now: float) -> None:
         """Sensitive work in a capped pool: cap the idle workers it would overrun, from the head on."""
@@ -84,6 +90,7 @@ class Dispatcher:
             worker = pool.idle.popleft()
             self._cap(worker, now)
             pool.idle_capped.append(worker)
+            self.capped_idle += 1
 
     # -- a worker is free -----------------------------------------------------------------------------
 
@@ -142,7 +149,11 @@ class Dispatcher:
                 self.start(worker, task, task.take(index) if index else task.pop(), now)
                 return
         worker.idle_since = now
-        (pool.idle_capped if capped else pool.idle).append(worker)
+        if capped:
+            pool.idle_capped.append(worker)
+            self.capped_idle += 1
+        else:
+            pool.idle.append(worker)
 
     def _day(self, pool: PoolRuntime, now: float) -> int:
         return pool.local_day[int(now)]
@@ -164,6 +175,7 @@ class Dispatcher:
         """Local midnight: idle capped workers may take sensitive work again."""
         waiting = list(pool.idle_capped)
         pool.idle_capped.clear()
+        self.capped_idle -= len(waiting)
         for worker in waiting:
             pool.take(worker, now)
 
@@ -235,4 +247,8 @@ class Dispatcher:
         pool = worker.pool
         pool.available_now -= 1
         if worker.item is None:
-            (pool.idle if worker in pool.idle else pool.idle_capped).remove(worker)
+            if worker in pool.idle:
+                pool.idle.remove(worker)
+            else:
+                pool.idle_capped.remove(worker)
+                self.capped_idle -= 1

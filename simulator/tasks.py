@@ -20,7 +20,7 @@ class TaskList:
     """
 
     __slots__ = ("name", "queue", "skill", "priority", "target", "sensitive", "items", "pop", "push", "pools",
-                 "done", "distinct", "idle_queues", "capped_pools", "wait")
+                 "done", "distinct", "idle_queues", "all_idle_queues", "capped_pools", "wait")
 
     def __init__(self, name: str, queue: Any, skill: str, *, ordered: bool, distinct: bool = False):
         self.name = name
@@ -30,7 +30,8 @@ class TaskList:
         self.target: float = queue.target
         self.sensitive: bool = queue.sensitive
         self.pools: list[Any] = []
-        self.idle_queues: list[Any] = []  # idle-worker deques that may take this work (see PoolRuntime)
+        self.idle_queues: list[Any] = []  # the pools' idle-worker deques (see PoolRuntime)
+        self.all_idle_queues: list[Any] = []  # ... and the deques of capped idle workers who may take this work
         self.capped_pools: list[Any] = []  # pools whose idle workers must be checked against a cap first
         self.done: Any = None  # set by the workflow: what happens to an item when this stage's task ends
         self.wait: list[float] | None = None  # [sum, count] of waits of visits after an item's first (staged flows)

@@ -73,12 +73,13 @@ class PoolRuntime:
         for tl in lists:
             tl.pools.append(self)
             tl.idle_queues.append(self.idle)
+            tl.all_idle_queues.append(self.idle)
             if self.cap is None:
                 continue
             if tl.sensitive:
                 tl.capped_pools.append(self)
             else:  # a worker capped for sensitive work may still take this
-                tl.idle_queues.append(self.idle_capped)
+                tl.all_idle_queues.append(self.idle_capped)
 
     def error_of(self, worker: Worker, task: TaskList, now: float) -> float:
         """Label error of `worker` on `task` at `now`, with a new hire's accuracy ramp."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.engine import run_replication
+from simulator.engine import Replication, run_replication
 from simulator.staffing import HOURS_PER_MONTH, roster
 from tests.helpers import scenario
 
@@ -32,6 +32,21 @@ def test_no_worker_ever_exceeds_the_exposure_cap():
         assert log and max(hours for _, _, hours in log) <= 2.0 + 1e-9
         assert run.kpis["pools"]["p"]["exposure_h_max"] <= 2.0 + 1e-9
         assert run.pool_series["p"]["sensitive_hours"].sum() == pytest.approx(sum(h for _, _, h in log))
+
+
+def test_the_count_of_capped_idle_workers_matches_their_deques():
+    """Offers skip the capped-idle deques while the dispatcher counts none: the count must be exact
+    at every instant (checked each quarter hour of a run where the cap binds), and it must be used."""
+    rep = Replication(scenario(CAPPED, **{"pools.p.exposure_cap": "2h", "pools.p.headcount": 6}), 0)
+    rep._staff()
+    rep._start_arrivals()
+    rep.timetable.start()
+    seen = []
+    for quarter in range(1, 4 * 120):
+        rep.env.run(until=quarter / 4)
+        seen.append(rep.dispatch.capped_idle)
+        assert rep.dispatch.capped_idle == sum(len(pool.idle_capped) for pool in rep.pools.values())
+    assert max(seen) >= 2
 
 
 def test_a_binding_cap_raises_the_sensitive_queue_wait():
