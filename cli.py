@@ -14,22 +14,10 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from optimize import optimize as run_optimize
-from optimize.plan import plan_table
-from optimize.search_space import with_values
-from optimize.workbook import write_workbook
-from simulator import AnnoplanError, ScenarioError, load_scenario
-from simulator.compare import compare as run_compare
-from simulator.compare import unique_labels
-from simulator.loader import validate_data
-from simulator.output import atomic_write, resolved_yaml, to_json, write_comparison, write_simulation, write_sweep
-from simulator.replications import default_jobs
-from simulator.report import write_report
-from simulator.scenario import Scenario
-from simulator.simulate import simulate as run_simulation
-from simulator.sweep import parse_vary
-from simulator.sweep import sweep as run_sweep
-from simulator.terminal import print_comparison, print_sweep, print_tables
+from simulator.scenario import AnnoplanError, Scenario, ScenarioError, load_scenario
+
+# The commands import what they run (pandas, SimPy, Optuna, matplotlib) inside their bodies, so that
+# --help, validate and schema start without loading any of it.
 
 try:
     VERSION = version("annoplan")
@@ -143,6 +131,8 @@ def with_progress(total: int, quiet: bool, run: Callable[[Callable[[int], None]]
 
 def emit(summary: dict[str, Any], as_json: bool, out: Path | None, show: Callable[[dict[str, Any]], None]) -> None:
     """The JSON object on stdout, or the readable tables and where the files went."""
+    from simulator.outputs.files import to_json
+
     if as_json:
         click.echo(to_json(summary))
         return
@@ -187,6 +177,11 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
     \b
     Example:  annoplan simulate scenarios/quickstart.yaml -r 5 --set pools.dublin.headcount=14
     """
+    from simulator.outputs.files import write_simulation
+    from simulator.outputs.terminal import print_tables
+    from simulator.replications import default_jobs
+    from simulator.simulation import simulate as run_simulation
+
     scenario = load_scenario(file, with_seed(overrides, seed))
     result = with_progress(replications, quiet, lambda update: run_simulation(
         scenario, replications, jobs or default_jobs(), progress=update))
@@ -216,6 +211,11 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
     \b
     Example:  annoplan optimize scenarios/quickstart_optimize.yaml --out runs/q1
     """
+    from optimize import optimize as run_optimize
+    from optimize.output import miss_line, plan_lines, search_lines, write_optimization
+    from simulator.outputs.files import to_json
+    from simulator.outputs.terminal import print_tables
+
     own_storage = storage is None
     if own_storage and out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -237,40 +237,18 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
     result = run_optimize(file, with_seed(overrides, seed), trials=trials, jobs=jobs, storage=storage,
                           study_name=study_name, progress=progress, reclaim_running=own_storage,
                           heartbeat=heartbeat)
-    summary = result.summary()
     if out is not None:
-        reps = int(result.scenario_raw.get("optimize", {}).get("replications", 3))
-        plan = plan_table(result.scenario_raw, result.params, reps)
-        atomic_write(out / "summary.json", lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"))
-        atomic_write(out / "trials.parquet", lambda p: result.trials.to_parquet(p, index=False))
-        atomic_write(out / "plan.csv", lambda p: plan.to_csv(p, index=False))
-        atomic_write(out / "plan.xlsx", lambda p: write_workbook(p, plan, summary, result.scenario_raw))
-        if result.pareto is not None:
-            atomic_write(out / "pareto.parquet", lambda p: result.pareto.to_parquet(p, index=False))
-        chosen = validate_data(with_values(result.scenario_raw, result.params), {}, str(file))
-        atomic_write(out / "scenario.resolved.yaml", lambda p: p.write_text(resolved_yaml(chosen, VERSION),
-                                                                            encoding="utf-8"))
+        write_optimization(result, out, str(file), VERSION)
     if as_json:
-        click.echo(to_json(summary))
+        click.echo(to_json(result.summary()))
     else:
-        state = "feasible plan" if result.feasible else "NO feasible plan"
-        click.echo(f"{state}: " + ", ".join(f"{k} = {v}" for k, v in result.params.items()))
-        click.echo("objective: " + ", ".join(f"{k} {v:,.2f}" for k, v in result.objective.items()))
-        print_tables(summary["kpis"])
-    info = result.search
-    _err.print(f"{info['trials']} trials, {info['simulations_run']} replications run; the analytic screen ruled "
-               f"out {info['screened']} trials ({info['simulations_saved_by_screen']} replications saved), the "
-               f"sequential rule stopped {info['pruned']} early ({info['simulations_saved_by_pruning']} saved)")
-    if result.pareto is not None:
-        _err.print(f"Pareto front: {len(result.pareto)} feasible plans that no other beats on every objective")
-    if result.verification is not None:
-        v = result.verification
-        _err.print(f"verified on {v['replications']} fresh replications ({v['candidates_checked']} candidate(s) "
-                   f"checked): confidence {v['confidence']:.1%} that every target is met")
+        for line in plan_lines(result):
+            click.echo(line)
+        print_tables(result.kpis)
+    for line in search_lines(result):
+        _err.print(line)
     if not result.feasible:
-        name, margin = result.closest  # type: ignore[misc]
-        how = " with 95% confidence" if result.verification is not None else ""
-        click.echo(f"no plan met every constraint{how}; the closest missed {name} by {-margin:.4g}", err=True)
+        click.echo(miss_line(result), err=True)
         raise SystemExit(1)
 
 
@@ -294,18 +272,15 @@ def compare(files: tuple[Path, ...], variants: tuple[str, ...], replications: in
     Examples:  annoplan compare scenarios/quickstart.yaml scenarios/other.yaml
                annoplan compare scenarios/quickstart.yaml --variant pools.dublin.headcount=14
     """
-    if len(files) + len(variants) < 2:
-        raise AnnoplanError("compare needs two scenarios or more: A.yaml B.yaml, or A.yaml --variant PATH=VALUE")
-    scenarios, labels = [], []
-    for file in files:
-        scenarios.append(load_scenario(file, with_seed(overrides, seed)))
-        labels.append(scenarios[-1].name)
-    for variant in variants:
-        extra = tuple(part.strip() for part in variant.split(";") if part.strip())
-        scenarios.append(load_scenario(files[0], with_seed(overrides + extra, seed)))
-        labels.append(variant)
+    from simulator.compare import compare as run_compare
+    from simulator.compare import load_variants
+    from simulator.outputs.files import write_comparison
+    from simulator.outputs.terminal import print_comparison
+    from simulator.replications import default_jobs
+
+    scenarios, labels = load_variants(files, variants, with_seed(overrides, seed))
     comparison = with_progress(replications * len(scenarios), quiet, lambda update: run_compare(
-        scenarios, unique_labels(labels), replications, jobs or default_jobs(), progress=update))
+        scenarios, labels, replications, jobs or default_jobs(), progress=update))
     if out is not None:
         write_comparison(comparison, out, VERSION)
     emit(comparison.summary(), as_json, out, print_comparison)
@@ -326,6 +301,12 @@ def sweep(file: Path, varies: tuple[str, ...], replications: int, jobs: int | No
     \b
     Example:  annoplan sweep scenarios/quickstart.yaml --vary pools.dublin.headcount=8:14:1
     """
+    from simulator.outputs.files import write_sweep
+    from simulator.outputs.terminal import print_sweep
+    from simulator.replications import default_jobs
+    from simulator.sweep import parse_vary
+    from simulator.sweep import sweep as run_sweep
+
     parsed = [parse_vary(text) for text in varies]
     points = 1
     for v in parsed:
@@ -348,6 +329,8 @@ def report(folder: Path, output: Path | None) -> None:
     \b
     Example:  annoplan simulate scenarios/quickstart.yaml --out runs/base && annoplan report runs/base
     """
+    from simulator.outputs.report import write_report
+
     path = write_report(folder, output)
     click.echo(str(path))
 

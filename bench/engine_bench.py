@@ -33,7 +33,7 @@ LAM, SERVERS, MEAN = 18.0, 20, 1.0
 
 def mmc_scenario(items: int, backlog: int = 0):
     """The engine's M/M/c-equivalent scenario with about `items` arrivals (or a pure backlog drain)."""
-    from simulator.loader import validate_data
+    from simulator.scenario.loader import validate_data
 
     hours = items / LAM if not backlog else backlog * MEAN / SERVERS * 1.2
     volume = {"mean": LAM if not backlog else 0.0, "per": "hour"}
@@ -45,7 +45,7 @@ def mmc_scenario(items: int, backlog: int = 0):
 
 
 def run_engine(items: int, backlog: int = 0) -> dict:
-    from simulator.engine import run_replication
+    from simulator.model.engine import run_replication
 
     scenario = mmc_scenario(items, backlog)
     start = time.process_time()
@@ -91,7 +91,7 @@ def run_minimal_simpy(items: int) -> dict:
 def run_trust_safety() -> dict:
     """One replication of the shipped 13-week Trust & Safety scenario, all stages on."""
     from simulator import load_scenario
-    from simulator.engine import run_replication
+    from simulator.model.engine import run_replication
 
     scenario = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "trust_safety_q1.yaml")
     start = time.process_time()

@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.errors import Problem, ScenarioError
-from simulator.metrics import POOL_KPIS, QUEUE_KPIS, TOTAL_KPIS
-from simulator.scenario import Scenario
+from simulator.scenario.errors import Problem, ScenarioError
+from simulator.model.metrics import POOL_KPIS, QUEUE_KPIS, TOTAL_KPIS
+from simulator.scenario.schema import Scenario
 
 SLOWEST_QUEUE = ("wait_mean_h", "label_wait_mean_h", "review_wait_mean_h", "tat_mean_h", "tat_p50_h", "tat_p90_h",
                  "tat_p95_h")

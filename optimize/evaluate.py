@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.engine import run_replication
-from simulator.loader import validate_data
+from simulator.model.engine import run_replication
+from simulator.scenario.loader import validate_data
 from simulator.results import SimulationResult
 
 from .constraints import Constraint, metric_value

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from simulator.loader import validate_data
+from simulator.scenario.loader import validate_data
 from simulator.replications import run_replications
 
 from .search_space import with_values

@@ -24,8 +24,8 @@ from typing import Any, Callable, Iterable
 import optuna
 import pandas as pd
 
-from simulator.errors import Problem, ScenarioError
-from simulator.loader import load_raw, validate_data
+from simulator.scenario.errors import Problem, ScenarioError
+from simulator.scenario.loader import load_raw, validate_data
 from simulator.replications import default_jobs
 
 from .constraints import Constraint, check_objectives, plan_constraints

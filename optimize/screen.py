@@ -18,10 +18,10 @@ from functools import lru_cache
 from typing import Any
 
 
-from simulator.arrivals import expected_per_hour
-from simulator.loader import validate_data
-from simulator.scenario import Queue, Scenario
-from simulator.shifts import assign_patterns, hours_in_window, shift_instances
+from simulator.model.arrivals import expected_per_hour
+from simulator.scenario.loader import validate_data
+from simulator.scenario.schema import Queue, Scenario
+from simulator.model.shifts import assign_patterns, hours_in_window, shift_instances
 
 from .search_space import Decision, with_values
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import optuna
 
-from simulator.errors import Problem, ScenarioError
-from simulator.loader import validate_data
-from simulator.scenario import Variable
-from simulator.yaml_source import LineMap, apply_override
+from simulator.scenario.errors import Problem, ScenarioError
+from simulator.scenario.loader import validate_data
+from simulator.scenario.schema import Variable
+from simulator.scenario.yaml_source import LineMap, apply_override
 
 
 @dataclass(frozen=True)

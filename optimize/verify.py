@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from simulator.loader import validate_data
+from simulator.scenario.loader import validate_data
 from simulator.replications import run_replications
 from simulator.results import SimulationResult
 

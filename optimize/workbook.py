@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 from openpyxl import Workbook
 
-from simulator.excel import FORMATS, add_sheet, assumptions, format_kpi_rows, kpi_rows, save
-from simulator.loader import validate_data
+from simulator.outputs.excel import FORMATS, add_sheet, assumptions, format_kpi_rows, kpi_rows, save
+from simulator.scenario.loader import validate_data
 
 from .search_space import with_values
 

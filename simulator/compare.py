@@ -11,15 +11,16 @@ scenarios give d_k = 0 exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .metrics import POOL_KPIS, QUEUE_KPIS, TOTAL_KPIS
+from .model.metrics import POOL_KPIS, QUEUE_KPIS, TOTAL_KPIS
 from .replications import run_replications
 from .results import SimulationResult
-from .scenario import Scenario
+from .scenario import AnnoplanError, Scenario, load_scenario
 from .stats import mean_ci
 
 GROUPS = (("queue", "queues", QUEUE_KPIS), ("pool", "pools", POOL_KPIS))
@@ -109,6 +110,21 @@ def unique_labels(names: Sequence[str]) -> list[str]:
         seen[name] = seen.get(name, 0) + 1
         out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
     return out
+
+
+def load_variants(files: Sequence[str | Path], variants: Sequence[str] = (),
+                  overrides: Sequence[str] = ()) -> tuple[list[Scenario], list[str]]:
+    """The scenarios a what-if compares and their unique labels: each file, then the first file once per
+    variant ("PATH=VALUE;PATH=VALUE", `;` between overrides). `overrides` apply to every one."""
+    if len(files) + len(variants) < 2:
+        raise AnnoplanError("compare needs two scenarios or more: A.yaml B.yaml, or A.yaml --variant PATH=VALUE")
+    scenarios = [load_scenario(file, overrides) for file in files]
+    labels = [s.name for s in scenarios]
+    for variant in variants:
+        extra = tuple(part.strip() for part in variant.split(";") if part.strip())
+        scenarios.append(load_scenario(files[0], tuple(overrides) + extra))
+        labels.append(variant)
+    return scenarios, unique_labels(labels)
 
 
 def compare(scenarios: Sequence[Scenario], labels: Sequence[str] | None = None, replications: int = 3,

@@ -11,7 +11,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Callable, Sequence
 
-from .engine import ReplicationResult, run_replication
+from .model.engine import ReplicationResult, run_replication
 from .scenario import Scenario
 
 Progress = Callable[[int], None]

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .calendar import horizon_origin
-from .engine import ReplicationResult
-from .metrics import POOL_KPIS, QUEUE_KPIS, TOTAL_KPIS
+from .scenario.calendar import horizon_origin
+from .model.engine import ReplicationResult
+from .model.metrics import POOL_KPIS, QUEUE_KPIS, TOTAL_KPIS
 from .scenario import Scenario
 from .stats import mean_ci
 

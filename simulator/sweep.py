@@ -19,11 +19,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from .errors import AnnoplanError
-from .loader import load_scenario
 from .replications import run_tasks
 from .results import SimulationResult
-from .scenario import Scenario
+from .scenario import AnnoplanError, Scenario, load_scenario
 
 _VARY = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*=\s*([-+0-9.eE]+):([-+0-9.eE]+):([-+0-9.eE]+)\s*$")
 MAX_POINTS = 10_000

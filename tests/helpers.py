@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from simulator.loader import validate_data
-from simulator.scenario import Scenario
+from simulator.scenario.loader import validate_data
+from simulator.scenario.schema import Scenario
 
 MMC = {
     "name": "mmc",

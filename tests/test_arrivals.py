@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator.arrivals import arrival_chunks, day_factors, expected_per_hour, merged_arrivals
-from simulator.engine import run_replication
-from simulator.loader import load_scenario
+from simulator.model.arrivals import arrival_chunks, day_factors, expected_per_hour, merged_arrivals
+from simulator.model.engine import run_replication
+from simulator.scenario.loader import load_scenario
 from tests.helpers import MMC, scenario
 
 START = dt.date(2027, 1, 4)  # a Monday

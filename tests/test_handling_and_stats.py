@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.handling import handling_times, sampler
-from simulator.random_streams import NEVER, bernoulli, uniforms
-from simulator.scenario import HandlingTime
+from simulator.model.handling import handling_times, sampler
+from simulator.model.random_streams import NEVER, bernoulli, uniforms
+from simulator.scenario.schema import HandlingTime
 from simulator.stats import mean_ci
 
 

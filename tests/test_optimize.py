@@ -271,7 +271,7 @@ def test_warm_start_is_square_root_staffing():
     """Offered load 18 servers: a + sqrt(a) = 22.24, so the warm start is 23 heads."""
     from optimize.screen import warm_start
     from optimize.search_space import Decision
-    from simulator.loader import validate_data
+    from simulator.scenario.loader import validate_data
 
     raw = validate_data(dict(STAFFING), {}, "t").model_dump(mode="json")
     start = warm_start(raw, [Decision("pools.p.headcount", 10, 60, None, None)])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.engine import run_replication
+from simulator.model.engine import run_replication
 from tests.helpers import scenario, within
 from tests.theory import mmc_mean_wait
 

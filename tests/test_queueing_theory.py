@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.engine import run_replication
+from simulator.model.engine import run_replication
 from tests.helpers import scenario, within
 from tests.theory import erlang_c, mmc_mean_wait, mmc_sojourn_cdf, mmc_sojourn_quantile
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.engine import run_replication
-from simulator.items import Item
-from simulator.routing import by_deadline, by_oldest, by_priority
-from simulator.tasks import TaskList
+from simulator.model.engine import run_replication
+from simulator.model.items import Item
+from simulator.model.routing import by_deadline, by_oldest, by_priority
+from simulator.model.tasks import TaskList
 from tests.helpers import MMC, scenario
 
 TWO_QUEUES = dict(MMC,

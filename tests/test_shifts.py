@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from simulator.engine import run_replication
-from simulator.shifts import assign_patterns, available_intervals, shift_instances
+from simulator.model.engine import run_replication
+from simulator.model.shifts import assign_patterns, available_intervals, shift_instances
 from tests.helpers import MMC, scenario, within
 
 SG = dict(MMC,

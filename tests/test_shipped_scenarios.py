@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from simulator import load_scenario
-from simulator.engine import run_replication
+from simulator.model.engine import run_replication
 
 SCENARIOS = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
 

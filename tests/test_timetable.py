@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from simulator.dispatch import Dispatcher
-from simulator.timetable import Timetable
+from simulator.model.dispatch import Dispatcher
+from simulator.model.timetable import Timetable
 
 
 def _delays(seed: int) -> list[list[float]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.engine import Replication, run_replication
-from simulator.staffing import HOURS_PER_MONTH, roster
+from simulator.model.engine import Replication, run_replication
+from simulator.model.staffing import HOURS_PER_MONTH, roster
 from tests.helpers import scenario
 
 CAPPED = {

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import AnnoplanError
-from ..loader import load_scenario
-from ..output import atomic_write
+from simulator.scenario.errors import AnnoplanError
+from simulator.scenario.loader import load_scenario
+from simulator.outputs.files import atomic_write
 from .page import render_page
 
 

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import Problem, ScenarioError
 from .forecast import read_forecast
-from .scenario import Scenario
-from .scenario_checks import cross_check
+from .schema import Scenario
+from .checks import cross_check
 from .yaml_source import LineMap, apply_override, read_scenario_tree
 
 

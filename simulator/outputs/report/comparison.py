@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..loader import validate_data
-from ..scenario import Scenario
+from simulator.scenario.loader import validate_data
+from simulator.scenario.schema import Scenario
 from .charts import Chart, color, figure, render
 from .page import Section, table
 from .simulation import cost_chart, error_bars, num, pct, weekly_chart

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from ..scenario import Scenario
+from simulator.scenario.schema import Scenario
 from .charts import Chart, color, figure, render
 from .page import Section, table
 

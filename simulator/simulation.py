@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from .loader import load_scenario
 from .replications import Progress, run_replications
 from .results import SimulationResult
-from .scenario import Scenario
+from .scenario import Scenario, load_scenario
 
 
 def simulate(scenario: Scenario | str | Path, replications: int = 3, jobs: int | None = None,

@@ -17,9 +17,9 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from .calendar import horizon_origin, local_hour_and_day, to_hours, zone
-from .forecast import forecast_hours, read_forecast
-from .scenario import Queue, Surge
+from simulator.scenario.calendar import horizon_origin, local_hour_and_day, to_hours, zone
+from simulator.scenario.forecast import forecast_hours, read_forecast
+from simulator.scenario.schema import Queue, Surge
 
 
 def _profile_weights(queue: Queue, local_hour: np.ndarray, local_weekday: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .scenario import Pool
+from simulator.scenario.schema import Pool
 from .shifts import Interval, assign_patterns
 
 HOURS_PER_MONTH = 730.5

@@ -17,12 +17,12 @@ import numpy as np
 import simpy
 
 from .arrivals import arrival_chunks, hourly_rates, merged_arrivals
-from .calendar import horizon_origin, local_hour_and_day
+from simulator.scenario.calendar import horizon_origin, local_hour_and_day
 from .dispatch import Dispatcher, Wake
 from .handling import handling_times
 from .metrics import QueueStats, replication_kpis
 from .random_streams import stream
-from .scenario import Scenario
+from simulator.scenario.schema import Scenario
 from .shifts import available_intervals, hours_in_window, shift_instances
 from .staffing import clip, headcount_by_hour, roster
 from .timetable import Routine, Timetable

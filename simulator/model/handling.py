@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from .random_streams import BlockDraws
-from .scenario import HandlingTime
+from simulator.scenario.schema import HandlingTime
 
 
 def sampler(spec: HandlingTime, rng: np.random.Generator, factor: float = 1.0) -> Callable[[int], np.ndarray]:

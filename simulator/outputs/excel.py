@@ -18,7 +18,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from .scenario import Scenario
+from simulator.scenario.schema import Scenario
 
 FORMATS = {"hours": "#,##0.00", "money": "#,##0", "count": "#,##0", "share": "0.0%", "number": "0.000"}
 SHARE_KPIS = ("sla_attainment", "quality", "audited_quality", "audited_quality_low", "audited_quality_high",

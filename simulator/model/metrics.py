@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .random_streams import NEVER
-from .stats import wilson
+from simulator.stats import wilson
 
 _BINS_PER_E = 400
 _TAT_MIN_H = 1e-4

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def read_forecast(path: Path) -> pd.DataFrame:
     """Rows sorted by start (UTC, tz-aware) with non-negative volume; ValueError says what is wrong."""
+    import pandas as pd  # here: a scenario without forecast files validates without loading pandas
+
     if not path.is_file():
         raise ValueError(f"forecast file {str(path)!r} does not exist")
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from .scenario import Scenario
+from .schema import Scenario
 
 Finding = tuple[tuple[Any, ...], str, str]
 

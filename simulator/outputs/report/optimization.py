@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..loader import load_scenario
+from simulator.scenario.loader import load_scenario
 from .charts import Chart, color, figure, render
 from .page import Section, table
 from .simulation import cost_chart, kpi_tables, num, tat_chart

@@ -8,7 +8,7 @@ from typing import Any
 from .metrics import PoolStats
 from .quality import label_error
 from .routing import RULES
-from .scenario import Pool
+from simulator.scenario.schema import Pool
 from .tasks import TaskList
 
 

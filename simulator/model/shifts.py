@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from .calendar import horizon_origin, local_instant, parse_days, to_hours, zone
-from .scenario import Pool
+from simulator.scenario.calendar import horizon_origin, local_instant, parse_days, to_hours, zone
+from simulator.scenario.schema import Pool
 
 Interval = tuple[float, float]
 

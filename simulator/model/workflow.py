@@ -19,7 +19,7 @@ from typing import Any, Callable
 from .handling import handling_times
 from .items import Item, StagedItem
 from .random_streams import NEVER, bernoulli, uniforms
-from .scenario import Workflow
+from simulator.scenario.schema import Workflow
 from .tasks import TaskList
 
 Offer = Callable[[TaskList, Item, float], None]

@@ -12,11 +12,12 @@ from typing import Any, Callable
 
 import yaml
 
-from .compare import Comparison
+from simulator.compare import Comparison
+from simulator.results import SimulationResult
+from simulator.scenario import Scenario
+from simulator.sweep import SweepResult
+
 from .excel import write_kpis_workbook
-from .results import SimulationResult
-from .scenario import Scenario
-from .sweep import SweepResult
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -55,7 +56,8 @@ def resolved_yaml(scenario: Scenario, version: str) -> str:
     return header + body
 
 
-def _write_all(out_dir: Path, files: dict[str, Callable[[Path], None]]) -> list[Path]:
+def write_all(out_dir: Path, files: dict[str, Callable[[Path], None]]) -> list[Path]:
+    """Write each named file atomically, in order; return their paths."""
     written = []
     for name, write in files.items():
         atomic_write(out_dir / name, write)
@@ -66,7 +68,7 @@ def _write_all(out_dir: Path, files: dict[str, Callable[[Path], None]]) -> list[
 def write_simulation(result: SimulationResult, out_dir: Path, version: str) -> list[Path]:
     """summary.json, kpis.parquet, timeseries.parquet, weekly.parquet, kpis.xlsx and scenario.resolved.yaml."""
     summary = result.summary()
-    return _write_all(out_dir, {
+    return write_all(out_dir, {
         "summary.json": lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"),
         "kpis.parquet": lambda p: result.kpis.to_parquet(p, index=False),
         "timeseries.parquet": lambda p: result.timeseries.to_parquet(p, index=False),
@@ -83,7 +85,7 @@ def write_comparison(comparison: Comparison, out_dir: Path, version: str) -> lis
     documents = "---\n".join(f"# scenario {label!r}\n" + resolved_yaml(s, version)
                               for label, s in zip(comparison.labels, scenarios))
     differences = comparison.differences
-    return _write_all(out_dir, {
+    return write_all(out_dir, {
         "summary.json": lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"),
         "kpis.parquet": lambda p: comparison.kpis.to_parquet(p, index=False),
         "differences.parquet": lambda p: differences.to_parquet(p, index=False),
@@ -99,7 +101,7 @@ def write_sweep(result: SweepResult, out_dir: Path, version: str) -> list[Path]:
     """summary.json, sweep.parquet and sweep.csv (the tidy table), scenario.resolved.yaml (the base)."""
     table = result.table
     summary = result.summary()
-    return _write_all(out_dir, {
+    return write_all(out_dir, {
         "summary.json": lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"),
         "sweep.parquet": lambda p: table.to_parquet(p, index=False),
         "sweep.csv": lambda p: table.to_csv(p, index=False),

@@ -1,0 +1,62 @@
+"""What `optimize --out DIR` writes, and the lines that tell a planner how the search went."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulator.outputs.files import resolved_yaml, to_json, write_all
+from simulator.scenario import validate_data
+
+from .plan import plan_table
+from .runner import OptimizeResult
+from .search_space import with_values
+from .workbook import write_workbook
+
+
+def write_optimization(result: OptimizeResult, out_dir: Path, source: str, version: str) -> list[Path]:
+    """summary.json, trials.parquet, plan.csv, plan.xlsx, (list objective) pareto.parquet and the plan
+    as scenario.resolved.yaml, which loads again as it is."""
+    summary = result.summary()
+    reps = int(result.scenario_raw.get("optimize", {}).get("replications", 3))
+    plan = plan_table(result.scenario_raw, result.params, reps)
+    chosen = validate_data(with_values(result.scenario_raw, result.params), {}, source)
+    files = {
+        "summary.json": lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"),
+        "trials.parquet": lambda p: result.trials.to_parquet(p, index=False),
+        "plan.csv": lambda p: plan.to_csv(p, index=False),
+        "plan.xlsx": lambda p: write_workbook(p, plan, summary, result.scenario_raw),
+    }
+    if result.pareto is not None:
+        pareto = result.pareto
+        files["pareto.parquet"] = lambda p: pareto.to_parquet(p, index=False)
+    files["scenario.resolved.yaml"] = lambda p: p.write_text(resolved_yaml(chosen, version), encoding="utf-8")
+    return write_all(out_dir, files)
+
+
+def plan_lines(result: OptimizeResult) -> list[str]:
+    """The plan and its objective, for stdout above the KPI tables."""
+    state = "feasible plan" if result.feasible else "NO feasible plan"
+    return [f"{state}: " + ", ".join(f"{k} = {v}" for k, v in result.params.items()),
+            "objective: " + ", ".join(f"{k} {v:,.2f}" for k, v in result.objective.items())]
+
+
+def search_lines(result: OptimizeResult) -> list[str]:
+    """How the search went: trials, what the screen and early stop saved, the verification."""
+    info = result.search
+    lines = [f"{info['trials']} trials, {info['simulations_run']} replications run; the analytic screen ruled "
+             f"out {info['screened']} trials ({info['simulations_saved_by_screen']} replications saved), the "
+             f"sequential rule stopped {info['pruned']} early ({info['simulations_saved_by_pruning']} saved)"]
+    if result.pareto is not None:
+        lines.append(f"Pareto front: {len(result.pareto)} feasible plans that no other beats on every objective")
+    if result.verification is not None:
+        v = result.verification
+        lines.append(f"verified on {v['replications']} fresh replications ({v['candidates_checked']} candidate(s) "
+                     f"checked): confidence {v['confidence']:.1%} that every target is met")
+    return lines
+
+
+def miss_line(result: OptimizeResult) -> str:
+    """For an infeasible search: the constraint the closest plan missed by the most, and by how much."""
+    name, margin = result.closest  # type: ignore[misc]
+    how = " with 95% confidence" if result.verification is not None else ""
+    return f"no plan met every constraint{how}; the closest missed {name} by {-margin:.4g}"
