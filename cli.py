@@ -190,6 +190,21 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
     emit(result.summary(), as_json, out, print_tables)
 
 
+def _seconds(value: str | None) -> float | None:
+    """--time as seconds: a duration with a unit (90s, 10m, 1h) or bare hours."""
+    if value is None:
+        return None
+    from simulator.scenario.durations import parse_duration
+
+    try:
+        hours = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if not 0 < hours <= 24 * 365:
+        raise click.BadParameter(f"expected a positive duration up to a year, got {value!r}")
+    return hours * 3600.0
+
+
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--trials", type=click.IntRange(min=1), default=None, help="Trial budget [default: the scenario's].")
@@ -198,6 +213,8 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
 @click.option("--storage", default=None, metavar="URL",
               help="Optuna storage URL [default: sqlite in --out, so a rerun resumes; in memory without --out].")
 @click.option("--study", "study_name", default=None, help="Study name [default: the scenario's name].")
+@click.option("--time", "time_limit", default=None, metavar="DURATION", callback=lambda ctx, param, value: _seconds(value),
+              help="Stop proposing trials after this long (e.g. 10m, 1h; a bare number is hours), then verify.")
 @click.option("--heartbeat", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds between a worker's heartbeats; a trial silent for twice this is rerun.")
 @scenario_options
@@ -205,7 +222,7 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
                 "and (list objective) pareto.parquet")
 @clean_errors
 def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | None, study_name: str | None,
-             heartbeat: float, seed: int | None, overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool) -> None:
+             time_limit: float | None, heartbeat: float, seed: int | None, overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool) -> None:
     """Find the cheapest plan that meets every SLA and quality target (exit 1 if none does).
 
     \b
@@ -236,7 +253,7 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
 
     result = run_optimize(file, with_seed(overrides, seed), trials=trials, jobs=jobs, storage=storage,
                           study_name=study_name, progress=progress, reclaim_running=own_storage,
-                          heartbeat=heartbeat)
+                          heartbeat=heartbeat, time_limit=time_limit)
     if out is not None:
         write_optimization(result, out, str(file), VERSION)
     if as_json:

@@ -25,6 +25,7 @@ class Evaluation:
     violations: dict[str, float]
     kpis: dict[str, Any]
     replications: int
+    by_replication: dict[str, list[float]]  # each constraint's violation in each replication run
     pruned: str | None = None
 
 
@@ -35,8 +36,8 @@ def evaluate(raw: dict[str, Any], values: dict[str, Any], objectives: list[str],
     runs, summaries, reason = [], [], None
     for k in range(replications):
         runs.append(run_replication(scenario, k))
+        summaries.append(SimulationResult(scenario, [runs[-1]]).summary())
         if prune and k + 1 < replications:
-            summaries.append(SimulationResult(scenario, [runs[-1]]).summary())
             reason = stop_reason(summaries, objectives, constraints, incumbent)
             if reason is not None:
                 break
@@ -46,4 +47,6 @@ def evaluate(raw: dict[str, Any], values: dict[str, Any], objectives: list[str],
         value = metric_value(name, summary)
         scores.append(float("inf") if value is None else float(value))
     pruned = None if reason is None else f"stopped after {len(runs)} of {replications} replications: {reason}"
-    return Evaluation(scores, {c.name: c.violation(summary) for c in constraints}, summary, len(runs), pruned)
+    by_replication = {c.name: [c.violation(one) for one in summaries] for c in constraints}
+    return Evaluation(scores, {c.name: c.violation(summary) for c in constraints}, summary, len(runs),
+                      by_replication, pruned)

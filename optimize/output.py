@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from simulator.outputs.files import resolved_yaml, to_json, write_all
 from simulator.scenario import validate_data
@@ -48,11 +49,27 @@ def search_lines(result: OptimizeResult) -> list[str]:
              f"sequential rule stopped {info['pruned']} early ({info['simulations_saved_by_pruning']} saved)"]
     if result.pareto is not None:
         lines.append(f"Pareto front: {len(result.pareto)} feasible plans that no other beats on every objective")
+    if info.get("lower_bound") is not None and info.get("gap_pct") is not None:
+        lines.append(f"lower bound on cost {info['lower_bound']:,.0f} (capacity = offered work, no queueing slack): "
+                     f"the plan is within {info['gap_pct']:.1f}% of it")
+    cert = info.get("certificate")
+    if cert is not None:
+        held = "holds" if cert["local_optimum"] else "does NOT hold"
+        lines.append(f"local optimality {held}; one step down of each variable:")
+        lines += [f"  {path} {e['value']} -> {e.get('step_down', '-')}: {_evidence(e)}"
+                  for path, e in cert["variables"].items()]
     if result.verification is not None:
         v = result.verification
         lines.append(f"verified on {v['replications']} fresh replications ({v['candidates_checked']} candidate(s) "
                      f"checked): confidence {v['confidence']:.1%} that every target is met")
     return lines
+
+
+def _evidence(entry: dict[str, Any]) -> str:
+    """One variable's certificate entry in a few words."""
+    if entry["status"] == "misses":
+        return f"misses {entry['constraint']} ({entry['confidence']:.0%} confidence)"
+    return entry["status"]
 
 
 def miss_line(result: OptimizeResult) -> str:

@@ -1,11 +1,18 @@
-"""The search: Optuna ask-and-tell over worker processes, stored so that a killed run resumes.
+"""The search: an Optuna study run by ask-and-tell, stored so that a killed run resumes.
 
-Default storage is a SQLite file in the output folder (`study.db`); without an output folder the
-study lives in memory. Running the same command again continues the same study: finished trials
-are kept, trials left RUNNING by a killed run are marked FAIL and their budget is spent again.
-When every variable is discrete and the whole grid fits in the trial budget, every grid point is
-enqueued and evaluated once; otherwise TPE, seeded by the scenario seed, searches (it reads the
-constraints each trial sets with set_constraint).
+Strategy (`optimize.strategy`, default `auto`):
+- `grid`: every combination, when all variables are discrete and the grid fits in the trial budget
+  (under common random numbers a repeat would give identical numbers, so each point runs once);
+- `structured`: the analytic start, then repair and descent on common random numbers with restarts
+  for categoricals (structured.py), then the rest of the budget to TPE, descending again from any
+  cheaper plan TPE finds;
+- `tpe`: TPE seeded by the scenario seed (it reads the constraints each trial sets), from the analytic
+  start.
+`auto` is grid when the grid fits, structured for a single cost objective, TPE otherwise.
+
+Default storage is a SQLite file in the output folder (`study.db`); without one the study lives in
+memory. Running the same command again continues the study: finished trials are read back, not rerun,
+and trials left RUNNING by a killed run are failed and their budget spent again.
 """
 
 from __future__ import annotations
@@ -13,10 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import multiprocessing
 import time
-import warnings
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -24,22 +28,20 @@ from typing import Any, Callable, Iterable
 import optuna
 import pandas as pd
 
-from simulator.scenario.errors import Problem, ScenarioError
-from simulator.scenario.loader import load_raw, validate_data
 from simulator.replications import default_jobs
+from simulator.scenario import Problem, ScenarioError, load_raw, validate_data
 
+from .certificate import certify
 from .constraints import Constraint, check_objectives, plan_constraints
 from .pareto import pareto_front
-from .evaluate import Evaluation, evaluate
-from .screen import overload, paid_cost, warm_start
+from .search_space import Decision, decisions
+from .start import analytic_start, lower_bound
 from .storage import Heartbeat, StudyLock, open_storage
-from .search_space import Decision, decisions, with_values
+from .structured import StructuredSearch
+from .trials import COMPLETE, RUNNING, WAITING, Settings, TrialDriver, feasible, plan_key, rank
 from .verify import verify
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-# Heartbeat (storage.py) beats for ask-and-tell trials itself; Optuna warns as if nothing would.
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-warnings.filterwarnings("ignore", message=".*fail_stale_trials is experimental")
 
 Progress = Callable[[int, int, float | None], None]
 
@@ -91,6 +93,7 @@ class Search:
     name: str
     screen: bool
     prune: bool
+    strategy: str = "auto"
 
 
 def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
@@ -106,163 +109,96 @@ def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
     return Search(raw=raw, decisions=decisions(raw, spec.variables, lines, str(path)), objectives=objectives,
                   constraints=plan_constraints(scenario, str(path), lines), trials=spec.trials,
                   replications=spec.replications, seed=scenario.seed, name=scenario.name, screen=spec.screen,
-                  prune=spec.prune)
+                  prune=spec.prune, strategy=spec.strategy)
 
 
-def _grid(search: Search) -> list[dict[str, Any]] | None:
-    """Every combination of the variables, when all are discrete and the grid fits in the trial budget."""
+def _grid(search: Search, fit: bool = True) -> list[dict[str, Any]] | None:
+    """Every combination of the variables, when all are discrete (and, with `fit`, it fits in the budget)."""
     grids = [d.grid() for d in search.decisions]
-    if any(g is None for g in grids) or math.prod(len(g) for g in grids) > search.trials:  # type: ignore[arg-type]
+    if any(g is None for g in grids) or (fit and math.prod(len(g) for g in grids) > search.trials):  # type: ignore[arg-type]
         return None
     return [dict(zip((d.path for d in search.decisions), combo)) for combo in itertools.product(*grids)]  # type: ignore[arg-type]
 
 
-def _record(study: optuna.Study, trial: optuna.Trial, result: Evaluation) -> None:
-    for name, violation in result.violations.items():
-        trial.set_constraint(name, violation)
-    trial.set_user_attr("kpis", result.kpis)
-    trial.set_user_attr("constraints", result.violations)  # also as a user attribute: optuna-dashboard lists them
-    trial.set_user_attr("replications", result.replications)
-    if result.pruned:
-        trial.set_user_attr("pruned", result.pruned)
-    study.tell(trial, result.objectives)
+def strategy_of(search: Search) -> str:
+    """The strategy `auto` resolves to (see the module docstring)."""
+    if search.strategy != "auto":
+        return search.strategy
+    if _grid(search) is not None:
+        return "grid"
+    if len(search.objectives) == 1 and search.objectives[0] in ("cost", "budget"):
+        return "structured"
+    return "tpe"
+
+
+TPE_CHUNK = 4  # TPE trials between looks for a cheaper plan to descend from
 
 
 def run_search(search: Search, jobs: int | None = None, storage: str | None = None, study_name: str | None = None,
-               progress: Progress | None = None, reclaim_running: bool = True,
-               heartbeat: float = 60.0) -> optuna.Study:
-    """Run trials until the study holds `search.trials` finished ones (resuming a stored study).
+               progress: Progress | None = None, reclaim_running: bool = True, heartbeat: float = 60.0,
+               time_limit: float | None = None) -> optuna.Study:
+    """Run the strategy until the study holds `search.trials` finished trials or `time_limit` seconds pass.
 
-    Several processes or machines may run this on one shared storage: each new trial is claimed under
-    the study lock, only while finished plus running trials are short of the budget, so together
-    they run the budget exactly. A trial whose worker stops beating is failed and its values rerun.
-    `reclaim_running` fails every trial left RUNNING at start: right for a study only this machine
-    uses (a killed run left them), wrong for shared storage, where heartbeats do that job.
+    Several processes or machines may run this on one shared storage: each trial is claimed under the
+    study lock, only while finished plus running trials are short of the budget, so together they run
+    the budget exactly; the structured search's plans are shared out (a plan another worker runs is
+    waited for, not run twice). A trial whose worker stops beating is failed and its plan rerun.
+    `reclaim_running` fails every trial left RUNNING or WAITING at start: right for a study only this
+    machine uses (a killed run left them), wrong for shared storage, where heartbeats do that job.
     """
     name = study_name or search.name
+    deadline = None if time_limit is None else time.monotonic() + time_limit
     lock = StudyLock(storage, name)
-    states = optuna.trial.TrialState
+    strategy = strategy_of(search)
     with lock:  # creating the schema and the study races too when several workers start at once
         rdb = open_storage(storage, heartbeat)
         study = optuna.create_study(storage=rdb, study_name=name, load_if_exists=True,
                                     directions=["minimize"] * len(search.objectives),
                                     sampler=optuna.samplers.TPESampler(seed=search.seed))
         if reclaim_running:
-            for frozen in study.get_trials(deepcopy=False, states=(states.RUNNING,)):
-                study._storage.set_trial_state_values(frozen._trial_id, states.FAIL)
-        grid = _grid(search)
-        if grid is not None:  # small discrete space: evaluate every point once (CRN makes a repeat identical)
+            for frozen in study.get_trials(deepcopy=False, states=(RUNNING, WAITING)):
+                study._storage.set_trial_state_values(frozen._trial_id, optuna.trial.TrialState.FAIL)
+        if strategy == "grid":
+            grid = _grid(search, fit=search.strategy != "grid") or []
             search.trials = len(grid)
-            kept = (states.COMPLETE, states.WAITING, states.RUNNING)
-            have = [t.system_attrs.get("fixed_params", t.params) for t in study.get_trials(deepcopy=False,
-                                                                                             states=kept)]
+            have = [t.system_attrs.get("fixed_params", t.params)
+                    for t in study.get_trials(deepcopy=False, states=(COMPLETE, WAITING, RUNNING))]
             for point in grid:
                 if point not in have:  # not skip_if_exists: that also skips points whose trial failed
                     study.enqueue_trial(point)
-        elif not study.trials and search.screen:
-            start = warm_start(search.raw, search.decisions)
-            if start is not None:
-                study.enqueue_trial(start)
-    def args() -> tuple[Any, ...]:
-        """evaluate()'s arguments after the trial values: the incumbent is read when the trial starts."""
-        single_cost = len(search.objectives) == 1 and search.objectives[0] in ("cost", "budget")
-        incumbent = _best_cost(study) if search.prune and single_cost else None
-        return search.objectives, search.constraints, search.replications, incumbent, search.prune
-
-    beat = Heartbeat(rdb, heartbeat)
-
-    def claim() -> tuple[optuna.Trial, dict[str, Any] | None] | None:
-        """The next trial and its values (None when the screen recorded it), or None when the budget is met."""
-        with lock:
-            optuna.storages.fail_stale_trials(study)
-            busy = study.get_trials(deepcopy=False, states=(states.COMPLETE, states.RUNNING))
-            if len(busy) >= search.trials:
-                return None
-            trial = study.ask()
-            beat.start(trial._trial_id)  # before the lock opens: no worker ever sees it without a heartbeat
-        values = {d.path: d.suggest(trial) for d in search.decisions}
-        if not search.screen:
-            return trial, values
-        scenario = validate_data(with_values(search.raw, values), {}, "trial")
-        verdict = overload(scenario)
-        if verdict is None:
-            return trial, values
-        skill, excess = verdict
-        trial.set_user_attr("screened", f"skill {skill}: offered work {1 + excess:.2f}x capacity")
-        for constraint in search.constraints:
-            trial.set_constraint(constraint.name, min(excess, 1e6))
-        cost = paid_cost(scenario)
-        study.tell(trial, [cost if name in ("cost", "budget") else math.inf for name in search.objectives])
-        beat.running.discard(trial._trial_id)
-        return trial, None
-
-    def finished() -> bool:
-        """The budget is done (not merely claimed: other workers' trials may still be running)."""
-        return len(study.get_trials(deepcopy=False, states=(states.COMPLETE,))) >= search.trials
+        elif strategy == "tpe" and not study.trials and search.screen:
+            study.enqueue_trial(analytic_start(search.raw, search.decisions))
+    settings = Settings(search.raw, search.decisions, search.objectives, search.constraints, search.replications,
+                        search.trials, search.screen, search.prune, deadline)
 
     def report() -> None:
         if progress:
-            done = len(study.get_trials(deepcopy=False, states=(states.COMPLETE,)))
-            progress(done, search.trials, _best_cost(study))
+            done = len(study.get_trials(deepcopy=False, states=(COMPLETE,)))
+            progress(done, search.trials, driver.best_cost())
 
-    with beat:
-        if (jobs or default_jobs()) == 1:
-            while True:
-                claimed = claim()
-                if claimed is None:
-                    if finished():
-                        break
-                    time.sleep(heartbeat / 2)  # others' trials run: they finish, or go stale and return here
-                    continue
-                trial, values = claimed
-                if values is not None:
-                    _record(study, trial, evaluate(search.raw, values, *args()))
-                    beat.running.discard(trial._trial_id)
-                report()
+    beat = Heartbeat(rdb, heartbeat)
+    with beat, TrialDriver(study, settings, lock, beat, jobs or default_jobs(), heartbeat, report) as driver:
+        if strategy == "structured":
+            structured = StructuredSearch(search.raw, search.decisions, search.constraints, driver.evaluate_plans)
+            structured.run(analytic_start(search.raw, search.decisions))
+            visited = {plan_key(o.params) for o in structured.optima}
+            while driver.sample(TPE_CHUNK):  # diversification: TPE with the rest of the budget
+                best = _best_trial(study, search.decisions)
+                if best is not None and plan_key(best.params) not in visited and driver.budget_left():
+                    visited.add(plan_key(best.params))
+                    structured.restart(dict(best.params))
         else:
-            _run_parallel(study, search, jobs or default_jobs(), claim, finished, beat, report, args, heartbeat)
+            while driver.sample(max(1, jobs or default_jobs())):
+                pass
+        driver.wait_for_others()
     lock.close()
     return study
 
 
-def _run_parallel(study: optuna.Study, search: Search, jobs: int, claim: Callable[[], Any],
-                  finished: Callable[[], bool], beat: Heartbeat, report: Callable[[], None],
-                  args: Callable[[], tuple[Any, ...]],
-                  heartbeat: float) -> None:
-    """Keep `jobs` trials evaluating in worker processes until the budget is finished."""
-    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
-                                          else "spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        pending: dict[Future[Evaluation], optuna.Trial] = {}
-        while True:
-            claimed: Any = True
-            while len(pending) < jobs and (claimed := claim()) is not None:
-                if claimed[1] is None:
-                    report()
-                    continue
-                trial, values = claimed
-                pending[pool.submit(evaluate, search.raw, values, *args())] = trial
-            if not pending:
-                if finished():
-                    return
-                time.sleep(heartbeat / 2)  # others' trials run: they finish, or go stale and return here
-                continue
-            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in ready:
-                trial = pending.pop(future)
-                _record(study, trial, future.result())
-                beat.running.discard(trial._trial_id)
-                report()
-
-
-def _feasible(trial: optuna.trial.FrozenTrial) -> bool:
-    return all(v <= 0 for v in trial.constraints.values())
-
-
-def _best_cost(study: optuna.Study) -> float | None:
-    feasible = [t.values[0] for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-                if _feasible(t)]
-    return min(feasible) if feasible else None
+def _best_trial(study: optuna.Study, decisions: list[Decision]) -> optuna.trial.FrozenTrial | None:
+    """The preferred feasible finished trial (trials.rank)."""
+    done = [t for t in study.get_trials(deepcopy=False, states=(COMPLETE,)) if feasible(t)]
+    return min(done, key=lambda t: rank(t, decisions)) if done else None
 
 
 def trials_table(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
@@ -274,12 +210,22 @@ def trials_table(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
         for name, value in zip(objectives, t.values or [None] * len(objectives)):
             row[f"objective.{name}"] = value
         row.update({f"constraint.{k}": v for k, v in t.constraints.items()})
-        row["feasible"] = t.state == optuna.trial.TrialState.COMPLETE and _feasible(t)
+        row["feasible"] = t.state == optuna.trial.TrialState.COMPLETE and feasible(t)
         row["screened"] = t.user_attrs.get("screened", "")
         row["pruned"] = t.user_attrs.get("pruned", "")
         row["replications"] = t.user_attrs.get("replications", 0)
+        row["repeat_of"] = t.user_attrs.get("repeat_of", -1)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _bound(info: dict[str, Any], search: Search, cost: float | None) -> None:
+    """The analytic lower bound on cost beside the plan's cost, and the gap between them in %."""
+    if search.objectives[0] not in ("cost", "budget"):
+        return
+    bound = lower_bound(search.raw, search.decisions)
+    info["lower_bound"] = bound
+    info["gap_pct"] = None if bound is None or cost is None or cost <= 0 else 100.0 * (cost - bound) / cost
 
 
 def choose(study: optuna.Study, search: Search, jobs: int | None = None, candidates: int = 5) -> OptimizeResult:
@@ -296,12 +242,14 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
     screened = sum(1 for t in complete if "screened" in t.user_attrs)
     pruned = [t for t in complete if "pruned" in t.user_attrs]
     by_pruning = sum(search.replications - t.user_attrs["replications"] for t in pruned)
-    info = {"trials": len(complete), "screened": screened, "pruned": len(pruned),
+    info: dict[str, Any] = {"strategy": strategy_of(search), "trials": len(complete), "screened": screened,
+                            "pruned": len(pruned),
             "simulations_saved": screened * search.replications + by_pruning,
             "simulations_saved_by_screen": screened * search.replications,
             "simulations_saved_by_pruning": by_pruning,
-            "simulations_run": sum(t.user_attrs.get("replications", 0) for t in complete)}
-    ordered = sorted((t for t in complete if _feasible(t)), key=lambda t: (t.values[0], t.number))
+            "simulations_run": sum(t.user_attrs.get("replications", 0) for t in complete),
+            "repeats": sum(1 for t in complete if "repeat_of" in t.user_attrs)}
+    ordered = sorted((t for t in complete if feasible(t)), key=lambda t: rank(t, search.decisions))
     unique = list({json.dumps(t.params, sort_keys=True): t for t in reversed(ordered)}.values())[::-1]
     fresh = max(5, 2 * search.replications)
     checked = []
@@ -316,6 +264,8 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
         verification = {"rule": "one-sided 95% t bound of every constraint meets its target",
                         "replications": fresh, "candidates_checked": len(checked), "met": best.met,
                         "confidence": best.confidence, "margins": best.margins}
+        _bound(info, search, best.objective.get(search.objectives[0]) if best.met else None)
+        info["certificate"] = certify(best.params, search.decisions, study)
         return OptimizeResult(feasible=best.met, params=best.params, objective=best.objective, kpis=best.kpis,
                               trials=table, closest=closest, scenario_raw=search.raw, verification=verification,
                               search=info, pareto=pareto)

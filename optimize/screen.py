@@ -1,69 +1,33 @@
-"""The queueing-theory head start: an analytic screen of trials, and a warm start for the search.
+"""The analytic screen: a plan whose offered work cannot fit its capacity is infeasible unsimulated.
 
-Screen: per skill, a lower bound of the offered work (mean arrivals x label passes x handling, plus
-the review sample and escalation share x their handling; reworks and adjudications left out) against
-an upper bound of capacity (every head, hires included, present all window, at full speed, less
-shrinkage). Work above capacity grows the backlog through the horizon, so a plan with it cannot meet
-SLA targets shorter than half the measured window: such trials are recorded infeasible unsimulated.
-
-Warm start: the smallest common fraction of every head-count range that staffs each skill to the
-square-root rule, capacity >= a + sqrt(a) for offered load a (in workers), enqueued as the first trial.
+Work is a lower bound (analytic.offered_work: every stage, reworks at the best accuracy on offer);
+capacity an upper bound (every head, hires included, present all window at full speed, less
+shrinkage, no attrition). The check is Hall's condition over sets of pools (analytic.hall_overload):
+the work only a set of pools can do must fit within that set's hours. Work above capacity grows the
+backlog through the horizon, so it rules a plan out only for skills whose queues' SLA targets are
+shorter than half the measured window.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-from functools import lru_cache
-from typing import Any
 
-
-from simulator.model.arrivals import expected_per_hour
-from simulator.scenario.loader import validate_data
-from simulator.scenario.schema import Queue, Scenario
 from simulator.model.shifts import assign_patterns, hours_in_window, shift_instances
+from simulator.scenario import Scenario
 
-from .search_space import Decision, with_values
-
-
-@lru_cache(maxsize=256)
-def _mean_rate(queue_json: str, start: dt.date, duration: float, warmup: float) -> float:
-    """Mean expected arrivals per hour over the measured window (cached: trials rarely change volumes)."""
-    queue = Queue.model_validate_json(queue_json)
-    n_hours = math.ceil(duration)
-    rates = expected_per_hour(queue, start, n_hours)
-    return float(rates[int(warmup):].mean()) + queue.initial_backlog / n_hours
-
-
-def offered_load(scenario: Scenario) -> dict[str, float]:
-    """Lower bound of work per clock hour (in worker-hours at speed 1) by skill."""
-    load: dict[str, float] = {}
-    for qid, queue in scenario.queues.items():
-        h = scenario.horizon
-        rate = _mean_rate(queue.model_dump_json(), h.start, h.duration, h.warmup)
-        wf = scenario.workflow_of(qid)
-        parts = [(queue.skill, wf.label.passes * queue.handling_time.mean)]
-        if wf.review is not None:
-            parts.append((wf.review.skill, wf.review.sample * wf.review.handling_time.mean))
-        if wf.escalation is not None:
-            parts.append((wf.escalation.skill, wf.escalation.probability * wf.escalation.handling_time.mean))
-        for skill, hours in parts:
-            load[skill] = load.get(skill, 0.0) + rate * hours
-    return load
+from .analytic import hall_overload, offered_work, stage_work
 
 
 def capacity(scenario: Scenario) -> dict[str, float]:
-    """Upper bound of productive worker-hours per clock hour by skill (speed-weighted)."""
+    """Upper bound of productive worker-hours per clock hour by pool (speed 1)."""
     lo, hi = scenario.horizon.warmup, scenario.horizon.duration
     out: dict[str, float] = {}
-    for pool in scenario.pools.values():
+    for pid, pool in scenario.pools.items():
         patterns = shift_instances(pool, scenario.horizon.start, hi)
         shares = [1.0] if pool.shifts == "24x7" else [s.share for s in pool.shifts]
         heads = pool.headcount + sum(h.count for h in pool.hires)
         which = assign_patterns(heads, shares)
-        hours = sum(hours_in_window(patterns[p], lo, hi) for p in which) * (1 - pool.shrinkage) / (hi - lo)
-        for skill, spec in pool.skills.items():
-            out[skill] = out.get(skill, 0.0) + hours * spec.speed
+        out[pid] = sum(hours_in_window(patterns[p], lo, hi) for p in which) * (1 - pool.shrinkage) / (hi - lo)
     return out
 
 
@@ -83,55 +47,29 @@ def paid_cost(scenario: Scenario) -> float:
     return total
 
 
-def overload(scenario: Scenario) -> tuple[str, float] | None:
-    """The most overloaded skill and its load/capacity - 1, when the screen rules the plan out."""
+def _short_target_skills(scenario: Scenario) -> set[str]:
+    """Skills all of whose queues (at any stage) have SLA targets shorter than half the window."""
     window = scenario.horizon.duration - scenario.horizon.warmup
-    load, cap = offered_load(scenario), capacity(scenario)
-    worst: tuple[str, float] | None = None
-    for skill, work in load.items():
-        targets = [q.sla.target for q in scenario.queues.values() if q.skill == skill]
-        if targets and max(targets) >= window / 2:
-            continue  # a growing backlog need not break a target this long
-        have = cap.get(skill, 0.0)
-        excess = math.inf if have == 0 else work / have - 1.0
-        if excess > 0 and (worst is None or excess > worst[1]):
-            worst = (skill, excess)
-    return worst
+    longest: dict[str, float] = {}
+    for qid, queue in scenario.queues.items():
+        for skill in stage_work(scenario, qid):
+            longest[skill] = max(longest.get(skill, 0.0), queue.sla.target)
+    return {s for s, target in longest.items() if target < window / 2}
 
 
-def warm_start(raw: dict[str, Any], decisions: list[Decision]) -> dict[str, Any] | None:
-    """Square-root staffing point: head-count variables at the smallest common fraction of their ranges
-    giving every skill capacity >= a + sqrt(a); other variables at their range's middle (or first choice)."""
-    heads = [d for d in decisions if d.path.endswith(".headcount") and d.is_int]
-    if not heads:
+def overload(scenario: Scenario) -> tuple[str, float] | None:
+    """The pools most short of the work only they can do, and work / capacity - 1, when the plan is out."""
+    short = _short_target_skills(scenario)
+    work = {s: w for s, w in offered_work(scenario).items() if s in short}
+    speeds = {pid: {s: spec.speed for s, spec in pool.skills.items()} for pid, pool in scenario.pools.items()}
+    verdict = hall_overload(work, capacity(scenario), speeds)
+    if verdict is None:
         return None
-
-    def point(fraction: float) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for d in decisions:
-            if d in heads:
-                step = int(d.step or 1)
-                raw_value = d.low + fraction * (d.high - d.low)  # type: ignore[operator]
-                values[d.path] = int(min(d.high, d.low + step * math.ceil((raw_value - d.low) / step - 1e-9)))
-            elif d.choices is not None:
-                values[d.path] = d.choices[0]
-            else:
-                mid = (d.low + d.high) / 2  # type: ignore[operator]
-                values[d.path] = int(round(mid)) if d.is_int else mid
-        return values
-
-    def staffed(fraction: float) -> bool:
-        scenario = validate_data(with_values(raw, point(fraction)), {}, "warm start")
-        load, cap = offered_load(scenario), capacity(scenario)
-        return all(cap.get(s, 0.0) >= a + math.sqrt(a) for s, a in load.items())
-
-    if not staffed(1.0):
-        return point(1.0)
-    low, high = 0.0, 1.0
-    for _ in range(20):
-        mid = (low + high) / 2
-        low, high = (low, mid) if staffed(mid) else (mid, high)
-    return point(high)
+    members, need, have = verdict
+    skills = sorted(s for s in work if work[s] > 0 and all(p in members for p in speeds if s in speeds[p]))
+    where = f"pools {', '.join(members)}" if members else "no pool"
+    excess = math.inf if have == 0 else need / have - 1.0
+    return f"{where} (skills {', '.join(skills)})", excess
 
 
-__all__ = ["capacity", "offered_load", "overload", "warm_start"]
+__all__ = ["capacity", "overload", "paid_cost"]

@@ -20,6 +20,9 @@ from simulator.scenario.schema import Variable
 from simulator.scenario.yaml_source import LineMap, apply_override
 
 
+FLOAT_STEPS = 50  # a float variable without a step is searched on a grid of this many steps
+
+
 @dataclass(frozen=True)
 class Decision:
     """One decision variable: its path and how Optuna suggests it."""
@@ -43,6 +46,41 @@ class Decision:
         if self.is_int:
             return trial.suggest_int(self.path, int(self.low), int(self.high), step=int(self.step or 1))
         return trial.suggest_float(self.path, float(self.low), float(self.high), step=self.step)
+
+    @property
+    def unit(self) -> float:
+        """One step of the structured search: the variable's step, 1 for ints, a 50th of a float's range."""
+        if self.step is not None:
+            return self.step
+        return 1 if self.is_int else (float(self.high) - float(self.low)) / FLOAT_STEPS  # type: ignore[arg-type]
+
+    @property
+    def steps(self) -> int:
+        """How many units the range spans."""
+        return int(round((float(self.high) - float(self.low)) / self.unit))  # type: ignore[arg-type]
+
+    def at(self, k: int) -> Any:
+        """The value k units above low, clamped to the range (an int for int variables)."""
+        k = min(max(k, 0), self.steps)
+        if self.is_int:
+            return int(self.low) + k * int(self.unit)  # type: ignore[arg-type]
+        return round(float(self.low) + k * self.unit, 12)  # type: ignore[arg-type]
+
+    def index(self, value: Any) -> int:
+        """The grid index nearest to `value`."""
+        return min(max(int(round((float(value) - float(self.low)) / self.unit)), 0), self.steps)  # type: ignore[arg-type]
+
+    def snap(self, value: Any) -> Any:
+        """`value` moved into the range and onto the grid; a choice not offered becomes the first choice."""
+        if self.choices is not None:
+            return value if value in self.choices else self.choices[0]
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return self.at(0)
+        return self.at(self.index(value))
+
+    def cheapest(self) -> Any:
+        """The low end: fewest heads, least QC work, lowest rate (the first choice of a categorical)."""
+        return self.choices[0] if self.choices is not None else self.at(0)
 
     def grid(self) -> list[Any] | None:
         """Every value, when the variable is discrete (ints or choices); None for a continuous float."""

@@ -187,15 +187,16 @@ def test_out_dir_holds_the_plan_files_and_the_workbook_matches_them(tmp_path):
 def test_screen_arithmetic_on_the_quickstart():
     """2,400 items/day x 90 s = 2.5 worker-hours per hour offered; 12 heads x 9 h x 7 days x (1 - 0.3) over
     168 h = 3.15 available. Four heads (1.05 available) carry 2.5 / 1.05 = 2.38x: screened out."""
-    from optimize.screen import capacity, offered_load, overload
+    from optimize.analytic import offered_work
+    from optimize.screen import capacity, overload
     from simulator import load_scenario
 
     s = load_scenario(ROOT / "scenarios" / "quickstart.yaml")
-    assert offered_load(s) == {"spam_en": pytest.approx(2.5)}
-    assert capacity(s) == {"spam_en": pytest.approx(3.15)}
+    assert offered_work(s) == {"spam_en": pytest.approx(2.5)}
+    assert capacity(s) == {"dublin": pytest.approx(3.15)}
     assert overload(s) is None
-    skill, excess = overload(load_scenario(ROOT / "scenarios" / "quickstart.yaml", ["pools.dublin.headcount=4"]))
-    assert skill == "spam_en" and excess == pytest.approx(2.5 / 1.05 - 1)
+    where, excess = overload(load_scenario(ROOT / "scenarios" / "quickstart.yaml", ["pools.dublin.headcount=4"]))
+    assert where == "pools dublin (skills spam_en)" and excess == pytest.approx(2.5 / 1.05 - 1)
     # a target longer than half the window is never screened: a growing backlog need not break it
     assert overload(load_scenario(ROOT / "scenarios" / "quickstart.yaml",
                                   ["pools.dublin.headcount=4", "queues.spam_en.sla.target=20d"])) is None
@@ -267,15 +268,16 @@ def test_list_objective_writes_the_pareto_front(tmp_path):
     assert summary["params"] == summary["pareto"][0]["params"]  # the chosen plan: cheapest verified point
 
 
-def test_warm_start_is_square_root_staffing():
-    """Offered load 18 servers: a + sqrt(a) = 22.24, so the warm start is 23 heads."""
-    from optimize.screen import warm_start
+def test_analytic_start_is_the_erlang_c_optimum_of_a_single_queue():
+    """lambda 18/h, mean 1 h, 71% within 1.5 h: M/M/c needs exactly 21 servers (tests/theory.py)."""
     from optimize.search_space import Decision
+    from optimize.start import analytic_start
     from simulator.scenario.loader import validate_data
 
     raw = validate_data(dict(STAFFING), {}, "t").model_dump(mode="json")
-    start = warm_start(raw, [Decision("pools.p.headcount", 10, 60, None, None)])
-    assert start == {"pools.p.headcount": 23}
+    start = analytic_start(raw, [Decision("pools.p.headcount", 10, 60, None, None)])
+    assert mmc_sojourn_cdf(1.5, 18, 1, 20) < 0.71 <= mmc_sojourn_cdf(1.5, 18, 1, 21)
+    assert start == {"pools.p.headcount": 21}
 
 
 def test_variables_written_as_integers_are_ints_and_others_floats(tmp_path):

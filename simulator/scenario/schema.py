@@ -257,6 +257,7 @@ class Optimize(Model):
     constraints: list[str] = []
     screen: bool = True  # analytic screen and square-root warm start (false: to measure what they save)
     prune: bool = True  # stop a trial's replications early when it is clearly infeasible or costlier
+    strategy: Literal["auto", "structured", "tpe", "grid"] = "auto"  # see optimize/runner.py
 
 
 class Scenario(Model):

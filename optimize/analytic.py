@@ -1,0 +1,382 @@
+"""Queueing theory and linear programming ahead of any simulation: offered work, Erlang-C staffing,
+the Hall-type overload check, the covering integer program and the cost lower bound.
+
+Work is counted in worker-hours at speed 1 per clock hour (busy servers), averaged over the measured
+window, and includes every stage an item can visit: k label passes, adjudication of ties, escalation,
+sampled review and the rework loop it triggers (each rework is labelled and reviewed again).
+
+Capacity is per head: the productive hours (paid x (1 - shrinkage)) a head of the pool supplies per
+clock hour of the window, weighted by the expected share still employed under attrition.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from simulator.model.arrivals import expected_per_hour
+from simulator.model.shifts import hours_in_window, shift_instances
+from simulator.scenario.schema import Pool, Queue, Scenario, Workflow
+
+HOURS_PER_MONTH = 730.5
+
+
+@lru_cache(maxsize=256)
+def _mean_rate(queue_json: str, start: Any, duration: float, warmup: float) -> float:
+    """Mean expected arrivals per hour over the measured window, initial backlog spread over the horizon."""
+    queue = Queue.model_validate_json(queue_json)
+    n_hours = math.ceil(duration)
+    rates = expected_per_hour(queue, start, n_hours)
+    return float(rates[int(warmup):].mean()) + queue.initial_backlog / n_hours
+
+
+def arrival_rate(scenario: Scenario, queue_id: str) -> float:
+    """Mean arrivals per hour of one queue over the measured window (cached: trials rarely change volumes)."""
+    h = scenario.horizon
+    return _mean_rate(scenario.queues[queue_id].model_dump_json(), h.start, h.duration, h.warmup)
+
+
+def _best_accuracy(scenario: Scenario, skill: str) -> float:
+    """The most accurate label any pool gives for `skill` (fewest reworks: a lower bound of work)."""
+    return max((p.skill_accuracy(skill) for p in scenario.pools.values() if skill in p.skills), default=1.0)
+
+
+def _majority_error(e: float, passes: int) -> tuple[float, float]:
+    """(P(majority wrong), P(tie)) for `passes` independent labels each wrong with probability e."""
+    wrong = tie = 0.0
+    for k in range(passes + 1):  # k wrong labels
+        p = math.comb(passes, k) * e ** k * (1 - e) ** (passes - k)
+        if 2 * k > passes:
+            wrong += p
+        elif 2 * k == passes:
+            tie += p
+    return wrong, tie
+
+
+def stage_work(scenario: Scenario, queue_id: str) -> dict[str, float]:
+    """Expected worker-hours per item by skill: passes, adjudication, escalation, review and reworks."""
+    queue = scenario.queues[queue_id]
+    wf: Workflow = scenario.workflow_of(queue_id)
+    e = min(0.5, (1 - _best_accuracy(scenario, queue.skill)) * queue.difficulty)
+    work: dict[str, float] = {}
+
+    def add(skill: str, hours: float) -> None:
+        work[skill] = work.get(skill, 0.0) + hours
+
+    add(queue.skill, wf.label.passes * queue.handling_time.mean)
+    wrong, tie = _majority_error(e, wf.label.passes)
+    if wf.adjudication is not None and tie > 0:
+        add(wf.adjudication.skill, tie * wf.adjudication.handling_time.mean)
+        wrong += tie * (1 - _best_accuracy(scenario, wf.adjudication.skill))
+    escalated = wf.escalation.probability if wf.escalation is not None else 0.0
+    if wf.escalation is not None and escalated > 0:
+        add(wf.escalation.skill, escalated * wf.escalation.handling_time.mean)
+    if wf.review is not None and wf.review.sample > 0:
+        caught = wf.review.detection
+        # reworks per reviewed item: the first decision is caught with prob wrong*d, each rework's new
+        # label with prob e*d, up to max_loops reworks
+        reworks = wrong * caught * sum((e * caught) ** i for i in range(wf.rework.max_loops))
+        reviewed = (1 - escalated) * wf.review.sample
+        add(wf.review.skill, reviewed * (1 + reworks) * wf.review.handling_time.mean)
+        add(queue.skill, reviewed * reworks * wf.rework.handling_factor * queue.handling_time.mean)
+    return work
+
+
+def offered_work(scenario: Scenario) -> dict[str, float]:
+    """Busy servers needed on average by skill (worker-hours at speed 1 per clock hour)."""
+    total: dict[str, float] = {}
+    for qid in scenario.queues:
+        rate = arrival_rate(scenario, qid)
+        for skill, hours in stage_work(scenario, qid).items():
+            total[skill] = total.get(skill, 0.0) + rate * hours
+    return total
+
+
+def _survival(pool: Pool, joined: float, lo: float, hi: float) -> float:
+    """Mean share of a cohort joined at `joined` still employed over [max(lo, joined), hi) (exponential stay)."""
+    start = max(lo, joined)
+    if hi <= start:
+        return 0.0
+    rate = -math.log(1 - pool.attrition_monthly) / HOURS_PER_MONTH if pool.attrition_monthly > 0 else 0.0
+    if rate == 0:
+        return 1.0
+    a, b = start - joined, hi - joined
+    return (math.exp(-rate * a) - math.exp(-rate * b)) / (rate * (b - a))
+
+
+@dataclass(frozen=True)
+class PoolRates:
+    """What one more head (or one more hire of each wave) adds, per clock hour of the measured window."""
+
+    paid_per_head: float  # paid hours per clock hour, attrition included
+    productive_per_head: float  # paid x (1 - shrinkage)
+    paid_per_hire: tuple[float, ...]  # per hire of each wave in pool.hires
+    productive_per_hire: tuple[float, ...]
+
+
+def pool_rates(scenario: Scenario, pool_id: str) -> PoolRates:
+    """Paid and productive hours per clock hour for a head of the pool, split over its shifts by share."""
+    pool = scenario.pools[pool_id]
+    lo, hi = scenario.horizon.warmup, scenario.horizon.duration
+    window = hi - lo
+    patterns = shift_instances(pool, scenario.horizon.start, hi)
+    shares = [1.0] if pool.shifts == "24x7" else [s.share for s in pool.shifts]
+
+    def paid_from(joined: float) -> float:
+        hours = sum(share * hours_in_window(p, max(lo, joined), hi) for share, p in zip(shares, patterns))
+        return hours / window * _survival(pool, joined, lo, hi)
+
+    keep = 1 - pool.shrinkage
+    head = paid_from(0.0)
+    hires = tuple(paid_from((h.week - 1) * 168.0) for h in pool.hires)
+    return PoolRates(head, head * keep, hires, tuple(x * keep for x in hires))
+
+
+def erlang_c(servers: int, load: float) -> float:
+    """P(wait) in M/M/c with offered load `load` (Erlang B recursion: stable for thousands of servers)."""
+    if servers <= load:
+        return 1.0
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = load * b / (k + load * b)
+    return servers * b / (servers - load * (1 - b))
+
+
+def sojourn_within(t: float, lam: float, mu: float, servers: int) -> float:
+    """P(wait + service <= t) in M/M/c, FCFS."""
+    if servers * mu <= lam:
+        return 0.0
+    c_wait, theta = erlang_c(servers, lam / mu), servers * mu - lam
+    if abs(theta - mu) < 1e-12:
+        tail = (1 + mu * t) * math.exp(-mu * t)
+    else:
+        tail = (theta * math.exp(-mu * t) - mu * math.exp(-theta * t)) / (theta - mu)
+    return 1.0 - ((1 - c_wait) * math.exp(-mu * t) + c_wait * tail)
+
+
+def erlang_servers(lam: float, mean_hours: float, target_hours: float, attainment: float) -> int:
+    """The fewest M/M/c servers keeping `attainment` of sojourn times within `target_hours`."""
+    if lam <= 0:
+        return 0
+    mu = 1.0 / mean_hours
+    c = max(1, math.floor(lam / mu) + 1)
+    ceiling = 1 - math.exp(-mu * target_hours)  # the share within target with no wait at all
+    if attainment >= ceiling - 1e-9:  # no head-count reaches it: staff for a short wait instead
+        return math.ceil(lam / mu + 3 * math.sqrt(lam / mu) + 1)
+    while sojourn_within(target_hours, lam, mu, c) < attainment:
+        c += 1
+    return c
+
+
+def safety_factors(scenario: Scenario) -> dict[str, tuple[float, float]]:
+    """Per queue: (labelling load in servers, square-root safety factor beta), beta = (c - a) / sqrt(a)
+    with c the Erlang-C servers its SLA needs on its own."""
+    out = {}
+    for qid, queue in scenario.queues.items():
+        lam = arrival_rate(scenario, qid)
+        load = lam * queue.handling_time.mean
+        if load <= 0:
+            continue
+        servers = erlang_servers(lam, queue.handling_time.mean, queue.sla.target, queue.sla.attainment)
+        out[qid] = (load, (servers - load) / math.sqrt(load))
+    return out
+
+
+def pooled_requirement(scenario: Scenario, skills: frozenset[str], work: dict[str, float],
+                       safety: dict[str, tuple[float, float]]) -> float:
+    """Servers a set of skills needs when one team serves them all: its work plus square-root safety
+    staffing for its labelling queues merged, beta_K sqrt(a_K) with beta_K their load-weighted beta
+    (Halfin-Whitt pooling; for one queue this is exactly its Erlang-C servers)."""
+    total = sum(work.get(s, 0.0) for s in skills)
+    merged = [safety[q] for q, queue in scenario.queues.items() if queue.skill in skills and q in safety]
+    if not merged:
+        return total
+    load = sum(a for a, _ in merged)
+    return total + sum(a * beta for a, beta in merged) / load * math.sqrt(load)
+
+
+def skill_sets(skills: list[str], limit: int = 12) -> list[frozenset[str]]:
+    """Every non-empty set of skills (up to `limit` skills), else each skill and all of them together."""
+    if len(skills) <= limit:
+        return [frozenset(c) for k in range(1, len(skills) + 1) for c in combinations(sorted(skills), k)]
+    return [frozenset([s]) for s in skills] + [frozenset(skills)]
+
+
+def hall_overload(work: dict[str, float], capacity: dict[str, float],
+                  speeds: dict[str, dict[str, float]]) -> tuple[tuple[str, ...], float, float] | None:
+    """The set of pools most short of the work only they can do: (pools, work, capacity), or None.
+
+    For every set P of pools, the work of skills that only pools in P hold, each at the best speed
+    within P, must fit within P's productive hours (Hall's condition for the skill-to-pool allocation).
+    Sets are enumerated up to 16 pools; above that, single pools and each skill's holders are checked.
+    """
+    pools = sorted(capacity)
+    holders = {s: frozenset(p for p in pools if s in speeds[p]) for s in work}
+    if len(pools) <= 16:
+        sets = (frozenset(c) for k in range(1, len(pools) + 1) for c in combinations(pools, k))
+    else:
+        sets = iter({frozenset([p]) for p in pools} | set(holders.values()))
+    worst: tuple[tuple[str, ...], float, float] | None = None
+    worst_ratio = 1.0
+    for members in sets:
+        need = sum(w / max(speeds[p][s] for p in members if s in speeds[p])
+                   for s, w in work.items() if w > 0 and holders[s] and holders[s] <= members)
+        have = sum(capacity[p] for p in members)
+        ratio = math.inf if have <= 0 and need > 0 else (need / have if have > 0 else 0.0)
+        if ratio > worst_ratio + 1e-12:
+            worst, worst_ratio = (tuple(sorted(members)), need, have), ratio
+    orphan = [s for s, w in work.items() if w > 0 and not holders[s]]
+    if orphan:
+        return (), sum(work[s] for s in orphan), 0.0
+    return worst
+
+
+@dataclass(frozen=True)
+class Column:
+    """One integer decision of the covering program: a head-count or a hiring wave's size."""
+
+    path: str
+    pool: str
+    low: int
+    high: int
+    step: int
+    paid: float  # paid hours per clock hour per unit
+    productive: float
+    cost_per_hour: float
+
+
+def columns(scenario: Scenario, paths: dict[str, tuple[int, int, int]]) -> list[Column]:
+    """The head-count and hire-count variables among `paths` (path -> low, high, step), with their rates."""
+    out = []
+    for path, (low, high, step) in paths.items():
+        parts = path.split(".")
+        if parts[0] != "pools" or parts[1] not in scenario.pools:
+            continue
+        pool = scenario.pools[parts[1]]
+        rates = pool_rates(scenario, parts[1])
+        if parts[2:] == ["headcount"]:
+            paid, productive = rates.paid_per_head, rates.productive_per_head
+        elif len(parts) == 5 and parts[2] == "hires" and parts[4] == "count" and int(parts[3]) < len(pool.hires):
+            paid, productive = rates.paid_per_hire[int(parts[3])], rates.productive_per_hire[int(parts[3])]
+        else:
+            continue
+        out.append(Column(path, parts[1], low, high, step, paid, productive, pool.cost_per_hour))
+    return out
+
+
+def fixed_capacity(scenario: Scenario, varied: set[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """Productive hours per clock hour and paid cost per clock hour of everything the columns do not vary."""
+    capacity, cost = {}, {}
+    for pid, pool in scenario.pools.items():
+        rates = pool_rates(scenario, pid)
+        productive = paid = 0.0
+        if f"pools.{pid}.headcount" not in varied:
+            productive += pool.headcount * rates.productive_per_head
+            paid += pool.headcount * rates.paid_per_head
+        for i, hire in enumerate(pool.hires):
+            if f"pools.{pid}.hires.{i}.count" not in varied:
+                productive += hire.count * rates.productive_per_hire[i]
+                paid += hire.count * rates.paid_per_hire[i]
+        capacity[pid], cost[pid] = productive, paid * pool.cost_per_hour
+    return capacity, cost
+
+
+def staff(scenario: Scenario, cols: list[Column]) -> dict[str, int] | None:
+    """The cheapest integer columns such that, for every set K of skills, the pools holding a skill of K
+    supply the servers K needs when pooled (pooled_requirement): Hall's condition with Erlang C in it,
+    so a flexible pool is credited with the pooling it offers. None when the ranges cannot cover it."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    work = offered_work(scenario)
+    safety = safety_factors(scenario)
+    fixed_cap, _ = fixed_capacity(scenario, {c.path for c in cols})
+    rows, lower = [], []
+    for skills in skill_sets([s for s, w in work.items() if w > 0]):
+        holders = [p for p, pool in scenario.pools.items() if skills & set(pool.skills)]
+
+        def speed(pid: str) -> float:
+            return max(scenario.pools[pid].skills[s].speed for s in skills if s in scenario.pools[pid].skills)
+
+        need = pooled_requirement(scenario, skills, work, safety) - sum(fixed_cap[p] * speed(p) for p in holders)
+        row = np.array([c.step * c.productive * speed(c.pool) if c.pool in holders else 0.0 for c in cols])
+        need -= sum(c.low * c.productive * speed(c.pool) for c in cols if c.pool in holders)
+        if need > 0:
+            if not row.any():
+                return None
+            rows.append(row)
+            lower.append(need)
+    if not cols:
+        return {}
+    cost = np.array([c.step * c.paid * c.cost_per_hour for c in cols])
+    top = np.array([(c.high - c.low) // c.step for c in cols], dtype=float)
+    constraints = [LinearConstraint(np.array(rows), lower, np.inf)] if rows else []
+    result = milp(cost + 1e-9, constraints=constraints, bounds=Bounds(0, top), integrality=np.ones(len(cols)))
+    if result.x is None:
+        return None
+    return {c.path: c.low + c.step * int(round(k)) for c, k in zip(cols, result.x)}
+
+
+@dataclass(frozen=True)
+class Cover:
+    """A solution of the covering program: each column's value and the plan's cost over the window."""
+
+    values: dict[str, float]
+    cost: float
+
+
+def cover(scenario: Scenario, cols: list[Column], requirement: dict[str, float], integral: bool) -> Cover | None:
+    """The cheapest column values whose capacity covers `requirement` (servers by skill), or None.
+
+    A transportation LP: x[s, p] >= 0 hours of pool p on skill s; sum_p speed[p, s] x[s, p] >= need[s];
+    sum_s x[s, p] <= fixed capacity of p + productive hours of p's columns. Columns are integers on their
+    step grid when `integral` (scipy's milp, HiGHS), else continuous (the LP relaxation).
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    window = scenario.horizon.duration - scenario.horizon.warmup
+    pools = list(scenario.pools)
+    fixed_cap, fixed_cost = fixed_capacity(scenario, {c.path for c in cols})
+    links = [(s, p) for s in requirement for p in pools if s in scenario.pools[p].skills]
+    if any(requirement[s] > 0 and not any(ls == s for ls, _ in links) for s in requirement):
+        return None
+    n_cols, n_links = len(cols), len(links)
+    # columns are k in [0, (high - low) / step]: value = low + step * k
+    cost = np.concatenate([[c.step * c.paid * c.cost_per_hour for c in cols], np.zeros(n_links)])
+    rows, lower, upper = [], [], []
+    for s, need in requirement.items():
+        row = np.zeros(n_cols + n_links)
+        for j, (ls, p) in enumerate(links):
+            if ls == s:
+                row[n_cols + j] = scenario.pools[p].skills[s].speed
+        rows.append(row)
+        lower.append(need)
+        upper.append(np.inf)
+    for p in pools:
+        row = np.zeros(n_cols + n_links)
+        base = fixed_cap[p]
+        for i, c in enumerate(cols):
+            if c.pool == p:
+                row[i] = -c.step * c.productive
+                base += c.low * c.productive
+        for j, (_, lp) in enumerate(links):
+            if lp == p:
+                row[n_cols + j] = 1.0
+        rows.append(row)
+        lower.append(-np.inf)
+        upper.append(base)
+    top = np.concatenate([[(c.high - c.low) // c.step for c in cols], np.full(n_links, np.inf)])
+    integrality = np.concatenate([np.full(n_cols, 1 if integral else 0), np.zeros(n_links)])
+    result = milp(cost, constraints=LinearConstraint(np.array(rows), lower, upper), bounds=Bounds(0, top),
+                  integrality=integrality)
+    if result.x is None:
+        return None
+    values = {c.path: c.low + c.step * float(k) for c, k in zip(cols, result.x[:n_cols])}
+    if integral:
+        values = {k: int(round(v)) for k, v in values.items()}
+    paid = sum(fixed_cost.values()) + sum(values[c.path] * c.paid * c.cost_per_hour for c in cols)
+    return Cover(values, paid * window)

@@ -1,0 +1,62 @@
+"""The certificate of local optimality: for every variable of the chosen plan, what one step down does.
+
+Each one-step decrease is looked up among the study's trials. It was either screened (work above
+capacity), or evaluated on the search's replications; then the certificate names the constraint it
+misses most surely and the one-sided Student-t confidence that the true mean misses it. A plan is a
+certified local optimum when every decrease is at a range's end, screened, or a miss.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import optuna
+
+from .search_space import Decision
+from .trials import COMPLETE, plan_key
+
+
+def miss_confidence(values: list[float]) -> float:
+    """One-sided t confidence that the mean violation is > 0 (a miss), from per-replication violations."""
+    data = np.asarray(values, dtype=float)
+    mean = float(data.mean())
+    if len(data) < 2:
+        return float(mean > 0)
+    se = float(data.std(ddof=1)) / math.sqrt(len(data))
+    if se == 0:
+        return float(mean > 0)
+    from scipy import stats
+
+    return float(stats.t.cdf(mean / se, len(data) - 1))
+
+
+def _entry(decision: Decision, params: dict[str, Any], trials: dict[str, optuna.trial.FrozenTrial]) -> dict[str, Any]:
+    value = params[decision.path]
+    k = decision.index(value)
+    if k == 0:
+        return {"value": value, "status": "at its lower bound"}
+    lower = decision.at(k - 1)
+    entry: dict[str, Any] = {"value": value, "step_down": lower}
+    trial = trials.get(plan_key(dict(params, **{decision.path: lower})))
+    if trial is None:
+        return dict(entry, status="not evaluated")
+    entry["trial"] = trial.number
+    if "screened" in trial.user_attrs:
+        return dict(entry, status="screened", reason=trial.user_attrs["screened"], confidence=1.0)
+    by_rep: dict[str, list[float]] = trial.user_attrs.get("violations_by_replication", {})
+    missed = {name: miss_confidence(v) for name, v in by_rep.items() if float(np.mean(v)) > 0}
+    if not missed:
+        return dict(entry, status="meets every target on the search's replications")
+    name = max(missed, key=lambda n: (missed[n], n))
+    return dict(entry, status="misses", constraint=name, violation=float(np.mean(by_rep[name])),
+                confidence=missed[name])
+
+
+def certify(params: dict[str, Any], decisions: list[Decision], study: optuna.Study) -> dict[str, Any]:
+    """Per numeric variable: its value, the step below, and the evidence that the step misses a target."""
+    trials = {plan_key(t.params): t for t in study.get_trials(deepcopy=False, states=(COMPLETE,))}
+    variables = {d.path: _entry(d, params, trials) for d in decisions if d.choices is None}
+    held = all(e["status"] in ("at its lower bound", "screened", "misses") for e in variables.values())
+    return {"local_optimum": held, "variables": variables}

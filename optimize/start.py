@@ -1,0 +1,84 @@
+"""Where the search starts and how low its cost can go, from the analytic model alone.
+
+Start: every head-count and hiring variable from the staffing integer program (analytic.staff: for
+every set of skills, the pools that hold one of them cover the Erlang-C servers the set needs when
+pooled); every other variable at the scenario's own value (clamped to its range and grid), or its
+first choice.
+
+Lower bound: the LP relaxation of the same program with no queueing slack (capacity only has to
+equal the offered work), QC rates and other numbers at their cheapest end, and the cheapest choice of
+every categorical (all combinations up to 64). No plan whose capacity falls short of the mean work
+can hold SLA targets much shorter than the window, so no such plan costs less than this bound.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from simulator.scenario import ScenarioError, validate_data
+
+from .analytic import columns, cover, offered_work, staff
+from .search_space import Decision, with_values
+
+
+def read_path(raw: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path of scenario data (list items by index), or None."""
+    node: Any = raw
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def base_values(raw: dict[str, Any], decisions: list[Decision]) -> dict[str, Any]:
+    """Each variable at the scenario's own value, snapped into its range and grid (first choice if absent)."""
+    try:
+        filled = validate_data(raw, {}, "start").model_dump(mode="json")  # defaults filled in
+    except ScenarioError:
+        filled = raw
+    return {d.path: d.snap(read_path(filled, d.path)) for d in decisions}
+
+
+def _int_paths(decisions: list[Decision]) -> dict[str, tuple[int, int, int]]:
+    return {d.path: (int(d.low), int(d.high), int(d.step or 1)) for d in decisions if d.is_int}
+
+
+def analytic_start(raw: dict[str, Any], decisions: list[Decision]) -> dict[str, Any]:
+    """The first plan: head-counts and hires covering pooled Erlang-C requirements at least cost (milp)."""
+    values = base_values(raw, decisions)
+    try:
+        scenario = validate_data(with_values(raw, values), {}, "start")
+    except ScenarioError:
+        return values
+    cols = columns(scenario, _int_paths(decisions))
+    if not cols:
+        return values
+    solution = staff(scenario, cols)
+    values.update({c.path: c.high for c in cols} if solution is None else solution)  # None: even the tops fall short
+    return values
+
+
+def lower_bound(raw: dict[str, Any], decisions: list[Decision]) -> float | None:
+    """The cost no plan in the search space can beat by the fluid argument above (None: not computable)."""
+    cheapest = {d.path: d.cheapest() for d in decisions if d.choices is None}
+    categorical = [d for d in decisions if d.choices is not None]
+    combos = list(itertools.islice(itertools.product(*(d.choices for d in categorical)), 65))
+    if len(combos) > 64:
+        combos = [tuple(base_values(raw, categorical)[d.path] for d in categorical)]
+    best = math.inf
+    for combo in combos:
+        values = dict(cheapest, **dict(zip((d.path for d in categorical), combo)))
+        try:
+            scenario = validate_data(with_values(raw, values), {}, "bound")
+        except ScenarioError:
+            continue
+        solution = cover(scenario, columns(scenario, _int_paths(decisions)), offered_work(scenario), integral=False)
+        if solution is not None:
+            best = min(best, solution.cost)
+    return None if math.isinf(best) else best

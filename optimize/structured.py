@@ -1,0 +1,289 @@
+"""The structured search: repair and descent on common random numbers, from the analytic start.
+
+- Repair (infeasible plan): every variable that can serve a violated constraint's work is raised one
+  move (a categorical is switched), all evaluated as one batch; the move that removes the most
+  violation per unit of cost is taken. A variable serves a queue's constraint when it belongs to a pool
+  holding a skill of that queue's workflow, or to that workflow; a pool's constraint, to that pool.
+- Descent (feasible plan): variables are lowered one move at a time, the largest saving first, in
+  batches of `WIDTH`; the cheapest feasible result is taken. A variable's move doubles after a success
+  and falls back to one step after a failure; the search ends when one step down of every variable
+  misses a target at the current plan (a local optimum on the search's replications).
+- Categoricals: from the local optimum, each other choice of each categorical is tried, repaired and
+  descended; a cheaper optimum replaces the incumbent.
+
+Plans are judged on the means of the search's replications, which every plan shares (common random
+numbers), so the comparisons between neighbours are paired and the path is the same on every run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from simulator.scenario import Scenario, validate_data
+
+from .constraints import Constraint
+from .screen import paid_cost
+from .search_space import Decision, with_values
+from .trials import Outcome, effort, plan_key
+
+WIDTH = 2  # plans per descent batch: fixed, so that the path does not depend on --jobs
+
+
+class StructuredSearch:
+    """Repair, descent and categorical restarts over `decisions`, through `evaluate` (a batch of plans
+    -> their outcomes, None where the budget ran out)."""
+
+    def __init__(self, raw: dict[str, Any], decisions: list[Decision], constraints: list[Constraint],
+                 evaluate: Callable[[list[dict[str, Any]]], list[Outcome | None]]):
+        self.raw, self.decisions, self.constraints, self._evaluate = raw, decisions, constraints, evaluate
+        self._exhausted = False
+        self.base: Scenario = validate_data(raw, {}, "search")
+        self.scale = {c.name: max(abs(c.bound), 1e-9) for c in constraints}
+        self.best: Outcome | None = None
+        self.optima: list[Outcome] = []  # every local optimum the descent reached
+        self._cost_cache: dict[str, float] = {}
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def evaluate(self, plans: list[dict[str, Any]]) -> list[Outcome | None]:
+        """Outcomes of a batch; notes when the budget or time ran out (a None among them)."""
+        results = self._evaluate(plans)
+        self._exhausted = self._exhausted or any(r is None for r in results)
+        return results
+
+    def _estimated_cost(self, plan: dict[str, Any]) -> float:
+        """Paid cost of a plan from its shifts and head-counts (no simulation): orders the moves."""
+        key = plan_key(plan)
+        if key not in self._cost_cache:
+            self._cost_cache[key] = paid_cost(validate_data(with_values(self.raw, plan), {}, "search"))
+        return self._cost_cache[key]
+
+    def _violation(self, out: Outcome) -> float:
+        """Total violation, each constraint relative to its bound."""
+        return sum(max(0.0, v) / self.scale.get(name, 1.0) for name, v in out.violations.items())
+
+    def _key(self, out: Outcome) -> tuple[float, float, int]:
+        return out.cost, effort(out.params, self.decisions), out.number
+
+    def _keep(self, out: Outcome | None) -> None:
+        if out is not None and out.feasible and (self.best is None or self._key(out) < self._key(self.best)):
+            self.best = out
+
+    def _moved(self, plan: dict[str, Any], d: Decision, units: int) -> dict[str, Any] | None:
+        """The plan with `d` moved by `units` grid steps (clamped), or None if it cannot move that way."""
+        k = d.index(plan[d.path])
+        target = min(max(k + units, 0), d.steps)
+        if target == k:
+            return None
+        return dict(plan, **{d.path: d.at(target)})
+
+    def _serves(self, violated: list[str]) -> list[Decision]:
+        """The variables that can serve the work of the violated constraints (all, if none is specific)."""
+        pools: set[str] = set()
+        workflows: set[str] = set()
+        queues: set[str] = set()
+        general = False
+        for name in violated:
+            metric = next((c.metric for c in self.constraints if c.name == name), name)
+            parts = metric.split(".")
+            if parts[0] == "queues" and len(parts) == 3 and parts[1] in self.base.queues:
+                qid = parts[1]
+                queues.add(qid)
+                workflows.add(self.base.queues[qid].workflow)
+                wf = self.base.workflow_of(qid)
+                skills = {self.base.queues[qid].skill}
+                for stage in (wf.adjudication, wf.review, wf.escalation):
+                    if stage is not None:
+                        skills.add(stage.skill)
+                pools |= {pid for pid, p in self.base.pools.items() if skills & set(p.skills)}
+            elif parts[0] == "pools" and len(parts) == 3:
+                pools.add(parts[1])
+            else:
+                general = True
+        prefixes = tuple([f"pools.{p}." for p in pools] + [f"workflows.{w}." for w in workflows]
+                         + [f"queues.{q}." for q in queues])
+        chosen = [d for d in self.decisions if d.path.startswith(prefixes)]
+        return self.decisions if general or not chosen else chosen
+
+    # --- phases -----------------------------------------------------------------------------------
+    def repair(self, plan: dict[str, Any], out: Outcome) -> tuple[dict[str, Any], Outcome] | None:
+        """Raise capacity where the violated constraints' work is served until the plan is feasible."""
+        moves = {d.path: max(1, d.steps // 8) for d in self.decisions if d.choices is None}
+        while not out.feasible:
+            if self.best is not None and out.cost >= self.best.cost:
+                return None  # repair only adds cost: this branch cannot beat the incumbent
+            violated = [name for name, v in out.violations.items() if v > 0]
+            candidates: list[tuple[Decision, dict[str, Any]]] = []
+            for d in self._serves(violated):
+                if d.choices is not None:
+                    candidates += [(d, dict(plan, **{d.path: c})) for c in d.choices if c != plan[d.path]]
+                else:
+                    moved = self._moved(plan, d, moves[d.path])
+                    if moved is not None:
+                        candidates.append((d, moved))
+            if not candidates:
+                return None
+            results = self.evaluate([p for _, p in candidates])
+            for r in results:
+                self._keep(r)
+            done = [(self._key(r), p, r) for (_, p), r in zip(candidates, results) if r is not None and r.feasible]
+            if done:
+                _, plan, out = min(done, key=lambda x: x[0])
+                return plan, out
+            before, cost = self._violation(out), out.cost
+            scored = []
+            for (d, p), r in zip(candidates, results):
+                if r is None:
+                    continue
+                gain = before - self._violation(r)
+                if gain > 0:
+                    scored.append((gain / max(r.cost - cost, 1e-9 * max(cost, 1.0)), -r.number, d, p, r))
+            if not scored:
+                if any(r is None for r in results):
+                    return None  # budget or time ran out
+                grown = dict(plan)  # no single move helps: raise every serving variable at once
+                for d, _ in candidates:
+                    if d.choices is None:
+                        grown = self._moved(grown, d, moves[d.path]) or grown
+                if grown == plan:
+                    return None
+                [r] = self.evaluate([grown])
+                if r is None or self._violation(r) >= before:
+                    return None
+                self._keep(r)
+                plan, out = grown, r
+                continue
+            _, _, d, plan, out = max(scored, key=lambda x: (x[0], x[1]))
+            moves[d.path] = min(moves[d.path] * 2, max(1, d.steps))
+        return plan, out
+
+    def descend(self, plan: dict[str, Any], out: Outcome, tabu: str | None = None) -> tuple[dict[str, Any], Outcome]:
+        """Lower variables while the plan stays feasible; end at a plan whose every one-step decrease misses.
+        A `tabu` variable is not lowered (it was just raised by a kick), and then descent runs again with all."""
+        if tabu is not None:
+            plan, out = self._descend(plan, out, tabu)
+        return self._descend(plan, out, None)
+
+    def _descend(self, plan: dict[str, Any], out: Outcome, tabu: str | None) -> tuple[dict[str, Any], Outcome]:
+        numeric = [d for d in self.decisions if d.choices is None and d.path != tabu]
+        moves = {d.path: max(1, d.steps // 8) for d in numeric}
+        blocked: set[str] = set()  # one step down misses at the current plan
+        failed_before: set[str] = set()
+        while True:
+            candidates = []
+            for d in numeric:
+                if d.path in blocked:
+                    continue
+                moved = self._moved(plan, d, -moves[d.path])
+                if moved is None:
+                    blocked.add(d.path)
+                    continue
+                saving = self._estimated_cost(plan) - self._estimated_cost(moved)
+                effort = (d.index(plan[d.path]) - d.index(moved[d.path])) / max(1, d.steps)
+                candidates.append(((d.path in failed_before, -saving, -effort, self.decisions.index(d)), d, moved))
+            if not candidates:
+                return plan, out
+            candidates.sort(key=lambda c: c[0])
+            batch = candidates[:WIDTH]
+            results = self.evaluate([p for _, _, p in batch])
+            if all(r is None for r in results):
+                return plan, out  # budget or time ran out
+            for r in results:
+                self._keep(r)
+            better = [(self._key(r), d, p, r) for (_, d, p), r in zip(batch, results)
+                      if r is not None and r.feasible]
+            for (_, d, _), r in zip(batch, results):
+                if r is None or r.feasible:
+                    continue
+                if moves[d.path] > 1:
+                    moves[d.path] = 1  # a long move overshot: try one step next
+                else:
+                    blocked.add(d.path)
+                    failed_before.add(d.path)
+            if better:
+                _, d, plan, out = min(better, key=lambda x: x[0])
+                moves[d.path] = min(moves[d.path] * 2, max(1, d.steps))
+                blocked.clear()  # the plan changed: every one-step decrease is open again, the failed ones last
+
+    def local_search(self, plan: dict[str, Any], tabu: str | None = None) -> tuple[dict[str, Any], Outcome] | None:
+        """Evaluate, repair if needed, descend (not lowering `tabu` at first): a local optimum, or None."""
+        [out] = self.evaluate([plan])
+        if out is None:
+            return None
+        self._keep(out)
+        if not out.feasible:
+            repaired = self.repair(plan, out)
+            if repaired is None:
+                return None
+            plan, out = repaired
+        plan, out = self.descend(plan, out, tabu)
+        self.optima.append(out)
+        return plan, out
+
+    def _pool_of(self, d: Decision) -> str | None:
+        parts = d.path.split(".")
+        return parts[1] if parts[0] == "pools" and len(parts) > 2 and parts[1] in self.base.pools else None
+
+    def _kicks(self, plan: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """Perturbations of a local optimum: each other choice of each categorical; then, for each numeric
+        variable, one step up, and for a pool's head-count also one step down of every head-count whose
+        pool holds only skills this pool holds (a substitution: the flexible pool takes their work).
+        The most flexible pools come first."""
+        out = []
+        for d in self.decisions:
+            if d.choices is not None:
+                out += [(d.path, dict(plan, **{d.path: c})) for c in d.choices if c != plan[d.path]]
+
+        def flexibility(d: Decision) -> tuple[int, int]:
+            pool = self._pool_of(d)
+            return (-(len(self.base.pools[pool].skills) if pool else 0), self.decisions.index(d))
+
+        for d in sorted((d for d in self.decisions if d.choices is None), key=flexibility):
+            up = self._moved(plan, d, 1)
+            if up is None:
+                continue
+            pool = self._pool_of(d)
+            if pool is not None and d.path.endswith(".headcount"):
+                skills = set(self.base.pools[pool].skills)
+                swapped = dict(up)
+                for other in self.decisions:
+                    q = self._pool_of(other)
+                    if (other.choices is None and other.path.endswith(".headcount") and q not in (None, pool)
+                            and set(self.base.pools[q].skills) <= skills):  # type: ignore[index]
+                        swapped = self._moved(swapped, other, -1) or swapped
+                if swapped != up:
+                    out.append((d.path, swapped))
+            out.append((d.path, up))
+        return out
+
+    def run(self, start: dict[str, Any]) -> None:
+        """Local search from `start`, then iterated local search: kick the optimum (kicks()), descend
+        without undoing the kick, keep a cheaper optimum and kick again, until no kick improves."""
+        found = self.local_search(start)
+        if found is None:
+            return
+        plan, out = found
+        tried: set[str] = set()
+        improved = True
+        while improved:
+            improved = False
+            for path, kicked in self._kicks(plan):
+                if plan_key(kicked) in tried:
+                    continue
+                tried.add(plan_key(kicked))
+                other = self.local_search(kicked, tabu=path)
+                if other is None and not self.exhausted():
+                    continue
+                if other is None:
+                    return
+                if self._key(other[1])[:2] < self._key(out)[:2]:
+                    plan, out = other
+                    improved = True
+                    break
+
+    def exhausted(self) -> bool:
+        """The last batch found the budget or the time spent."""
+        return self._exhausted
+
+    def restart(self, plan: dict[str, Any]) -> None:
+        """Descend from a plan another strategy found (a diversification restart)."""
+        self.local_search(plan)

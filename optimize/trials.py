@@ -1,0 +1,314 @@
+"""Trials of the study: claiming them under the study lock, evaluating them (here or in worker
+processes), screening them analytically, and recording what they found.
+
+Every plan any strategy evaluates is an Optuna trial: the structured search's plans go in through
+`enqueue_trial` and ask-and-tell, TPE's through `ask`. So SQLite resume, PostgreSQL workers and
+optuna-dashboard see one study whatever proposed the plans. A plan already in the study (finished by
+this run, a killed earlier one or another worker) is read back, never run again: under common random
+numbers the same plan gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import time
+import warnings
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import optuna
+
+from simulator.scenario import validate_data
+
+from .constraints import Constraint
+from .evaluate import Evaluation, evaluate
+from .screen import overload, paid_cost
+from .search_space import Decision, with_values
+from .storage import Heartbeat, StudyLock
+
+COMPLETE = optuna.trial.TrialState.COMPLETE
+RUNNING = optuna.trial.TrialState.RUNNING
+WAITING = optuna.trial.TrialState.WAITING
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    """Fail trials whose worker stopped beating (Optuna marks this experimental; it is what sharing needs)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _ask(study: optuna.Study) -> optuna.Trial:
+    """study.ask, without the warning that heartbeats belong to Study.optimize: Heartbeat beats for us."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return study.ask()
+
+
+def plan_key(params: dict[str, Any]) -> str:
+    """A plan's identity: its parameters as canonical JSON."""
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def effort(params: dict[str, Any], decisions: list[Decision]) -> float:
+    """How high a plan sits in its ranges (sum of each numeric variable's share of its range): among
+    plans of equal cost the one with less QC work and fewer resources is preferred."""
+    return sum(d.index(params[d.path]) / max(1, d.steps) for d in decisions if d.choices is None and d.path in params)
+
+
+def rank(trial: optuna.trial.FrozenTrial, decisions: list[Decision]) -> tuple[float, float, int]:
+    """Order of preference among feasible trials: first objective, then effort, then trial number."""
+    return trial.values[0], effort(trial.params, decisions), trial.number
+
+
+def feasible(trial: optuna.trial.FrozenTrial) -> bool:
+    """Every constraint's mean violation is <= 0."""
+    return all(v <= 0 for v in trial.constraints.values())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the search needs to know of a finished trial."""
+
+    params: dict[str, Any]
+    number: int
+    cost: float  # the first objective
+    violations: dict[str, float]
+    screened: bool
+
+    @property
+    def feasible(self) -> bool:
+        return all(v <= 0 for v in self.violations.values())
+
+
+def outcome(trial: optuna.trial.FrozenTrial) -> Outcome:
+    return Outcome(dict(trial.params), trial.number, trial.values[0], dict(trial.constraints),
+                   "screened" in trial.user_attrs)
+
+
+@dataclass
+class Settings:
+    """What evaluating a trial needs, fixed for the run."""
+
+    raw: dict[str, Any]
+    decisions: list[Decision]
+    objectives: list[str]
+    constraints: list[Constraint]
+    replications: int
+    trials: int  # the budget: finished plus running trials never exceed it
+    screen: bool
+    prune: bool
+    deadline: float | None  # time.monotonic() after which no new trial is claimed
+
+
+class TrialDriver:
+    """Claims, evaluates and records trials; `jobs` > 1 evaluates in worker processes."""
+
+    def __init__(self, study: optuna.Study, settings: Settings, lock: StudyLock, beat: Heartbeat, jobs: int,
+                 heartbeat: float, progress: Callable[[], None]):
+        self.study, self.settings, self.lock, self.beat = study, settings, lock, beat
+        self.jobs, self.heartbeat, self.progress = jobs, heartbeat, progress
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> TrialDriver:
+        if self.jobs > 1:
+            context = multiprocessing.get_context(
+                "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=context)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    # --- budget -----------------------------------------------------------------------------------
+    def time_left(self) -> bool:
+        return self.settings.deadline is None or time.monotonic() < self.settings.deadline
+
+    def budget_left(self) -> bool:
+        """Trials may still be claimed: budget not reached by finished plus running ones, time not up."""
+        busy = self.study.get_trials(deepcopy=False, states=(COMPLETE, RUNNING))
+        return len(busy) < self.settings.trials and self.time_left()
+
+    def finished(self) -> bool:
+        """The budget is done (not merely claimed: other workers' trials may still be running)."""
+        done = len(self.study.get_trials(deepcopy=False, states=(COMPLETE,)))
+        return done >= self.settings.trials or (not self.time_left() and not self._others_running())
+
+    def _others_running(self) -> bool:
+        return any(t._trial_id not in self.beat.running
+                   for t in self.study.get_trials(deepcopy=False, states=(RUNNING,)))
+
+    def best_cost(self) -> float | None:
+        """The cheapest feasible first objective so far."""
+        costs = [t.values[0] for t in self.study.get_trials(deepcopy=False, states=(COMPLETE,)) if feasible(t)]
+        return min(costs) if costs else None
+
+    # --- claiming ---------------------------------------------------------------------------------
+    def _suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """The trial's values, set while the lock is held: another worker never sees a half-set plan."""
+        values = {d.path: d.suggest(trial) for d in self.settings.decisions}
+        self.beat.start(trial._trial_id)
+        return values
+
+    def _screen(self, trial: optuna.Trial, values: dict[str, Any]) -> tuple[optuna.Trial, dict[str, Any] | None]:
+        """Screen a claimed trial: (trial, values) to simulate, or (trial, None) when recorded as screened."""
+        if not self.settings.screen:
+            return trial, values
+        scenario = validate_data(with_values(self.settings.raw, values), {}, "trial")
+        verdict = overload(scenario)
+        if verdict is None:
+            return trial, values
+        where, excess = verdict
+        trial.set_user_attr("screened", f"{where}: offered work {1 + excess:.2f}x capacity")
+        for constraint in self.settings.constraints:
+            trial.set_constraint(constraint.name, min(excess, 1e6))
+        cost = paid_cost(scenario)
+        self.study.tell(trial, [cost if name in ("cost", "budget") else math.inf for name in self.settings.objectives])
+        self.beat.running.discard(trial._trial_id)
+        return trial, None
+
+    def claim_sampled(self) -> tuple[optuna.Trial, dict[str, Any] | None] | None:
+        """The sampler's next trial (screened ones come back with values None), or None: no budget left."""
+        with self.lock:
+            _fail_stale(self.study)
+            if not self.budget_left():
+                return None
+            trial = _ask(self.study)
+            values = self._suggest(trial)  # heartbeat before the lock opens: never seen without one
+        if self._copy_repeat(trial, values):
+            return trial, None
+        return self._screen(trial, values)
+
+    def _copy_repeat(self, trial: optuna.Trial, values: dict[str, Any]) -> bool:
+        """A sampled plan the study already finished gives the same numbers under common random numbers:
+        record the earlier trial's results (user attribute `repeat_of`) instead of simulating again."""
+        key = plan_key(values)
+        earlier = next((t for t in self.study.get_trials(deepcopy=False, states=(COMPLETE,))
+                        if plan_key(t.params) == key), None)
+        if earlier is None:
+            return False
+        for name, violation in earlier.constraints.items():
+            trial.set_constraint(name, violation)
+        for name, value in earlier.user_attrs.items():
+            if name not in ("pruned", "screened", "replications"):  # those describe how the earlier one ran
+                trial.set_user_attr(name, value)
+        trial.set_user_attr("repeat_of", earlier.number)
+        trial.set_user_attr("replications", 0)
+        self.study.tell(trial, earlier.values)
+        self.beat.running.discard(trial._trial_id)
+        return True
+
+    def _claim_plan(self, plan: dict[str, Any]) -> tuple[str, Any]:
+        """("done", FrozenTrial) if the study has the plan finished, ("busy", None) if another worker runs
+        it, ("mine", (trial, values)) when this worker claimed it, ("none", None) with no budget left."""
+        key = plan_key(plan)
+        with self.lock:
+            _fail_stale(self.study)
+            for t in self.study.get_trials(deepcopy=False, states=(COMPLETE, RUNNING)):
+                if plan_key(t.params) == key:
+                    return ("done", t) if t.state == COMPLETE else ("busy", None)
+            if not self.budget_left():
+                return "none", None
+            self.study.enqueue_trial(plan)
+            trial = _ask(self.study)  # the queue held nothing else: every enqueue is asked under the lock
+            values = self._suggest(trial)
+        return "mine", self._screen(trial, values)
+
+    # --- evaluating -------------------------------------------------------------------------------
+    def _args(self, incumbent: float | None) -> tuple[Any, ...]:
+        s = self.settings
+        single_cost = len(s.objectives) == 1 and s.objectives[0] in ("cost", "budget")
+        return s.objectives, s.constraints, s.replications, incumbent if s.prune and single_cost else None, s.prune
+
+    def record(self, trial: optuna.Trial, result: Evaluation) -> None:
+        """Store a finished evaluation: constraints, KPIs, per-replication violations, objective values."""
+        for name, violation in result.violations.items():
+            trial.set_constraint(name, violation)
+        trial.set_user_attr("kpis", result.kpis)
+        trial.set_user_attr("constraints", result.violations)  # also as a user attribute: optuna-dashboard lists them
+        trial.set_user_attr("replications", result.replications)
+        trial.set_user_attr("violations_by_replication", result.by_replication)
+        if result.pruned:
+            trial.set_user_attr("pruned", result.pruned)
+        self.study.tell(trial, result.objectives)
+        self.beat.running.discard(trial._trial_id)
+        self.progress()
+
+    def _run(self, claimed: list[tuple[optuna.Trial, dict[str, Any]]], incumbent: float | None) -> None:
+        """Evaluate claimed trials, here or in the process pool, and record each as it finishes."""
+        raw = self.settings.raw
+        if self._pool is None:
+            for trial, values in claimed:
+                self.record(trial, evaluate(raw, values, *self._args(incumbent)))
+            return
+        pending: dict[Future[Evaluation], optuna.Trial] = {
+            self._pool.submit(evaluate, raw, values, *self._args(incumbent)): trial for trial, values in claimed}
+        while pending:
+            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in ready:
+                self.record(pending.pop(future), future.result())
+
+    def evaluate_plans(self, plans: list[dict[str, Any]]) -> list[Outcome | None]:
+        """Each plan's outcome, in order: read back if the study has it, else claimed and evaluated (in
+        parallel), or waited for while another worker runs it. None where the budget or time ran out.
+        No plan is stopped early for its cost: the structured search compares neighbours on every
+        replication (a plan clearly missing a target still stops early)."""
+        incumbent = None
+        results: dict[str, Outcome | None] = {}
+        while True:
+            claimed, waiting = [], False
+            for plan in plans:
+                key = plan_key(plan)
+                if key in results:
+                    continue
+                state, found = self._claim_plan(plan)
+                if state == "done":
+                    results[key] = outcome(found)
+                elif state == "none":
+                    results[key] = None
+                elif state == "busy":
+                    waiting = True
+                else:
+                    trial, values = found
+                    if values is not None:
+                        claimed.append((trial, values))
+                    else:
+                        self.progress()
+            self._run(claimed, incumbent)
+            if not claimed and not waiting:
+                break
+            if waiting and not claimed:
+                time.sleep(min(5.0, self.heartbeat / 4))
+            if all(plan_key(p) in results for p in plans):
+                break
+        return [results.get(plan_key(p)) for p in plans]
+
+    def sample(self, count: int) -> int:
+        """Run up to `count` trials the sampler proposes (TPE); how many were claimed."""
+        claimed, done = [], 0
+        while done < count:
+            got = self.claim_sampled()
+            if got is None:
+                break
+            done += 1
+            trial, values = got
+            if values is None:
+                self.progress()
+            else:
+                claimed.append((trial, values))
+            if len(claimed) >= max(1, self.jobs):
+                self._run(claimed, self.best_cost())
+                claimed = []
+        self._run(claimed, self.best_cost())
+        return done
+
+    def wait_for_others(self) -> None:
+        """Block until trials other workers run have finished or gone stale (then failed by anyone)."""
+        while not self.finished() and not self.budget_left():
+            time.sleep(self.heartbeat / 2)
+            with self.lock:
+                _fail_stale(self.study)

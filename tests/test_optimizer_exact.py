@@ -1,0 +1,182 @@
+"""The structured search against exact answers: Erlang-C optima of independent pools, the optimum of a
+shared multi-skill pool found by enumeration on the same common random numbers, the smallest QC sample
+rate from the exact quality formula, and the certificate of local optimality re-checked by simulation."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from optimize import optimize
+from optimize.analytic import hall_overload
+from simulator.model.engine import run_replication
+from simulator.scenario.loader import validate_data
+from tests.helpers import write_yaml
+from tests.theory import mmc_sojourn_cdf
+
+# (arrivals per hour, mean handling h, SLA target h, attainment, cost per hour): six M/M/c queues whose
+# Erlang-C optimum is at least 0.04 of attainment clear of the target on both sides
+SIX = [(6, 1.0, 1.0, 0.50, 10.0), (12, 0.5, 0.5, 0.45, 12.0), (30, 0.25, 0.4, 0.60, 20.0),
+       (4, 2.0, 3.0, 0.65, 8.0), (20, 0.2, 0.25, 0.60, 15.0), (9, 1.0, 2.0, 0.75, 30.0)]
+
+
+def erlang_optimum(lam: float, mean: float, target: float, attainment: float) -> int:
+    c = math.floor(lam * mean) + 1
+    while mmc_sojourn_cdf(target, lam, 1 / mean, c) < attainment:
+        c += 1
+    return c
+
+
+def six_pools(seed: int) -> dict:
+    queues, pools, variables = {}, {}, {}
+    for i, (lam, mean, target, attainment, rate) in enumerate(SIX):
+        queues[f"q{i}"] = {"volume": {"mean": lam, "per": "hour"},
+                           "handling_time": {"mean": f"{mean * 60:g}m", "dist": "exponential"},
+                           "skill": f"s{i}", "sla": {"target": f"{target * 60:g}m", "attainment": attainment}}
+        pools[f"p{i}"] = {"headcount": 30, "skills": [f"s{i}"], "cost_per_hour": rate}
+        low = math.floor(lam * mean) + 1
+        variables[f"pools.p{i}.headcount"] = {"low": low, "high": low + 12}
+    return {"name": "six", "seed": seed, "horizon": {"start": "2027-01-04", "duration": "1000h", "warmup": "50h"},
+            "queues": queues, "pools": pools, "optimize": {"trials": 20, "replications": 3, "variables": variables}}
+
+
+@pytest.mark.parametrize("seed", [4, 19])
+def test_six_independent_pools_each_at_its_erlang_c_optimum(tmp_path, seed):
+    exact = {f"pools.p{i}.headcount": erlang_optimum(*spec[:4]) for i, spec in enumerate(SIX)}
+    for i, (lam, mean, target, attainment, _) in enumerate(SIX):  # the margins the test relies on
+        c = exact[f"pools.p{i}.headcount"]
+        assert mmc_sojourn_cdf(target, lam, 1 / mean, c) - attainment >= 0.02
+        assert attainment - mmc_sojourn_cdf(target, lam, 1 / mean, c - 1) >= 0.04
+    result = optimize(write_yaml(tmp_path, six_pools(seed)), jobs=2)
+    assert result.feasible and result.params == exact
+    assert result.search["strategy"] == "structured"
+    cert = result.search["certificate"]
+    assert cert["local_optimum"] and all(e["status"] == "misses" for e in cert["variables"].values())
+    assert 0 < result.search["lower_bound"] <= result.objective["cost"]
+
+
+SHARED = {
+    "name": "shared", "seed": 8,
+    "horizon": {"start": "2027-01-04", "duration": "1500h", "warmup": "40h"},
+    "queues": {"qa": {"volume": {"mean": 5, "per": "hour"}, "handling_time": {"mean": "30m", "dist": "exponential"},
+                      "skill": "a", "sla": {"target": "1h", "attainment": 0.8}},
+               "qb": {"volume": {"mean": 3, "per": "hour"}, "handling_time": {"mean": "40m", "dist": "exponential"},
+                      "skill": "b", "sla": {"target": "80m", "attainment": 0.8}}},
+    "pools": {"A": {"headcount": 3, "skills": ["a"], "cost_per_hour": 10.0},
+              "B": {"headcount": 3, "skills": ["b"], "cost_per_hour": 11.0},
+              "S": {"headcount": 1, "skills": ["a", "b"], "cost_per_hour": 12.0}},
+}
+RANGES = {"pools.A.headcount": range(0, 7), "pools.B.headcount": range(0, 7), "pools.S.headcount": range(0, 7)}
+
+
+def mean_sla(data: dict, values: dict, replications: int) -> dict[str, float]:
+    """Mean SLA attainment per queue over replications 0..n-1 (the search's common random numbers)."""
+    plan = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    plan["pools"] = {pid: dict(p) for pid, p in data["pools"].items()}
+    for path, value in values.items():
+        plan["pools"][path.split(".")[1]]["headcount"] = value
+    scenario = validate_data(plan, {}, "enumeration")
+    runs = [run_replication(scenario, k) for k in range(replications)]
+    return {q: float(np.nanmean([r.kpis["queues"][q]["sla_attainment"] for r in runs])) for q in scenario.queues}
+
+
+def test_a_shared_multi_skill_pool_reaches_the_enumerated_optimum(tmp_path):
+    """The 7 x 7 x 7 grid, cheapest first, simulated on replications 0-2 until a plan's mean attainment
+    meets both targets: that plan (one of the shared pool's, cheaper than the dedicated teams) is what
+    the search returns from a budget well below the grid. Every other plan of that cost misses."""
+    reps = 3
+
+    def cost(combo: tuple[int, ...]) -> float:
+        return sum(n * SHARED["pools"][p]["cost_per_hour"] for n, p in zip(combo, "ABS"))
+
+    best = None
+    for combo in sorted(itertools.product(*RANGES.values()), key=lambda c: (cost(c), c)):
+        if sum(combo) <= 5 * 0.5 + 3 * 40 / 60:  # not even the offered work: unstable
+            continue
+        sla = mean_sla(SHARED, dict(zip(RANGES, combo)), reps)
+        if all(sla[q] >= SHARED["queues"][q]["sla"]["attainment"] for q in sla):
+            best = combo
+            break
+    assert best is not None and best[2] > 0
+    for tie in (c for c in itertools.product(*RANGES.values()) if cost(c) == cost(best) and c != best):
+        sla = mean_sla(SHARED, dict(zip(RANGES, tie)), reps)  # a plan of the same cost must miss: one answer
+        assert any(sla[q] < SHARED["queues"][q]["sla"]["attainment"] for q in sla), tie
+    data = dict(SHARED, optimize={"trials": 40, "replications": reps,
+                                  "variables": {k: {"low": r.start, "high": r.stop - 1} for k, r in RANGES.items()}})
+    result = optimize(write_yaml(tmp_path, data), jobs=2)
+    trials = result.trials[result.trials["feasible"] & (result.trials["replications"] == reps)]
+    cheapest = trials.sort_values(["objective.cost", "number"]).iloc[0]
+    assert tuple(int(cheapest[f"param.{k}"]) for k in RANGES) == best
+    assert result.params == dict(zip(RANGES, best))
+
+
+def exact_quality(accuracy: float, sample: float, detection: float, loops: int) -> float:
+    """Delivered quality with sampled review: 1 - e[(1 - s) + s R(m)], R(0) = 1, R(m) = (1-d) + d e R(m-1)."""
+    e = 1 - accuracy
+    r = 1.0
+    for _ in range(loops):
+        r = (1 - detection) + detection * e * r
+    return 1 - e * ((1 - sample) + sample * r)
+
+
+def test_the_qc_sample_rate_is_the_smallest_meeting_the_quality_target(tmp_path):
+    """The target is the exact quality at s* = 0.66, half-way between grid points 0.64 and 0.68, so each
+    neighbour is 0.002 of quality (3 standard errors of the search's mean) from the target."""
+    accuracy, detection, loops, step = 0.88, 0.9, 2, 0.04
+    target = exact_quality(accuracy, 0.66, detection, loops)
+    # quality is linear in s: q(s) = q(0) + s (q(1) - q(0)); s* is where it reaches the target
+    q0, q1 = exact_quality(accuracy, 0.0, detection, loops), exact_quality(accuracy, 1.0, detection, loops)
+    exact = (target - q0) / (q1 - q0)
+    assert exact == pytest.approx(0.66)
+    data = {"name": "qc", "seed": 12, "horizon": {"start": "2027-01-04", "duration": "1500h", "warmup": "50h"},
+            "queues": {"q": {"volume": {"mean": 20, "per": "hour"}, "handling_time": {"mean": "3m"}, "skill": "l",
+                             "sla": {"target": "8h", "attainment": 0.9}, "quality_target": target,
+                             "workflow": "checked"}},
+            "workflows": {"checked": {"review": {"skill": "r", "handling_time": {"mean": "1m"}, "sample": 0.9,
+                                                 "detection": detection},
+                                      "rework": {"max_loops": loops}}},
+            "pools": {"p": {"headcount": 3, "skills": ["l", "r"], "accuracy": accuracy, "cost_per_hour": 10.0}},
+            "optimize": {"trials": 25, "replications": 3,
+                         "variables": {"pools.p.headcount": {"low": 1, "high": 8},
+                                       "workflows.checked.review.sample": {"low": 0.0, "high": 1.0, "step": step}}}}
+    result = optimize(write_yaml(tmp_path, data), jobs=2)
+    rate = result.params["workflows.checked.review.sample"]
+    assert result.feasible
+    assert exact - step <= rate <= exact + step  # within one step of the exact formula
+    assert result.params["pools.p.headcount"] == 2  # 20/h x (3 + ~0.6 x 1) min = 1.2 busy: 2 heads suffice
+    cert = result.search["certificate"]["variables"]["workflows.checked.review.sample"]
+    assert cert["status"] == "misses" and cert["constraint"] == "queues.q.quality"
+
+
+def test_the_certificate_claims_hold_when_rechecked(tmp_path):
+    """Each one-step decrease the certificate says misses a target does miss it on fresh replications."""
+    data = six_pools(4)
+    data["optimize"] = dict(data["optimize"], trials=10)
+    result = optimize(write_yaml(tmp_path, data), jobs=2)
+    for path, entry in result.search["certificate"]["variables"].items():
+        assert entry["status"] == "misses"
+        i = int(path.split(".")[1][1:])
+        lam, mean, target, attainment, _ = SIX[i]
+        assert mmc_sojourn_cdf(target, lam, 1 / mean, entry["step_down"]) < attainment  # the theory agrees
+        down = dict(result.params, **{path: entry["step_down"]})
+        plan = dict(data, pools={pid: dict(p, headcount=down[f"pools.{pid}.headcount"])
+                                 for pid, p in data["pools"].items()})
+        scenario = validate_data({k: v for k, v in plan.items() if k != "optimize"}, {}, "recheck")
+        fresh = [run_replication(scenario, 500_000 + k).kpis["queues"][f"q{i}"]["sla_attainment"] for k in range(3)]
+        assert np.mean(fresh) < attainment, (path, fresh)
+
+
+def test_hall_check_finds_the_set_of_pools_short_of_its_own_work():
+    """Skills a and b each fit their holders' total hours, but together only pools A and S hold them:
+    5 + 4 = 9 hours of work for 4 + 3 = 7 hours (the per-skill check misses it)."""
+    work = {"a": 5.0, "b": 4.0, "c": 1.0}
+    capacity = {"A": 4.0, "S": 3.0, "C": 10.0}
+    speeds = {"A": {"a": 1.0, "b": 1.0}, "S": {"a": 1.0, "b": 1.0}, "C": {"c": 1.0}}
+    assert hall_overload(work, capacity, speeds) == (("A", "S"), 9.0, 7.0)
+    assert hall_overload({"a": 5.0, "b": 2.0, "c": 1.0}, capacity, speeds) is None
+    # a faster pool serves the same work in fewer hours
+    assert hall_overload(work, capacity, {"A": {"a": 2.0, "b": 2.0}, "S": {"a": 1.0, "b": 1.0},
+                                          "C": {"c": 1.0}}) is None
