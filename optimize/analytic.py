@@ -187,19 +187,6 @@ def safety_factors(scenario: Scenario) -> dict[str, tuple[float, float]]:
     return out
 
 
-def pooled_requirement(scenario: Scenario, skills: frozenset[str], work: dict[str, float],
-                       safety: dict[str, tuple[float, float]]) -> float:
-    """Servers a set of skills needs when one team serves them all: its work plus square-root safety
-    staffing for its labelling queues merged, beta_K sqrt(a_K) with beta_K their load-weighted beta
-    (Halfin-Whitt pooling; for one queue this is exactly its Erlang-C servers)."""
-    total = sum(work.get(s, 0.0) for s in skills)
-    merged = [safety[q] for q, queue in scenario.queues.items() if queue.skill in skills and q in safety]
-    if not merged:
-        return total
-    load = sum(a for a, _ in merged)
-    return total + sum(a * beta for a, beta in merged) / load * math.sqrt(load)
-
-
 def skill_sets(skills: list[str], limit: int = 12) -> list[frozenset[str]]:
     """Every non-empty set of skills (up to `limit` skills), else each skill and all of them together."""
     if len(skills) <= limit:
@@ -286,39 +273,147 @@ def fixed_capacity(scenario: Scenario, varied: set[str]) -> tuple[dict[str, floa
     return capacity, cost
 
 
-def staff(scenario: Scenario, cols: list[Column]) -> dict[str, int] | None:
-    """The cheapest integer columns such that, for every set K of skills, the pools holding a skill of K
-    supply the servers K needs when pooled (pooled_requirement): Hall's condition with Erlang C in it,
-    so a flexible pool is credited with the pooling it offers. None when the ranges cannot cover it."""
+WEEK = 168
+
+
+def _fold_week(series: np.ndarray, lo: int) -> np.ndarray:
+    """Mean of an hourly series over the measured window [lo, end), by hour of the week (clock hours)."""
+    hours = np.arange(lo, len(series))
+    sums = np.bincount(hours % WEEK, weights=series[lo:], minlength=WEEK)
+    counts = np.bincount(hours % WEEK, minlength=WEEK)
+    return sums / np.maximum(counts, 1)
+
+
+def _window_mean(profile: np.ndarray, length: int) -> np.ndarray:
+    """Cyclic mean of a weekly profile over [h, h + length) for every hour h."""
+    length = max(1, min(length, WEEK))
+    doubled = np.concatenate([profile, profile])
+    cumulative = np.concatenate([[0.0], np.cumsum(doubled)])
+    return (cumulative[length:length + WEEK] - cumulative[:WEEK]) / length
+
+
+def weekly_work(scenario: Scenario) -> tuple[dict[tuple[str, str], np.ndarray], dict[str, np.ndarray]]:
+    """By (queue, skill) and hour of the week: expected work (busy servers) of every stage, each counted
+    in its item's arrival hour; and each queue's labelling load."""
+    h = scenario.horizon
+    n_hours, lo = math.ceil(h.duration), int(h.warmup)
+    work: dict[tuple[str, str], np.ndarray] = {}
+    label: dict[str, np.ndarray] = {}
+    for qid, queue in scenario.queues.items():
+        arrivals = _fold_week(expected_per_hour(queue, h.start, n_hours), lo) + queue.initial_backlog / n_hours
+        for skill, hours in stage_work(scenario, qid).items():
+            work[(qid, skill)] = arrivals * hours
+        label[qid] = arrivals * queue.handling_time.mean
+    return work, label
+
+
+def weekly_capacity(scenario: Scenario, pool_id: str, joined: float = 0.0) -> np.ndarray:
+    """Productive servers one head of the pool (joined at clock hour `joined`) gives by hour of the week:
+    share-weighted on-shift time, less shrinkage, times the share still employed under attrition."""
+    pool = scenario.pools[pool_id]
+    h = scenario.horizon
+    n_hours, lo = math.ceil(h.duration), int(h.warmup)
+    shares = [1.0] if pool.shifts == "24x7" else [s.share for s in pool.shifts]
+    on = np.zeros(n_hours)
+    for share, instances in zip(shares, shift_instances(pool, h.start, float(n_hours))):
+        for begin, end in instances:
+            begin = max(begin, joined)
+            for hour in range(int(begin), min(n_hours, math.ceil(end))):
+                on[hour] += share * max(0.0, min(end, hour + 1) - max(begin, hour))
+    if pool.attrition_monthly > 0:
+        rate = -math.log(1 - pool.attrition_monthly) / HOURS_PER_MONTH
+        clock = np.arange(n_hours) + 0.5
+        on *= np.where(clock >= joined, np.exp(-rate * np.maximum(clock - joined, 0.0)), 0.0)
+    return _fold_week(on, lo) * (1 - pool.shrinkage)
+
+
+def _sets(scenario: Scenario, skills: list[str]) -> list[frozenset[str]]:
+    """The skill sets whose cover the staffing program checks: all of them for up to 4 skills; else each
+    skill, each pool's skills, and all together (Hall's condition on the sets that bind in practice)."""
+    if len(skills) <= 4:
+        return skill_sets(skills)
+    family = {frozenset([s]) for s in skills} | {frozenset(skills)}
+    family |= {frozenset(set(p.skills) & set(skills)) for p in scenario.pools.values()}
+    return sorted((k for k in family if k), key=lambda k: (len(k), sorted(k)))
+
+
+SHORTFALL_PENALTY = 1e3  # per server-hour uncovered, relative to the dearest head: cover first, then cost
+
+
+@dataclass(frozen=True)
+class Staffing:
+    """The staffing program's answer: column values, their cost per clock hour, and uncovered servers."""
+
+    values: dict[str, int]
+    cost: float
+    shortfall: float
+
+
+def staff(scenario: Scenario, cols: list[Column]) -> Staffing:
+    """The cheapest integer columns such that, for every skill set K and hour of the week h, the pools
+    holding a skill of K supply the servers K needs when pooled: each queue's work for K averaged over
+    [h, h + T) with T its SLA target (work may wait that long), plus square-root safety beta_K sqrt(a_K)
+    over the shortest such span, beta_K the load-weighted Erlang-C beta of K's labelling queues;
+    capacity averaged over that shortest span. Hall's condition with Erlang C and the clock in it. What the
+    ranges cannot cover is a penalised shortfall, so the answer always exists (scipy milp, HiGHS)."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
-    work = offered_work(scenario)
+    work, label = weekly_work(scenario)
     safety = safety_factors(scenario)
-    fixed_cap, _ = fixed_capacity(scenario, {c.path for c in cols})
+    varied = {c.path for c in cols}
+    fixed: dict[str, np.ndarray] = {}
+    per_unit: list[np.ndarray] = []
+    for pid, pool in scenario.pools.items():
+        rate = weekly_capacity(scenario, pid)
+        fixed[pid] = rate * (pool.headcount if f"pools.{pid}.headcount" not in varied else 0)
+        for i, hire in enumerate(pool.hires):
+            if f"pools.{pid}.hires.{i}.count" not in varied and hire.count:
+                fixed[pid] = fixed[pid] + hire.count * weekly_capacity(scenario, pid, (hire.week - 1) * 168.0)
+    for c in cols:
+        parts = c.path.split(".")
+        joined = 0.0 if parts[2] == "headcount" else (scenario.pools[c.pool].hires[int(parts[3])].week - 1) * 168.0
+        per_unit.append(weekly_capacity(scenario, c.pool, joined))
     rows, lower = [], []
-    for skills in skill_sets([s for s, w in work.items() if w > 0]):
-        holders = [p for p, pool in scenario.pools.items() if skills & set(pool.skills)]
+    skills = sorted({s for (_, s), w in work.items() if w.sum() > 0})
+    for skills_k in _sets(scenario, skills):
+        holders = [p for p, pool in scenario.pools.items() if skills_k & set(pool.skills)]
+        queues = [q for q, queue in scenario.queues.items() if queue.skill in skills_k and q in safety]
+        span = math.ceil(min((scenario.queues[q].sla.target for q in queues), default=24.0))
 
         def speed(pid: str) -> float:
-            return max(scenario.pools[pid].skills[s].speed for s in skills if s in scenario.pools[pid].skills)
+            return max(scenario.pools[pid].skills[s].speed for s in skills_k if s in scenario.pools[pid].skills)
 
-        need = pooled_requirement(scenario, skills, work, safety) - sum(fixed_cap[p] * speed(p) for p in holders)
-        row = np.array([c.step * c.productive * speed(c.pool) if c.pool in holders else 0.0 for c in cols])
-        need -= sum(c.low * c.productive * speed(c.pool) for c in cols if c.pool in holders)
-        if need > 0:
-            if not row.any():
-                return None
-            rows.append(row)
-            lower.append(need)
-    if not cols:
-        return {}
-    cost = np.array([c.step * c.paid * c.cost_per_hour for c in cols])
-    top = np.array([(c.high - c.low) // c.step for c in cols], dtype=float)
-    constraints = [LinearConstraint(np.array(rows), lower, np.inf)] if rows else []
-    result = milp(cost + 1e-9, constraints=constraints, bounds=Bounds(0, top), integrality=np.ones(len(cols)))
-    if result.x is None:
-        return None
-    return {c.path: c.low + c.step * int(round(k)) for c, k in zip(cols, result.x)}
+        need = sum((_window_mean(w, math.ceil(scenario.queues[q].sla.target)) for (q, s), w in work.items()
+                    if s in skills_k), np.zeros(WEEK))
+        if queues:
+            load = _window_mean(sum((label[q] for q in queues), np.zeros(WEEK)), span)
+            beta = sum(safety[q][0] * safety[q][1] for q in queues) / sum(safety[q][0] for q in queues)
+            need = need + beta * np.sqrt(load)
+        need = need - sum(_window_mean(fixed[p], span) * speed(p) for p in holders)
+        block = np.zeros((WEEK, len(cols)))
+        for j, c in enumerate(cols):
+            if c.pool in holders:
+                unit = _window_mean(per_unit[j], span) * speed(c.pool)
+                block[:, j] = c.step * unit
+                need = need - c.low * unit
+        for hour in np.nonzero(need > 1e-9)[0]:
+            rows.append(block[hour])
+            lower.append(need[hour])
+    n, m = len(cols), len(rows)
+    unit_cost = np.array([c.step * c.paid * c.cost_per_hour for c in cols])
+    penalty = SHORTFALL_PENALTY * max(1.0, float(unit_cost.max(initial=1.0)))
+    cost = np.concatenate([unit_cost + 1e-9, np.full(m, penalty)])
+    top = np.concatenate([[(c.high - c.low) // c.step for c in cols], np.full(m, np.inf)])
+    integrality = np.concatenate([np.ones(n), np.zeros(m)])
+    constraints = []
+    if m:
+        matrix = np.hstack([np.array(rows), np.eye(m)])  # each row may fall short by its own slack
+        constraints = [LinearConstraint(matrix, np.array(lower), np.inf)]
+    result = milp(cost, constraints=constraints, bounds=Bounds(0, top), integrality=integrality)
+    ks = result.x[:n] if result.x is not None else np.array([(c.high - c.low) // c.step for c in cols])
+    values = {c.path: c.low + c.step * int(round(k)) for c, k in zip(cols, ks)}
+    shortfall = float(result.x[n:].sum()) if result.x is not None and m else 0.0
+    return Staffing(values, float(unit_cost @ np.round(ks)), shortfall)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ certified local optimum when every decrease is at a range's end, screened, or a 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -18,12 +19,13 @@ from .search_space import Decision
 from .trials import COMPLETE, plan_key
 
 
-def miss_confidence(values: list[float]) -> float:
-    """One-sided t confidence that the mean violation is > 0 (a miss), from per-replication violations."""
+def miss_confidence(values: list[float], sd: float | None = None) -> float:
+    """One-sided t confidence that the mean violation is > 0 (a miss), from per-replication violations;
+    from one replication, the normal confidence with `sd`, a feasible plan's per-replication SD."""
     data = np.asarray(values, dtype=float)
     mean = float(data.mean())
     if len(data) < 2:
-        return float(mean > 0)
+        return NormalDist().cdf(mean / sd) if sd else 0.5 if mean > 0 else 0.0
     se = float(data.std(ddof=1)) / math.sqrt(len(data))
     if se == 0:
         return float(mean > 0)
@@ -46,7 +48,8 @@ def _entry(decision: Decision, params: dict[str, Any], trials: dict[str, optuna.
     if "screened" in trial.user_attrs:
         return dict(entry, status="screened", reason=trial.user_attrs["screened"], confidence=1.0)
     by_rep: dict[str, list[float]] = trial.user_attrs.get("violations_by_replication", {})
-    missed = {name: miss_confidence(v) for name, v in by_rep.items() if float(np.mean(v)) > 0}
+    noise = trial.user_attrs.get("noise") or {}
+    missed = {name: miss_confidence(v, noise.get(name)) for name, v in by_rep.items() if float(np.mean(v)) > 0}
     if not missed:
         return dict(entry, status="meets every target on the search's replications")
     name = max(missed, key=lambda n: (missed[n], n))

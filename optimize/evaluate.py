@@ -30,15 +30,17 @@ class Evaluation:
 
 
 def evaluate(raw: dict[str, Any], values: dict[str, Any], objectives: list[str], constraints: list[Constraint],
-             replications: int, incumbent: float | None = None, prune: bool = True) -> Evaluation:
-    """Run the plan `values` (in this process) and score it; `incumbent` is the cheapest feasible cost so far."""
+             replications: int, incumbent: float | None = None, prune: bool = True,
+             noise: dict[str, float] | None = None) -> Evaluation:
+    """Run the plan `values` (in this process) and score it; `incumbent` is the cheapest feasible cost so far,
+    `noise` each constraint's per-replication SD in a feasible plan (for the one-replication look)."""
     scenario = validate_data(with_values(raw, values), {}, "optimize")
     runs, summaries, reason = [], [], None
     for k in range(replications):
         runs.append(run_replication(scenario, k))
         summaries.append(SimulationResult(scenario, [runs[-1]]).summary())
         if prune and k + 1 < replications:
-            reason = stop_reason(summaries, objectives, constraints, incumbent)
+            reason = stop_reason(summaries, objectives, constraints, incumbent, noise)
             if reason is not None:
                 break
     summary = SimulationResult(scenario, runs).summary()

@@ -32,9 +32,22 @@ def _lower_bound(values: Sequence[float]) -> float:
     return float(data.mean()) - float(stats.t.ppf(LEVEL, len(data) - 1)) * se
 
 
+FIRST_LOOK_SDS = 4.0  # a one-replication miss by this many of the incumbent's per-replication SDs stops
+
+
 def stop_reason(summaries: list[dict[str, Any]], objectives: list[str], constraints: list[Constraint],
-                incumbent: float | None) -> str | None:
-    """Why the trial can stop now, given one summary per replication run so far; None: keep going."""
+                incumbent: float | None, noise: dict[str, float] | None = None) -> str | None:
+    """Why the trial can stop now, given one summary per replication run so far; None: keep going.
+
+    With `noise` (each constraint's per-replication SD in a plan known to be feasible), a first
+    replication that misses a constraint by more than FIRST_LOOK_SDS of those SDs stops at once: the
+    cheap look of the structured search, which only discards plans far from every target."""
+    if len(summaries) == 1 and noise:
+        for constraint in constraints:
+            sd = noise.get(constraint.name, 0.0)
+            violation = constraint.violation(summaries[0])
+            if sd > 0 and violation > FIRST_LOOK_SDS * sd:
+                return f"{constraint.name} missed by {violation / sd:.1f} replication SDs"
     if len(summaries) < FIRST_LOOK:
         return None
     for constraint in constraints:

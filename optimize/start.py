@@ -1,9 +1,9 @@
 """Where the search starts and how low its cost can go, from the analytic model alone.
 
 Start: every head-count and hiring variable from the staffing integer program (analytic.staff: for
-every set of skills, the pools that hold one of them cover the Erlang-C servers the set needs when
-pooled); every other variable at the scenario's own value (clamped to its range and grid), or its
-first choice.
+every set of skills and hour of the week, the pools that hold one of them cover the Erlang-C servers
+the set needs when pooled, over its SLA target's span), under the categorical choices that cover
+best; every other variable at the scenario's own value (clamped to its range and grid).
 
 Lower bound: the LP relaxation of the same program with no queueing slack (capacity only has to
 equal the offered work), QC rates and other numbers at their cheapest end, and the cheapest choice of
@@ -19,7 +19,7 @@ from typing import Any
 
 from simulator.scenario import ScenarioError, validate_data
 
-from .analytic import columns, cover, offered_work, staff
+from .analytic import columns, cover, fixed_capacity, offered_work, staff
 from .search_space import Decision, with_values
 
 
@@ -50,18 +50,34 @@ def _int_paths(decisions: list[Decision]) -> dict[str, tuple[int, int, int]]:
 
 
 def analytic_start(raw: dict[str, Any], decisions: list[Decision]) -> dict[str, Any]:
-    """The first plan: head-counts and hires covering pooled Erlang-C requirements at least cost (milp)."""
-    values = base_values(raw, decisions)
-    try:
-        scenario = validate_data(with_values(raw, values), {}, "start")
-    except ScenarioError:
-        return values
-    cols = columns(scenario, _int_paths(decisions))
-    if not cols:
-        return values
-    solution = staff(scenario, cols)
-    values.update({c.path: c.high for c in cols} if solution is None else solution)  # None: even the tops fall short
-    return values
+    """The first plan: head-counts and hires covering pooled Erlang-C requirements hour by hour at least
+    cost (analytic.staff), under the categorical choices whose cover is best (fewest uncovered
+    server-hours, then cost; every combination up to 16, else the scenario's own choices)."""
+    base = base_values(raw, decisions)
+    categorical = [d for d in decisions if d.choices is not None]
+    combos = list(itertools.islice(itertools.product(*(d.choices for d in categorical)), 17))
+    if len(combos) > 16:
+        combos = [tuple(base[d.path] for d in categorical)]
+    best: tuple[tuple[float, float], dict[str, Any]] | None = None
+    for combo in combos:
+        values = dict(base, **dict(zip((d.path for d in categorical), combo)))
+        try:
+            scenario = validate_data(with_values(raw, values), {}, "start")
+        except ScenarioError:
+            continue
+        cols = columns(scenario, _int_paths(decisions))
+        answer = staff(scenario, cols)
+        values.update(answer.values)
+        score = (round(answer.shortfall, 6), answer.cost + _fixed_cost(scenario, cols))
+        if best is None or score < best[0]:
+            best = (score, values)
+    return base if best is None else best[1]
+
+
+def _fixed_cost(scenario: Any, cols: list[Any]) -> float:
+    """Paid cost per clock hour of what the columns do not vary (categoricals change it)."""
+    _, cost = fixed_capacity(scenario, {c.path for c in cols})
+    return sum(cost.values())
 
 
 def lower_bound(raw: dict[str, Any], decisions: list[Decision]) -> float | None:

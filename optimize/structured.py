@@ -77,31 +77,31 @@ class StructuredSearch:
         return dict(plan, **{d.path: d.at(target)})
 
     def _serves(self, violated: list[str]) -> list[Decision]:
-        """The variables that can serve the work of the violated constraints (all, if none is specific)."""
-        pools: set[str] = set()
-        workflows: set[str] = set()
-        queues: set[str] = set()
+        """The variables that can serve the violated constraints: for a queue's turnaround, wait or backlog,
+        those of the pools holding a skill of its workflow; for its quality, those of its workflow (QC
+        rates, passes), or its pools' if the workflow has none; for a pool's KPI, that pool's; for a total,
+        every variable."""
+        prefixes: set[str] = set()
         general = False
         for name in violated:
             metric = next((c.metric for c in self.constraints if c.name == name), name)
             parts = metric.split(".")
             if parts[0] == "queues" and len(parts) == 3 and parts[1] in self.base.queues:
                 qid = parts[1]
-                queues.add(qid)
-                workflows.add(self.base.queues[qid].workflow)
                 wf = self.base.workflow_of(qid)
                 skills = {self.base.queues[qid].skill}
-                for stage in (wf.adjudication, wf.review, wf.escalation):
-                    if stage is not None:
-                        skills.add(stage.skill)
-                pools |= {pid for pid, p in self.base.pools.items() if skills & set(p.skills)}
+                skills |= {stage.skill for stage in (wf.adjudication, wf.review, wf.escalation) if stage is not None}
+                pools = {f"pools.{pid}." for pid, p in self.base.pools.items() if skills & set(p.skills)}
+                process = {f"workflows.{self.base.queues[qid].workflow}.", f"queues.{qid}."}
+                if "quality" in parts[2] and any(d.path.startswith(tuple(process)) for d in self.decisions):
+                    prefixes |= process
+                else:
+                    prefixes |= pools | ({f"queues.{qid}."} if "quality" not in parts[2] else process)
             elif parts[0] == "pools" and len(parts) == 3:
-                pools.add(parts[1])
+                prefixes.add(f"pools.{parts[1]}.")
             else:
                 general = True
-        prefixes = tuple([f"pools.{p}." for p in pools] + [f"workflows.{w}." for w in workflows]
-                         + [f"queues.{q}." for q in queues])
-        chosen = [d for d in self.decisions if d.path.startswith(prefixes)]
+        chosen = [d for d in self.decisions if d.path.startswith(tuple(prefixes))]
         return self.decisions if general or not chosen else chosen
 
     # --- phases -----------------------------------------------------------------------------------
@@ -152,8 +152,17 @@ class StructuredSearch:
                 self._keep(r)
                 plan, out = grown, r
                 continue
-            _, _, d, plan, out = max(scored, key=lambda x: (x[0], x[1]))
-            moves[d.path] = min(moves[d.path] * 2, max(1, d.steps))
+            _, _, d, best_plan, best_out = max(scored, key=lambda x: (x[0], x[1]))
+            helpful = {m.path: p[m.path] for _, _, m, p, _ in scored if m.choices is None}
+            if len(helpful) > 1:  # moves serving different targets usually add up: try them together
+                combined = dict(plan, **helpful)
+                [r] = self.evaluate([combined])
+                self._keep(r)
+                if r is not None and self._violation(r) < self._violation(best_out):
+                    best_plan, best_out = combined, r
+            if d.choices is None:
+                moves[d.path] = min(moves[d.path] * 2, max(1, d.steps))
+            plan, out = best_plan, best_out
         return plan, out
 
     def descend(self, plan: dict[str, Any], out: Outcome, tabu: str | None = None) -> tuple[dict[str, Any], Outcome]:

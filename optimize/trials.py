@@ -19,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import optuna
 
 from simulator.scenario import validate_data
@@ -219,10 +220,11 @@ class TrialDriver:
         return "mine", self._screen(trial, values)
 
     # --- evaluating -------------------------------------------------------------------------------
-    def _args(self, incumbent: float | None) -> tuple[Any, ...]:
+    def _args(self, incumbent: float | None, noise: dict[str, float] | None = None) -> tuple[Any, ...]:
         s = self.settings
         single_cost = len(s.objectives) == 1 and s.objectives[0] in ("cost", "budget")
-        return s.objectives, s.constraints, s.replications, incumbent if s.prune and single_cost else None, s.prune
+        return (s.objectives, s.constraints, s.replications, incumbent if s.prune and single_cost else None, s.prune,
+                noise if s.prune else None)
 
     def record(self, trial: optuna.Trial, result: Evaluation) -> None:
         """Store a finished evaluation: constraints, KPIs, per-replication violations, objective values."""
@@ -238,26 +240,42 @@ class TrialDriver:
         self.beat.running.discard(trial._trial_id)
         self.progress()
 
-    def _run(self, claimed: list[tuple[optuna.Trial, dict[str, Any]]], incumbent: float | None) -> None:
+    def _run(self, claimed: list[tuple[optuna.Trial, dict[str, Any]]], incumbent: float | None,
+             noise: dict[str, float] | None = None) -> None:
         """Evaluate claimed trials, here or in the process pool, and record each as it finishes."""
         raw = self.settings.raw
+        if noise:
+            for trial, _ in claimed:
+                trial.set_user_attr("noise", noise)
         if self._pool is None:
             for trial, values in claimed:
-                self.record(trial, evaluate(raw, values, *self._args(incumbent)))
+                self.record(trial, evaluate(raw, values, *self._args(incumbent, noise)))
             return
         pending: dict[Future[Evaluation], optuna.Trial] = {
-            self._pool.submit(evaluate, raw, values, *self._args(incumbent)): trial for trial, values in claimed}
+            self._pool.submit(evaluate, raw, values, *self._args(incumbent, noise)): trial
+            for trial, values in claimed}
         while pending:
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ready:
                 self.record(pending.pop(future), future.result())
+
+    def noise(self) -> dict[str, float] | None:
+        """Each constraint's per-replication SD in the preferred feasible trial that ran every replication:
+        the scale of the one-replication look. None before such a trial exists."""
+        full = [t for t in self.study.get_trials(deepcopy=False, states=(COMPLETE,))
+                if feasible(t) and t.user_attrs.get("replications") == self.settings.replications >= 2]
+        if not full:
+            return None
+        best = min(full, key=lambda t: rank(t, self.settings.decisions))
+        by_rep = best.user_attrs.get("violations_by_replication", {})
+        return {name: float(np.std(values, ddof=1)) for name, values in by_rep.items() if len(values) >= 2}
 
     def evaluate_plans(self, plans: list[dict[str, Any]]) -> list[Outcome | None]:
         """Each plan's outcome, in order: read back if the study has it, else claimed and evaluated (in
         parallel), or waited for while another worker runs it. None where the budget or time ran out.
         No plan is stopped early for its cost: the structured search compares neighbours on every
         replication (a plan clearly missing a target still stops early)."""
-        incumbent = None
+        incumbent, noise = None, self.noise()  # read once per batch: the same for every job count
         results: dict[str, Outcome | None] = {}
         while True:
             claimed, waiting = [], False
@@ -278,7 +296,7 @@ class TrialDriver:
                         claimed.append((trial, values))
                     else:
                         self.progress()
-            self._run(claimed, incumbent)
+            self._run(claimed, incumbent, noise)
             if not claimed and not waiting:
                 break
             if waiting and not claimed:
