@@ -114,7 +114,7 @@ def run_options(default: int, minimum: int, what: str) -> Callable[[Callable[...
     """-r/--replications (`what` they are) and --jobs, for the commands that run replications in processes."""
     def apply(command: Callable[..., Any]) -> Callable[..., Any]:
         command = click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-                               help="Worker processes [default: all cores]. Results do not depend on it.")(command)
+                               help="Worker processes [default: 1 for a short run, else all cores]. Results do not depend on it.")(command)
         return click.option("-r", "--replications", type=click.IntRange(minimum, 10_000), default=default,
                             show_default=True, help=what)(command)
     return apply
@@ -178,16 +178,15 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
     Example:  annoplan simulate scenarios/quickstart.yaml -r 5 --set pools.dublin.headcount=14
     """
     from simulator.outputs.files import write_simulation
-    from simulator.outputs.terminal import print_tables
-    from simulator.replications import default_jobs
+    from simulator.outputs.terminal import print_tables, queue_targets
     from simulator.simulation import simulate as run_simulation
 
     scenario = load_scenario(file, with_seed(overrides, seed))
     result = with_progress(replications, quiet, lambda update: run_simulation(
-        scenario, replications, jobs or default_jobs(), progress=update))
+        scenario, replications, jobs, progress=update))
     if out is not None:
         write_simulation(result, out, VERSION)
-    emit(result.summary(), as_json, out, print_tables)
+    emit(result.summary(), as_json, out, lambda summary: print_tables(summary, queue_targets(scenario)))
 
 
 def _seconds(value: str | None) -> float | None:
@@ -231,7 +230,8 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
     from optimize import optimize as run_optimize
     from optimize.output import miss_line, plan_lines, search_lines, write_optimization
     from simulator.outputs.files import to_json
-    from simulator.outputs.terminal import print_tables
+    from simulator.outputs.terminal import print_tables, queue_targets
+    from simulator.scenario import validate_data
 
     own_storage = storage is None
     if own_storage and out is not None:
@@ -261,7 +261,7 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
     else:
         for line in plan_lines(result):
             click.echo(line)
-        print_tables(result.kpis)
+        print_tables(result.kpis, queue_targets(validate_data(result.scenario_raw, {}, str(file))))
     for line in search_lines(result):
         _err.print(line)
     if not result.feasible:
@@ -293,11 +293,10 @@ def compare(files: tuple[Path, ...], variants: tuple[str, ...], replications: in
     from simulator.compare import load_variants
     from simulator.outputs.files import write_comparison
     from simulator.outputs.terminal import print_comparison
-    from simulator.replications import default_jobs
 
     scenarios, labels = load_variants(files, variants, with_seed(overrides, seed))
     comparison = with_progress(replications * len(scenarios), quiet, lambda update: run_compare(
-        scenarios, labels, replications, jobs or default_jobs(), progress=update))
+        scenarios, labels, replications, jobs, progress=update))
     if out is not None:
         write_comparison(comparison, out, VERSION)
     emit(comparison.summary(), as_json, out, print_comparison)
@@ -320,7 +319,6 @@ def sweep(file: Path, varies: tuple[str, ...], replications: int, jobs: int | No
     """
     from simulator.outputs.files import write_sweep
     from simulator.outputs.terminal import print_sweep
-    from simulator.replications import default_jobs
     from simulator.sweep import parse_vary
     from simulator.sweep import sweep as run_sweep
 
@@ -329,7 +327,7 @@ def sweep(file: Path, varies: tuple[str, ...], replications: int, jobs: int | No
     for v in parsed:
         points *= len(v.values)
     result = with_progress(points * replications, quiet, lambda update: run_sweep(
-        file, parsed, with_seed(overrides, seed), replications, jobs or default_jobs(), progress=update))
+        file, parsed, with_seed(overrides, seed), replications, jobs, progress=update))
     if out is not None:
         write_sweep(result, out, VERSION)
     emit(result.summary(), as_json, out, print_sweep)

@@ -43,7 +43,7 @@ def run(label: str, seed: int, extra: list[str], jobs: int) -> dict:
     return {"run": label, "seed": seed, "wall_s": round(wall, 1), "feasible": summary["feasible"],
             "cost": round(summary["objective"]["cost"]), "trials": search["trials"],
             "replications_run": search["simulations_run"], "lower_bound": round(search.get("lower_bound") or 0),
-            "gap_to_bound_pct": round(search.get("gap_pct") or 0, 1),
+            "gap_to_bound_pct": round(100 * (search.get("gap") or 0), 1),
             "local_optimum": certificate.get("local_optimum"), "params": summary["params"]}
 
 

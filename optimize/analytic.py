@@ -349,13 +349,14 @@ class Staffing:
     shortfall: float
 
 
-def staff(scenario: Scenario, cols: list[Column]) -> Staffing:
+def staff(scenario: Scenario, cols: list[Column], weekly: bool = False) -> Staffing:
     """The cheapest integer columns such that, for every skill set K and hour of the week h, the pools
     holding a skill of K supply the servers K needs when pooled: each queue's work for K averaged over
     [h, h + T) with T its SLA target (work may wait that long), plus square-root safety beta_K sqrt(a_K)
     over the shortest such span, beta_K the load-weighted Erlang-C beta of K's labelling queues;
-    capacity averaged over that shortest span. Hall's condition with Erlang C and the clock in it. What the
-    ranges cannot cover is a penalised shortfall, so the answer always exists (scipy milp, HiGHS)."""
+    capacity averaged over that shortest span. Hall's condition with Erlang C and the clock in it.
+    What the ranges cannot cover is a penalised shortfall, so an answer always exists (scipy milp, HiGHS).
+    With `weekly`, every span is the whole week: the same program on mean loads, blind to the clock."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
     work, label = weekly_work(scenario)
@@ -378,13 +379,13 @@ def staff(scenario: Scenario, cols: list[Column]) -> Staffing:
     for skills_k in _sets(scenario, skills):
         holders = [p for p, pool in scenario.pools.items() if skills_k & set(pool.skills)]
         queues = [q for q, queue in scenario.queues.items() if queue.skill in skills_k and q in safety]
-        span = math.ceil(min((scenario.queues[q].sla.target for q in queues), default=24.0))
+        span = WEEK if weekly else math.ceil(min((scenario.queues[q].sla.target for q in queues), default=24.0))
 
         def speed(pid: str) -> float:
             return max(scenario.pools[pid].skills[s].speed for s in skills_k if s in scenario.pools[pid].skills)
 
-        need = sum((_window_mean(w, math.ceil(scenario.queues[q].sla.target)) for (q, s), w in work.items()
-                    if s in skills_k), np.zeros(WEEK))
+        need = sum((_window_mean(w, WEEK if weekly else math.ceil(scenario.queues[q].sla.target))
+                    for (q, s), w in work.items() if s in skills_k), np.zeros(WEEK))
         if queues:
             load = _window_mean(sum((label[q] for q in queues), np.zeros(WEEK)), span)
             beta = sum(safety[q][0] * safety[q][1] for q in queues) / sum(safety[q][0] for q in queues)

@@ -43,7 +43,7 @@ class Constraint:
 
 
 def metric_value(metric: str, kpis: dict[str, Any]) -> float | None:
-    """The mean of `metric` in a summary (DESIGN.md's JSON shape)."""
+    """The mean of `metric` in a summary (the --json shape of docs/scenario.md)."""
     parts = metric.split(".")
     if len(parts) == 3:
         cell = kpis[parts[0]][parts[1]][parts[2]]

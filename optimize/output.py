@@ -49,9 +49,9 @@ def search_lines(result: OptimizeResult) -> list[str]:
              f"sequential rule stopped {info['pruned']} early ({info['simulations_saved_by_pruning']} saved)"]
     if result.pareto is not None:
         lines.append(f"Pareto front: {len(result.pareto)} feasible plans that no other beats on every objective")
-    if info.get("lower_bound") is not None and info.get("gap_pct") is not None:
+    if info.get("lower_bound") is not None and info.get("gap") is not None:
         lines.append(f"lower bound on cost {info['lower_bound']:,.0f} (capacity = offered work, no queueing slack): "
-                     f"the plan is within {info['gap_pct']:.1f}% of it")
+                     f"the plan costs {info['gap']:.1%} more")
     cert = info.get("certificate")
     if cert is not None:
         held = "holds" if cert["local_optimum"] else "does NOT hold"

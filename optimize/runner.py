@@ -35,7 +35,7 @@ from .certificate import certify
 from .constraints import Constraint, check_objectives, plan_constraints
 from .pareto import pareto_front
 from .search_space import Decision, decisions
-from .start import analytic_start, lower_bound
+from .start import analytic_start, analytic_starts, lower_bound
 from .storage import Heartbeat, StudyLock, open_storage
 from .structured import StructuredSearch
 from .trials import COMPLETE, RUNNING, WAITING, Settings, TrialDriver, feasible, plan_key, rank
@@ -62,7 +62,7 @@ class OptimizeResult:
     pareto: pd.DataFrame | None = None  # multi-objective runs: the feasible non-dominated trials
 
     def summary(self) -> dict[str, Any]:
-        """DESIGN.md's optimize JSON {"feasible", "params", "objective", "kpis"}, plus the evidence
+        """The optimize --json object {"feasible", "params", "objective", "kpis"}, plus the evidence
         and, for a list objective, the Pareto front (trial number, params and objectives per point)."""
         out = {"feasible": self.feasible, "params": self.params, "objective": self.objective, "kpis": self.kpis,
                "verification": self.verification, "search": self.search}
@@ -180,7 +180,7 @@ def run_search(search: Search, jobs: int | None = None, storage: str | None = No
     with beat, TrialDriver(study, settings, lock, beat, jobs or default_jobs(), heartbeat, report) as driver:
         if strategy == "structured":
             structured = StructuredSearch(search.raw, search.decisions, search.constraints, driver.evaluate_plans)
-            structured.run(analytic_start(search.raw, search.decisions))
+            structured.run(analytic_starts(search.raw, search.decisions))
             visited = {plan_key(o.params) for o in structured.optima}
             while driver.sample(TPE_CHUNK):  # diversification: TPE with the rest of the budget
                 best = _best_trial(study, search.decisions)
@@ -220,12 +220,12 @@ def trials_table(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
 
 
 def _bound(info: dict[str, Any], search: Search, cost: float | None) -> None:
-    """The analytic lower bound on cost beside the plan's cost, and the gap between them in %."""
+    """The analytic lower bound on cost beside the plan's cost, and the gap: (cost - bound) / cost."""
     if search.objectives[0] not in ("cost", "budget"):
         return
     bound = lower_bound(search.raw, search.decisions)
     info["lower_bound"] = bound
-    info["gap_pct"] = None if bound is None or cost is None or cost <= 0 else 100.0 * (cost - bound) / cost
+    info["gap"] = None if bound is None or cost is None or cost <= 0 else (cost - bound) / cost
 
 
 def choose(study: optuna.Study, search: Search, jobs: int | None = None, candidates: int = 5) -> OptimizeResult:

@@ -49,10 +49,18 @@ def _int_paths(decisions: list[Decision]) -> dict[str, tuple[int, int, int]]:
     return {d.path: (int(d.low), int(d.high), int(d.step or 1)) for d in decisions if d.is_int}
 
 
-def analytic_start(raw: dict[str, Any], decisions: list[Decision]) -> dict[str, Any]:
-    """The first plan: head-counts and hires covering pooled Erlang-C requirements hour by hour at least
-    cost (analytic.staff), under the categorical choices whose cover is best (fewest uncovered
-    server-hours, then cost; every combination up to 16, else the scenario's own choices)."""
+def analytic_starts(raw: dict[str, Any], decisions: list[Decision]) -> list[dict[str, Any]]:
+    """Two first plans: cover hour by hour over each SLA target's span (safe, but it asks every hour of
+    thin cover to hold its own, where the weekly SLA lets a few items wait), and cover of mean loads
+    (cheap, but blind to the clock). The search simulates both and starts from the better."""
+    starts = [analytic_start(raw, decisions), analytic_start(raw, decisions, weekly=True)]
+    return [s for i, s in enumerate(starts) if s not in starts[:i]]
+
+
+def analytic_start(raw: dict[str, Any], decisions: list[Decision], weekly: bool = False) -> dict[str, Any]:
+    """A first plan: head-counts and hires covering pooled Erlang-C requirements hour by hour (or on mean
+    loads, `weekly`) at least cost (analytic.staff), under the categorical choices whose cover is best
+    (fewest uncovered server-hours, then cost; every combination up to 16, else the scenario's own)."""
     base = base_values(raw, decisions)
     categorical = [d for d in decisions if d.choices is not None]
     combos = list(itertools.islice(itertools.product(*(d.choices for d in categorical)), 17))
@@ -66,7 +74,7 @@ def analytic_start(raw: dict[str, Any], decisions: list[Decision]) -> dict[str, 
         except ScenarioError:
             continue
         cols = columns(scenario, _int_paths(decisions))
-        answer = staff(scenario, cols)
+        answer = staff(scenario, cols, weekly)
         values.update(answer.values)
         score = (round(answer.shortfall, 6), answer.cost + _fixed_cost(scenario, cols))
         if best is None or score < best[0]:

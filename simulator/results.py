@@ -1,4 +1,4 @@
-"""A simulation's results for notebooks and files: tidy DataFrames and DESIGN.md's summary object."""
+"""A simulation's results for notebooks and files: tidy DataFrames and the --json summary object."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ class SimulationResult:
         return pd.concat(frames, ignore_index=True)
 
     def summary(self) -> dict[str, Any]:
-        """DESIGN.md's JSON object: every KPI as {"mean", "low", "high"} over replications (null if undefined)."""
+        """The --json object (docs/scenario.md): every KPI as {"mean", "low", "high"} over replications (null if undefined)."""
         out: dict[str, Any] = {"scenario": self.scenario.name, "seed": self.scenario.seed,
                                "replications": self.replications}
         for _, key, names in _GROUPS:

@@ -12,7 +12,7 @@ from .scenario import Scenario, load_scenario
 
 def simulate(scenario: Scenario | str | Path, replications: int = 3, jobs: int | None = None,
              overrides: Iterable[str] = (), progress: Progress | None = None) -> SimulationResult:
-    """Run `replications` replications (in `jobs` processes; default all cores) and collect the results."""
+    """Run `replications` replications (in `jobs` processes; None: one for a short run, else all cores) and collect the results."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, overrides)
     elif overrides:

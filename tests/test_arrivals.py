@@ -1,4 +1,4 @@
-"""Arrivals against the profile arithmetic of DESIGN.md, forecast files read back to their totals."""
+"""Arrivals against the profile arithmetic of docs/scenario.md, forecast files read back to their totals."""
 
 from __future__ import annotations
 

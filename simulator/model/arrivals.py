@@ -1,6 +1,6 @@
 """Where arrivals are made: the expected count per clock hour, and Poisson arrival times from it.
 
-Arrivals are a non-homogeneous Poisson process, piecewise constant per clock hour (DESIGN.md):
+Arrivals are a non-homogeneous Poisson process, piecewise constant per clock hour (docs/scenario.md):
 expected arrivals in an hour = daily mean x weekly weight (mean 1) x hourly weight (sum 1) x growth
 x surge x that day's forecast-error factor; profiles are read in the queue's time zone.
 """

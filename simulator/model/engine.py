@@ -32,7 +32,7 @@ from .workflow import QueueFlow
 
 @dataclass
 class ReplicationResult:
-    """What one replication returns: KPIs (DESIGN.md shape, plain floats), hourly series, exposure log.
+    """What one replication returns: KPIs (the --json shape, plain floats), hourly series, exposure log.
 
     `exposure` maps pool -> list of (worker index, local day index, sensitive hours that day).
     """

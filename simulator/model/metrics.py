@@ -1,4 +1,4 @@
-"""Per-replication counters and the KPIs of DESIGN.md computed from them.
+"""Per-replication counters and the KPIs of docs/scenario.md computed from them.
 
 Memory stays flat in the number of items: turnaround percentiles come from a log-spaced histogram
 (bins 0.25% wide, so a percentile is within 0.125% of the exact order statistic), not from a list of
@@ -122,7 +122,7 @@ class QueueStats:
         return _TAT_MIN_H * math.exp((index + 0.5) / _BINS_PER_E)
 
     def kpis(self) -> dict[str, float]:
-        """This replication's queue KPIs (DESIGN.md names)."""
+        """This replication's queue KPIs (docs/scenario.md names)."""
         self.fold()
         done = self.completed
         counted = done + self.open_overdue
@@ -165,7 +165,7 @@ class PoolStats:
         self.headcount_end = 0
 
     def kpis(self) -> dict[str, float]:
-        """This replication's pool KPIs (DESIGN.md names)."""
+        """This replication's pool KPIs (docs/scenario.md names)."""
         return {
             "headcount_end": float(self.headcount_end),
             "paid_hours": self.paid,
@@ -193,7 +193,7 @@ def totals(queues: dict[str, QueueStats], pools: dict[str, PoolStats]) -> dict[s
 
 
 def replication_kpis(queues: dict[str, QueueStats], pools: dict[str, PoolStats]) -> dict[str, Any]:
-    """All KPIs of one replication, shaped like DESIGN.md's JSON (plain floats, no intervals)."""
+    """All KPIs of one replication, shaped like the --json output (plain floats, no intervals)."""
     return {
         "queues": {qid: q.kpis() for qid, q in queues.items()},
         "pools": {pid: p.kpis() for pid, p in pools.items()},

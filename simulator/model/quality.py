@@ -1,4 +1,4 @@
-"""Where quality is decided: the error probability of one label (DESIGN.md's quality model)."""
+"""Where quality is decided: the error probability of one label (docs/scenario.md)."""
 
 from __future__ import annotations
 

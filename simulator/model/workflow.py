@@ -1,4 +1,4 @@
-"""The item's path through its workflow's stages (DESIGN.md), and where each decision is drawn.
+"""The item's path through its workflow's stages (docs/scenario.md), and where each decision is drawn.
 
 label (k passes by k different workers, majority wins) -> adjudication when the k labels tie
 -> escalation with `probability` (the expert's decision is final and delivered)

@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from simulator.scenario import Scenario
+
 
 def _fmt(cell: dict[str, Any], kind: str) -> str:
     mean = cell["mean"]
@@ -28,22 +30,67 @@ POOL_COLUMNS = [("heads", "headcount_end", "n"), ("paid h", "paid_hours", "n"),
                 ("util.", "utilization", "pct"), ("cost", "cost", "money"), ("exposure h/day", "exposure_h_max", "h")]
 
 
-def _table(title: str, entity: str, rows: dict[str, Any], columns: list[tuple[str, str, str]]) -> Table:
+Targets = dict[str, dict[str, float]]  # queue -> KPI -> the least acceptable mean
+
+
+def queue_targets(scenario: Scenario) -> Targets:
+    """Each queue's SLA attainment target and, where set, its quality target."""
+    out: Targets = {}
+    for qid, queue in scenario.queues.items():
+        out[qid] = {"sla_attainment": queue.sla.attainment}
+        if queue.quality_target is not None:
+            out[qid]["quality"] = queue.quality_target
+    return out
+
+
+def misses(summary: dict[str, Any], targets: Targets) -> list[str]:
+    """Every target the means miss, as 'queue KPI mean < target'."""
+    out = []
+    for qid, wanted in targets.items():
+        for kpi, target in wanted.items():
+            mean = summary["queues"].get(qid, {}).get(kpi, {}).get("mean")
+            if mean is not None and mean < target:
+                out.append(f"{qid} {'SLA' if kpi == 'sla_attainment' else kpi} {mean:.1%} < {target:.0%}")
+    return out
+
+
+def _cell(kpis: dict[str, Any], kpi: str, kind: str, target: float | None) -> str:
+    """A KPI with its interval; with a target, the target beside it, red with a cross where missed."""
+    text = _fmt(kpis[kpi], kind)
+    if target is None:
+        return text
+    mean = kpis[kpi]["mean"]
+    missed = mean is not None and mean < target
+    shown = f"{text} (≥{target:.0%})"
+    return f"[red]{shown} ✗[/red]" if missed else shown
+
+
+def _table(title: str, entity: str, rows: dict[str, Any], columns: list[tuple[str, str, str]],
+           targets: Targets | None = None) -> Table:
     table = Table(title=title)
     table.add_column(entity, no_wrap=True)
     for label, _, _ in columns:
         table.add_column(label, justify="right")
     for name, kpis in rows.items():
-        table.add_row(name, *[_fmt(kpis[k], kind) for _, k, kind in columns])
+        wanted = (targets or {}).get(name, {})
+        table.add_row(name, *[_cell(kpis, k, kind, wanted.get(k)) for _, k, kind in columns])
     return table
 
 
-def print_tables(summary: dict[str, Any]) -> None:
-    """The readable view of a simulation summary (queues, pools, totals)."""
+def print_tables(summary: dict[str, Any], targets: Targets | None = None) -> None:
+    """The readable view of a simulation summary (queues, pools, totals), each target beside its figure
+    and a line naming every target missed."""
     console = Console(width=None if sys.stdout.isatty() else 200)
     title = f"{summary['scenario']}: queues (mean ± 95% CI half-width over {summary['replications']} replications)"
-    console.print(_table(title, "queue", summary["queues"], QUEUE_COLUMNS))
+    console.print(_table(title, "queue", summary["queues"], QUEUE_COLUMNS, targets))
     console.print(_table("pools", "pool", summary["pools"], POOL_COLUMNS))
+    if targets is not None:
+        missed = misses(summary, targets)
+        total = sum(len(v) for v in targets.values())
+        if missed:
+            console.print(f"[red]{len(missed)} of {total} targets missed: {'; '.join(missed)}[/red]")
+        else:
+            console.print(f"all {total} targets met (means over replications)")
     t = summary["totals"]
     console.print(f"totals: {_fmt(t['arrivals'], 'n')} arrivals, {_fmt(t['completed'], 'n')} completed, "
                   f"cost {_fmt(t['cost'], 'money')}, SLA {_fmt(t['sla_attainment'], 'pct')}, "

@@ -1,4 +1,4 @@
-"""The scenario file's schema: typed, frozen pydantic models with bounds (the public contract of DESIGN.md)."""
+"""The scenario file's schema: typed, frozen pydantic models with bounds (the public contract, docs/scenario.md)."""
 
 from __future__ import annotations
 

@@ -77,6 +77,28 @@ def pareto_chart(trials: pd.DataFrame, pareto: pd.DataFrame, objectives: list[st
                   "along it trades one for the other.")
 
 
+def _bound_text(search: dict[str, Any]) -> str:
+    """The analytic lower bound and the plan's gap to it, in a sentence."""
+    if search.get("lower_bound") is None or search.get("gap") is None:
+        return ""
+    return (f"Analytic lower bound on cost: {num(search['lower_bound'])} (capacity equal to the mean offered work, "
+            f"no queueing slack); the plan costs {search['gap']:.1%} more. The table shows, for each variable, "
+            f"what one step down does: the evidence that the plan is a local optimum.")
+
+
+def certificate_table(certificate: dict[str, Any]) -> str:
+    """One row per variable: value, one step down, what that plan did, and the confidence it misses."""
+    rows, classes = [], []
+    for path, entry in certificate["variables"].items():
+        confidence = entry.get("confidence")
+        rows.append([path, entry["value"], entry.get("step_down", ""), entry["status"], entry.get("constraint", ""),
+                     "" if confidence is None else f"{confidence:.1%}", entry.get("trial", "")])
+        held = entry["status"] in ("misses", "screened", "at its lower bound")
+        classes.append(["", "", "", "met" if held else "miss", "", "", ""])
+    return table(["variable", "plan", "one step down", "that plan", "target it misses", "confidence", "trial"],
+                 rows, classes)
+
+
 def optimization_sections(summary: dict[str, Any], folder: Path) -> tuple[list[Section], str, str]:
     """Everything the report shows for an optimisation, with the page title and subtitle."""
     trials = pd.read_parquet(folder / "trials.parquet")
@@ -111,7 +133,8 @@ def optimization_sections(summary: dict[str, Any], folder: Path) -> tuple[list[S
     search_charts = [history_chart(trials, objectives[0]), feasibility_chart(trials, objectives[0])]
     if (folder / "pareto.parquet").exists() and len(objectives) > 1:
         search_charts.append(pareto_chart(trials, pd.read_parquet(folder / "pareto.parquet"), objectives))
-    sections.append(Section("The search", charts=search_charts))
+    sections.append(Section("The search", intro=_bound_text(search), charts=search_charts,
+                            tables=[certificate_table(search["certificate"])] if search.get("certificate") else []))
     return sections, f"annoplan: optimised plan for {scenario.name}", "cheapest plan meeting every target"
 
 
