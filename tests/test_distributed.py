@@ -20,6 +20,8 @@ import yaml
 
 from tests.helpers import STAFFING
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 URL = os.environ.get("ANNOPLAN_TEST_POSTGRES")
 
@@ -35,7 +37,7 @@ def postgres() -> str:
     if not URL:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("CI=true but ANNOPLAN_TEST_POSTGRES is unset: .ci/run should have started PostgreSQL")
-        pytest.skip("no PostgreSQL: set ANNOPLAN_TEST_POSTGRES (bash .ci/postgres.sh starts one)")
+        pytest.skip("no PostgreSQL: set ANNOPLAN_TEST_POSTGRES (source .ci/postgres.sh starts one)")
     return URL
 
 

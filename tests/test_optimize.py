@@ -24,6 +24,8 @@ from tests.helpers import STAFFING as STAFFING_BASE
 from tests.helpers import write_yaml
 from tests.theory import mmc_sojourn_cdf
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 STAFFING = dict(STAFFING_BASE, optimize={"trials": 9, "replications": 3,

@@ -17,6 +17,8 @@ from simulator.scenario.loader import validate_data
 from tests.helpers import write_yaml
 from tests.theory import mmc_sojourn_cdf
 
+pytestmark = pytest.mark.slow
+
 # (arrivals per hour, mean handling h, SLA target h, attainment, cost per hour): six M/M/c queues whose
 # Erlang-C optimum is at least 0.04 of attainment clear of the target on both sides
 SIX = [(6, 1.0, 1.0, 0.50, 10.0), (12, 0.5, 0.5, 0.45, 12.0), (30, 0.25, 0.4, 0.60, 20.0),
@@ -180,3 +182,24 @@ def test_hall_check_finds_the_set_of_pools_short_of_its_own_work():
     # a faster pool serves the same work in fewer hours
     assert hall_overload(work, capacity, {"A": {"a": 2.0, "b": 2.0}, "S": {"a": 1.0, "b": 1.0},
                                           "C": {"c": 1.0}}) is None
+
+
+def test_the_structured_path_is_the_same_whatever_the_job_count(tmp_path):
+    """Batches have a fixed width and read the study once, so one and two processes run the same plans
+    in the same order, and choose the same plan."""
+    data = six_pools(4)
+    data["optimize"] = dict(data["optimize"], trials=8)
+    one = optimize(write_yaml(tmp_path, data, "one.yaml"), jobs=1)
+    two = optimize(write_yaml(tmp_path, data, "two.yaml"), jobs=2)
+    structured = 7  # the start and the six one-step decreases of the certificate
+    params = [c for c in one.trials.columns if c.startswith("param.")]
+    assert one.trials[params].head(structured).equals(two.trials[params].head(structured))
+    assert one.params == two.params
+
+
+def test_a_time_budget_stops_proposing_and_still_verifies(tmp_path):
+    data = six_pools(4)
+    data["optimize"] = dict(data["optimize"], trials=500)
+    result = optimize(write_yaml(tmp_path, data), jobs=2, time_limit=6.0)
+    assert 1 <= result.search["trials"] < 500
+    assert result.verification is not None and result.verification["replications"] == 6
