@@ -228,6 +228,7 @@ class StructuredSearch:
             if better:
                 _, d, plan, out = min(better, key=lambda x: x[0])
                 moves[d.path] = min(moves[d.path] * 2, max(1, d.steps))
+                failed_before.discard(d.path)
                 blocked.clear()  # the plan changed: every one-step decrease is open again, the failed ones last
 
     def _compensate(self, plan: dict[str, Any],

@@ -36,7 +36,7 @@ def test_json_is_exactly_the_design_object():
                     "tat_p95_h", "sla_attainment", "quality", "audited_quality", "rework_rate", "escalation_rate"}
     assert design_queue <= set(out["queues"]["spam_en"])
     assert set(out["pools"]["dublin"]) == {"headcount_end", "paid_hours", "productive_hours", "busy_hours",
-                                           "utilization", "cost", "exposure_h_max"}
+                                           "utilization", "cost", "exposure_h_max", "quality"}
     assert set(out["totals"]) == {"arrivals", "completed", "cost", "sla_attainment", "quality"}
     cell = out["queues"]["spam_en"]["tat_mean_h"]
     assert set(cell) == {"mean", "low", "high"} and cell["low"] <= cell["mean"] <= cell["high"]

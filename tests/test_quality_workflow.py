@@ -218,3 +218,20 @@ def test_a_senior_who_labels_and_reviews_shares_time_between_both():
     busy = [r.kpis["pools"]["seniors"]["busy_hours"] / r.kpis["queues"]["q"]["completed"] for r in runs]
     ok, msg = within(busy, 10 / 60)
     assert ok, msg
+
+
+def test_pool_quality_is_the_share_of_its_labels_that_were_right():
+    """Two pools label one queue with accuracy 0.9 and 0.7, and review catches errors for rework: each
+    pool's quality is its own accuracy (first labels and reworks alike), whoever takes which item,
+    while the queue's delivered quality is higher than either (1 - e[(1-s) + s R(m)] per label mix)."""
+    data = _base(0.9)
+    data["pools"]["vendor"] = {"headcount": 80, "skills": ["s"], "accuracy": 0.7}
+    data["workflows"]["standard"] = {"review": {"skill": "qa", "sample": 1.0, "detection": 0.9,
+                                                "handling_time": {"mean": "1m"}}}
+    runs = [run_replication(scenario(data), k) for k in range(3)]
+    for pool, accuracy in (("labellers", 0.9), ("vendor", 0.7)):
+        ok, message = within([r.kpis["pools"][pool]["quality"] for r in runs], accuracy)
+        assert ok, f"{pool}: {message}"
+    assert np.isnan(runs[0].kpis["pools"]["qa"]["quality"])  # reviews are not labels
+    delivered = np.mean([r.kpis["queues"]["q"]["quality"] for r in runs])
+    assert delivered > 0.9

@@ -27,7 +27,7 @@ QUEUE_KPIS = ("arrivals", "completed", "backlog_end", "wait_mean_h", "waited_sha
               "tat_p95_h", "sla_attainment", "quality", "audited_quality", "audited_quality_low",
               "audited_quality_high", "audited_items", "rework_rate", "escalation_rate")
 POOL_KPIS = ("headcount_end", "paid_hours", "productive_hours", "busy_hours", "utilization", "cost",
-             "exposure_h_max")
+             "exposure_h_max", "quality")
 TOTAL_KPIS = ("arrivals", "completed", "cost", "sla_attainment", "quality")
 
 
@@ -154,10 +154,13 @@ class QueueStats:
 class PoolStats:
     """Counters of one pool over the measured window."""
 
-    __slots__ = ("cost_per_hour", "paid", "productive", "busy", "exposure_max", "headcount_end")
+    __slots__ = ("cost_per_hour", "paid", "productive", "busy", "exposure_max", "headcount_end", "labels",
+                 "labels_right")
 
     def __init__(self, cost_per_hour: float):
         self.cost_per_hour = cost_per_hour
+        self.labels = 0  # labels (passes and reworks) this pool gave items of the measured window
+        self.labels_right = 0
         self.paid = 0.0
         self.productive = 0.0
         self.busy = 0.0
@@ -174,6 +177,7 @@ class PoolStats:
             "utilization": self.busy / self.productive if self.productive > 0 else math.nan,
             "cost": self.paid * self.cost_per_hour,
             "exposure_h_max": self.exposure_max,
+            "quality": self.labels_right / self.labels if self.labels else math.nan,
         }
 
 

@@ -100,14 +100,21 @@ class QueueFlow:
         """Single pass, no later stage: the label is the decision."""
         pool = worker.pool
         error = pool.error[self.label] if now >= worker.ramp_end else pool.error_of(worker, self.label, now)
-        item.correct = self.u_label() >= error
+        item.correct = right = self.u_label() >= error
+        if item.arrival >= self.stats.window_start:
+            pool.stats.labels += 1
+            pool.stats.labels_right += right
         self.stats.delivered(item, now)
 
     def _label_done(self, item: Item, worker: Any, now: float) -> None:
         pool = worker.pool
         error = pool.error[self.label] if now >= worker.ramp_end else pool.error_of(worker, self.label, now)
-        if self.u_label() >= error:
+        right = self.u_label() >= error
+        if right:
             item.votes += 1
+        if item.arrival >= self.stats.window_start:
+            pool.stats.labels += 1
+            pool.stats.labels_right += right
         item.passes_done += 1
         if item.passes_done < self.passes:
             return
@@ -127,6 +134,9 @@ class QueueFlow:
             pool = worker.pool
             error = pool.error[self.label] if now >= worker.ramp_end else pool.error_of(worker, self.label, now)
             correct = self.u_label() >= error
+            if item.arrival >= self.stats.window_start:
+                pool.stats.labels += 1
+                pool.stats.labels_right += correct
         item.correct = correct
         if self.escalates():
             item.escalated = True
@@ -148,7 +158,10 @@ class QueueFlow:
             self.stats.delivered(item, now)
 
     def _rework_done(self, item: Item, worker: Any, now: float) -> None:
-        item.correct = self.u_rework() >= worker.pool.error_of(worker, self.rework, now)
+        item.correct = right = self.u_rework() >= worker.pool.error_of(worker, self.rework, now)
+        if item.arrival >= self.stats.window_start:
+            worker.pool.stats.labels += 1
+            worker.pool.stats.labels_right += right
         self._send(self.review, self.review_work, item, now)
 
     def _send(self, stage: TaskList, work: Any, item: Item, now: float) -> None:

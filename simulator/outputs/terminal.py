@@ -27,7 +27,8 @@ QUEUE_COLUMNS = [("arrivals", "arrivals", "n"), ("done", "completed", "n"), ("ba
                  ("SLA", "sla_attainment", "pct"), ("quality", "quality", "pct")]
 POOL_COLUMNS = [("heads", "headcount_end", "n"), ("paid h", "paid_hours", "n"),
                 ("productive h", "productive_hours", "n"), ("busy h", "busy_hours", "n"),
-                ("util.", "utilization", "pct"), ("cost", "cost", "money"), ("exposure h/day", "exposure_h_max", "h")]
+                ("util.", "utilization", "pct"), ("cost", "cost", "money"), ("exposure h/day", "exposure_h_max", "h"),
+                ("label quality", "quality", "pct")]
 
 
 Targets = dict[str, dict[str, float]]  # queue -> KPI -> the least acceptable mean

@@ -213,9 +213,10 @@ def kpi_tables(summary: dict[str, Any], scenario: Scenario) -> list[str]:
     queues = table(["queue", "arrivals", "completed", "backlog at end", "TAT mean (h)", "TAT p95 (h)", "SLA target",
                     "SLA attainment", "SLA goal", "quality", "quality target"], rows, classes)
     pools = table(["pool", "head-count at end", "paid hours", "busy hours", "utilisation", "cost",
-                   "max daily exposure (h)"],
+                   "max daily exposure (h)", "label quality"],
                   [[pid, num(k["headcount_end"], 1), num(k["paid_hours"]), num(k["busy_hours"]), pct(k["utilization"]),
-                    num(k["cost"]), num(k["exposure_h_max"], 2)] for pid, k in summary["pools"].items()])
+                    num(k["cost"]), num(k["exposure_h_max"], 2), pct(k.get("quality", {"mean": None}))]
+                   for pid, k in summary["pools"].items()])
     return [queues, pools]
 
 
