@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import Any, Iterator
 
 from simulator.scenario import ScenarioError, validate_data
 
@@ -62,17 +62,8 @@ def analytic_start(raw: dict[str, Any], decisions: list[Decision], weekly: bool 
     loads, `weekly`) at least cost (analytic.staff), under the categorical choices whose cover is best
     (fewest uncovered server-hours, then cost; every combination up to 16, else the scenario's own)."""
     base = base_values(raw, decisions)
-    categorical = [d for d in decisions if d.choices is not None]
-    combos = list(itertools.islice(itertools.product(*(d.choices for d in categorical)), 17))
-    if len(combos) > 16:
-        combos = [tuple(base[d.path] for d in categorical)]
     best: tuple[tuple[float, float], dict[str, Any]] | None = None
-    for combo in combos:
-        values = dict(base, **dict(zip((d.path for d in categorical), combo)))
-        try:
-            scenario = validate_data(with_values(raw, values), {}, "start")
-        except ScenarioError:
-            continue
+    for values, scenario in _over_choices(raw, decisions, base, 16):
         cols = columns(scenario, _int_paths(decisions))
         answer = staff(scenario, cols, weekly)
         values.update(answer.values)
@@ -80,6 +71,22 @@ def analytic_start(raw: dict[str, Any], decisions: list[Decision], weekly: bool 
         if best is None or score < best[0]:
             best = (score, values)
     return base if best is None else best[1]
+
+
+def _over_choices(raw: dict[str, Any], decisions: list[Decision], values: dict[str, Any],
+                  limit: int) -> Iterator[tuple[dict[str, Any], Any]]:
+    """`values` under every combination of the categorical choices (up to `limit`, else only the ones
+    in `values`), each with its validated scenario; combinations the model refuses are skipped."""
+    categorical = [d for d in decisions if d.choices is not None]
+    combos = list(itertools.islice(itertools.product(*(d.choices for d in categorical)), limit + 1))
+    if len(combos) > limit:
+        combos = [tuple(values[d.path] for d in categorical)]
+    for combo in combos:
+        chosen = dict(values, **dict(zip((d.path for d in categorical), combo)))
+        try:
+            yield chosen, validate_data(with_values(raw, chosen), {}, "search")
+        except ScenarioError:
+            continue
 
 
 def _fixed_cost(scenario: Any, cols: list[Any]) -> float:
@@ -90,18 +97,9 @@ def _fixed_cost(scenario: Any, cols: list[Any]) -> float:
 
 def lower_bound(raw: dict[str, Any], decisions: list[Decision]) -> float | None:
     """The cost no plan in the search space can beat by the fluid argument above (None: not computable)."""
-    cheapest = {d.path: d.cheapest() for d in decisions if d.choices is None}
-    categorical = [d for d in decisions if d.choices is not None]
-    combos = list(itertools.islice(itertools.product(*(d.choices for d in categorical)), 65))
-    if len(combos) > 64:
-        combos = [tuple(base_values(raw, categorical)[d.path] for d in categorical)]
+    cheapest = dict(base_values(raw, decisions), **{d.path: d.cheapest() for d in decisions if d.choices is None})
     best = math.inf
-    for combo in combos:
-        values = dict(cheapest, **dict(zip((d.path for d in categorical), combo)))
-        try:
-            scenario = validate_data(with_values(raw, values), {}, "bound")
-        except ScenarioError:
-            continue
+    for _, scenario in _over_choices(raw, decisions, cheapest, 64):
         solution = cover(scenario, columns(scenario, _int_paths(decisions)), offered_work(scenario), integral=False)
         if solution is not None:
             best = min(best, solution.cost)
