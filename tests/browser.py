@@ -60,3 +60,36 @@ def blank(screenshot: Path) -> bool:
     pixels = np.asarray(Image.open(screenshot).convert("RGB")).reshape(-1, 3)
     _, counts = np.unique(pixels, axis=0, return_counts=True)
     return counts.max() / len(pixels) > 0.97 or len(counts) < 50
+
+
+OVERFLOW_PROBE = """<script>
+window.addEventListener('load', () => {
+  const bad = [];
+  const scrolls = (el) => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+  if (document.documentElement.scrollWidth > window.innerWidth + 1) bad.push('the page scrolls sideways');
+  for (const el of document.querySelectorAll('main *')) {
+    if (el.closest('svg') && el.tagName.toLowerCase() !== 'svg') continue;
+    if (!scrolls(el) && el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0)
+      bad.push(el.tagName + ' content ' + el.scrollWidth + ' > box ' + el.clientWidth);
+    const parent = el.parentElement;
+    if (parent && !scrolls(parent) && !parent.closest('.wrap')
+        && el.getBoundingClientRect().right > parent.getBoundingClientRect().right + 1)
+      bad.push(el.tagName + ' sticks out of ' + parent.tagName);
+  }
+  document.body.setAttribute('data-overflow', JSON.stringify(bad));
+});
+</script>"""
+
+
+def overflowing(page: Path, work: Path, width: int = 1200) -> list[str]:
+    """Elements of the page whose content is wider than their box, or that stick out of their parent,
+    measured by Chromium after layout (boxes that scroll sideways on purpose, `.wrap`, are allowed)."""
+    probe = work / f"{page.stem}.probe.html"
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", OVERFLOW_PROBE + "</body>"),
+                     encoding="utf-8")
+    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},2000",
+               f"--user-data-dir={work / 'probe-profile'}", "--dump-dom", probe.resolve().as_uri()]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'data-overflow="([^"]*)"', dom)
+    assert found, f"the probe did not run:\n{dom[-1000:]}"
+    return json.loads(found.group(1).replace("&quot;", '"'))

@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from cli import main
-from tests.browser import blank, open_page
+from tests.browser import blank, open_page, overflowing
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = str(ROOT / "scenarios" / "quickstart.yaml")
@@ -76,6 +76,9 @@ def test_report_is_complete_and_self_contained(outputs, kind):
                           re.I)
     assert not resource.search(html)
     assert "<script" not in html
+    probe = outputs[kind].parent / f"probe-{kind}"
+    probe.mkdir(exist_ok=True)
+    assert overflowing(page, probe) == []  # tables fit or scroll in their own box; nothing sticks out
 
 
 @pytest.mark.parametrize("kind", list(EXPECTED))
@@ -110,3 +113,17 @@ def test_report_of_a_folder_without_output_is_a_clean_error(tmp_path):
     assert "no annoplan output here" in result.stderr and "Traceback" not in result.stderr
     missing = CliRunner().invoke(main, ["report", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no such folder" in missing.stderr
+
+
+def test_a_wide_report_fits_its_page(tmp_path):
+    """Seven queues and five pools: every table fits or scrolls in its own box, no chart or caption sticks
+    out, and the page never scrolls sideways. The probe itself catches a planted 3000-px element."""
+    out = tmp_path / "ts"
+    _run(["simulate", str(ROOT / "scenarios" / "trust_safety_q1.yaml"), "-r", "1", "-q", "--set",
+          "horizon.duration=7w", "--set", "horizon.warmup=2d", "--out", str(out)])
+    _run(["report", str(out)])
+    assert overflowing(out / "report.html", tmp_path) == []
+    planted = tmp_path / "planted.html"
+    planted.write_text((out / "report.html").read_text().replace(
+        "<main>", '<main><p style="width:3000px;white-space:nowrap">wide</p>', 1))
+    assert overflowing(planted, tmp_path)

@@ -39,14 +39,33 @@ def figure(rows: int = 1, cols: int = 1, width: float = 9.0, height: float = 3.6
     return plt.subplots(rows, cols, figsize=(width, height), squeeze=False, **kwargs)
 
 
+def _legends_outside(fig: Any) -> None:
+    """Move every legend off the plotted data: one legend under the figure holding each panel's entries
+    once (panels that share an entry, such as "open items", share its line)."""
+    handles: dict[str, Any] = {}
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+        legend.remove()
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncols=min(3, len(handles)), fontsize=8, frameon=False)
+
+
 def render(fig: Any, title: str, hint: str) -> Chart:
-    """Close the figure and return it as a Chart of inline SVG (title set on the figure)."""
+    """Close the figure and return it as a Chart of inline SVG (title set on the figure). Legends are
+    moved off the data, and the saved area grows to hold them and every tick label whole."""
     fig.suptitle(title, fontweight="bold", fontsize=11)
     axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_ylabel() and ax.get_label() != "<colorbar>"]
     xlabel = next((ax.get_xlabel() for ax in fig.axes if ax.get_visible() and ax.get_xlabel()), "")
     fig.tight_layout()
+    _legends_outside(fig)
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    fig.savefig(buffer, format="svg", bbox_inches="tight",
+                metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     plt.close(fig)
     text = buffer.getvalue()
     text = re.sub(r"<\?xml[^>]*\?>\s*", "", text)

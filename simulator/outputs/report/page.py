@@ -14,13 +14,15 @@ background:#f6f7f9}
 header{background:#1d3557;color:#fff;padding:18px 32px}header h1{margin:0;font-size:22px}
 header p{margin:4px 0 0;opacity:.85}main{max-width:1100px;margin:0 auto;padding:8px 24px 48px}
 section{background:#fff;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.08);padding:16px 20px;margin:18px 0}
-h2{font-size:17px;margin:0 0 10px}figure{margin:14px 0}figure svg{max-width:100%;height:auto}
+h2{font-size:17px;margin:0 0 10px}figure{margin:14px 0}figure svg{width:100%;max-width:100%;height:auto}
 figcaption{font-size:13px;color:#4a5561;margin-top:2px}figcaption b{color:#1d232a}
-table{border-collapse:collapse;font-size:12.5px;margin:8px 0;width:100%}
-th,td{padding:4px 8px;border-bottom:1px solid #e3e6ea;text-align:right;white-space:nowrap}
-th{background:#eef1f5;position:sticky;top:0}td:first-child,th:first-child{text-align:left}
+table{border-collapse:collapse;font-size:12px;margin:8px 0;width:100%}
+th,td{padding:4px 6px;border-bottom:1px solid #e3e6ea;text-align:right;white-space:nowrap}
+th{background:#eef1f5;white-space:normal;vertical-align:bottom}
+td:first-child,th:first-child{text-align:left;position:sticky;left:0;z-index:1}
+td:first-child{background:#fff}th:first-child{background:#eef1f5}
 .miss{color:#b3261e;font-weight:600}.met{color:#1b7f3b}.note{font-size:13px;color:#4a5561}
-.wrap{overflow-x:auto}
+.wrap{overflow-x:auto;max-width:100%}
 """
 
 
