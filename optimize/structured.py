@@ -203,7 +203,9 @@ class StructuredSearch:
                     continue
                 saving = self._estimated_cost(plan) - self._estimated_cost(moved)
                 effort = (d.index(plan[d.path]) - d.index(moved[d.path])) / max(1, d.steps)
-                candidates.append(((d.path in failed_before, -saving, -effort, self.decisions.index(d)), d, moved))
+                # money first (a cost-free move only lowers QC work), then what has not failed yet, then size
+                candidates.append(((saving <= 0, d.path in failed_before, -saving, -effort, self.decisions.index(d)),
+                                   d, moved))
             if not candidates:
                 return plan, out
             candidates.sort(key=lambda c: c[0])
