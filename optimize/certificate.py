@@ -2,8 +2,9 @@
 
 Each one-step decrease is looked up among the study's trials. It was either screened (work above
 capacity), or evaluated on the search's replications; then the certificate names the constraint it
-misses most surely and the one-sided Student-t confidence that the true mean misses it. A plan is a
-certified local optimum when every decrease is at a range's end, screened, or a miss.
+misses most surely and the one-sided Student-t confidence that the true mean misses it, or, when its
+means meet every target, the target it is too close to for verification's 95% rule. A plan is a
+certified local optimum when every decrease is at a range's end, screened, a miss or too close.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import optuna
 
 from .search_space import Decision
 from .trials import COMPLETE, plan_key
+
+
+HELD = ("at its lower bound", "screened", "misses", "too close to a target to pass verification")
 
 
 def miss_confidence(values: list[float], sd: float | None = None) -> float:
@@ -51,6 +55,10 @@ def _entry(decision: Decision, params: dict[str, Any], trials: dict[str, optuna.
     noise = trial.user_attrs.get("noise") or {}
     missed = {name: miss_confidence(v, noise.get(name)) for name, v in by_rep.items() if float(np.mean(v)) > 0}
     if not missed:
+        if not trial.user_attrs.get("verification_ready", True):
+            closest = max(by_rep, key=lambda n: (float(np.mean(by_rep[n])), n))
+            return dict(entry, status="too close to a target to pass verification", constraint=closest,
+                        violation=float(np.mean(by_rep[closest])))
         return dict(entry, status="meets every target on the search's replications")
     name = max(missed, key=lambda n: (missed[n], n))
     return dict(entry, status="misses", constraint=name, violation=float(np.mean(by_rep[name])),
@@ -61,5 +69,5 @@ def certify(params: dict[str, Any], decisions: list[Decision], study: optuna.Stu
     """Per numeric variable: its value, the step below, and the evidence that the step misses a target."""
     trials = {plan_key(t.params): t for t in study.get_trials(deepcopy=False, states=(COMPLETE,))}
     variables = {d.path: _entry(d, params, trials) for d in decisions if d.choices is None}
-    held = all(e["status"] in ("at its lower bound", "screened", "misses") for e in variables.values())
+    held = all(e["status"] in HELD for e in variables.values())
     return {"local_optimum": held, "variables": variables}

@@ -38,7 +38,7 @@ from .search_space import Decision, decisions
 from .start import analytic_start, analytic_starts, lower_bound
 from .storage import Heartbeat, StudyLock, open_storage
 from .structured import StructuredSearch
-from .trials import COMPLETE, RUNNING, WAITING, Settings, TrialDriver, feasible, plan_key, rank
+from .trials import COMPLETE, RUNNING, WAITING, Settings, TrialDriver, feasible, fresh_replications, plan_key, rank
 from .verify import verify
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -249,9 +249,11 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
             "simulations_saved_by_pruning": by_pruning,
             "simulations_run": sum(t.user_attrs.get("replications", 0) for t in complete),
             "repeats": sum(1 for t in complete if "repeat_of" in t.user_attrs)}
-    ordered = sorted((t for t in complete if feasible(t)), key=lambda t: rank(t, search.decisions))
+    # plans whose margins survive verification's rule on their own spread first, each group by rank
+    ordered = sorted((t for t in complete if feasible(t)),
+                     key=lambda t: (not t.user_attrs.get("verification_ready", False), rank(t, search.decisions)))
     unique = list({json.dumps(t.params, sort_keys=True): t for t in reversed(ordered)}.values())[::-1]
-    fresh = max(5, 2 * search.replications)
+    fresh = fresh_replications(search.replications)
     checked = []
     for trial in unique[:candidates]:
         result = verify(search.raw, dict(trial.params), search.objectives, search.constraints, fresh, jobs)
