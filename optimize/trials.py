@@ -77,19 +77,21 @@ class Outcome:
     params: dict[str, Any]
     number: int
     cost: float  # the first objective
-    violations: dict[str, float]
+    violations: dict[str, float]  # each constraint's violation as verification would judge it (see below)
     screened: bool
-    ready: bool  # would pass verification if fresh replications had the same means and spread
 
     @property
     def feasible(self) -> bool:
-        """Meets every target on the search's means, with the margin verification will ask for."""
-        return self.ready and all(v <= 0 for v in self.violations.values())
+        """Meets every target with the margin verification will ask for."""
+        return all(v <= 0 for v in self.violations.values())
 
 
 def outcome(trial: optuna.trial.FrozenTrial) -> Outcome:
-    return Outcome(dict(trial.params), trial.number, trial.values[0], dict(trial.constraints),
-                   "screened" in trial.user_attrs, bool(trial.user_attrs.get("verification_ready", False)))
+    """A finished trial as the structured search sees it: each constraint's mean violation plus the
+    one-sided 95% t margin that verification's fresh replications would add, with the plan's own spread
+    (`verification_margins`); screened trials keep their constraints."""
+    margins = trial.user_attrs.get("verification_margins") or dict(trial.constraints)
+    return Outcome(dict(trial.params), trial.number, trial.values[0], dict(margins), "screened" in trial.user_attrs)
 
 
 def fresh_replications(replications: int) -> int:
@@ -97,19 +99,19 @@ def fresh_replications(replications: int) -> int:
     return max(5, 2 * replications)
 
 
-def verification_ready(by_replication: dict[str, list[float]], fresh: int) -> bool:
-    """Every constraint's mean violation plus the one-sided 95% t margin that `fresh` replications with
-    the same spread would add is <= 0: a plan on the razor's edge of its means would fail verification,
+def verification_margins(by_replication: dict[str, list[float]], fresh: int) -> dict[str, float]:
+    """Each constraint's mean violation plus the one-sided 95% t margin that `fresh` replications with the
+    same spread would add: > 0 means a plan on the edge of its means, which verification would reject,
     so the structured search does not treat it as feasible."""
     from scipy import stats
 
     quantile = float(stats.t.ppf(0.95, fresh - 1))
-    for values in by_replication.values():
+    out = {}
+    for name, values in by_replication.items():
         data = np.asarray(values, dtype=float)
         spread = float(data.std(ddof=1)) if len(data) > 1 else 0.0
-        if float(data.mean()) + quantile * spread / math.sqrt(fresh) > 0:
-            return False
-    return True
+        out[name] = float(data.mean()) + quantile * spread / math.sqrt(fresh)
+    return out
 
 
 @dataclass
@@ -256,8 +258,9 @@ class TrialDriver:
         trial.set_user_attr("constraints", result.violations)  # also as a user attribute: optuna-dashboard lists them
         trial.set_user_attr("replications", result.replications)
         trial.set_user_attr("violations_by_replication", result.by_replication)
-        trial.set_user_attr("verification_ready", verification_ready(
-            result.by_replication, fresh_replications(self.settings.replications)))
+        margins = verification_margins(result.by_replication, fresh_replications(self.settings.replications))
+        trial.set_user_attr("verification_margins", margins)
+        trial.set_user_attr("verification_ready", all(v <= 0 for v in margins.values()))
         if result.pruned:
             trial.set_user_attr("pruned", result.pruned)
         self.study.tell(trial, result.objectives)
