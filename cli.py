@@ -6,23 +6,27 @@ import functools
 import json
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from simulator.scenario import AnnoplanError, Scenario, ScenarioError, load_scenario
 
 # The commands import what they run (pandas, SimPy, Optuna, matplotlib) inside their bodies, so that
 # --help, validate and schema start without loading any of it.
 
-try:
-    VERSION = version("annoplan")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    VERSION = "0+unknown"
+
+
+@functools.cache
+def annoplan_version() -> str:
+    """The installed package's version, stamped into every output folder (read on demand: it costs 30 ms)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("annoplan")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
 
 _err = Console(stderr=True, highlight=False)
 
@@ -33,12 +37,16 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except ScenarioError as exc:
-            for problem in exc.problems:
-                click.echo(f"error: {problem}", err=True)
-            raise SystemExit(2) from None
-        except AnnoplanError as exc:
-            click.echo(f"error: {exc}", err=True)
+        except Exception as exc:
+            from simulator.scenario import AnnoplanError, ScenarioError  # not at the top: --help loads no scenario code
+
+            if isinstance(exc, ScenarioError):
+                for problem in exc.problems:
+                    click.echo(f"error: {problem}", err=True)
+            elif isinstance(exc, AnnoplanError):
+                click.echo(f"error: {exc}", err=True)
+            else:
+                raise
             raise SystemExit(2) from None
     return wrapper
 
@@ -68,7 +76,7 @@ def with_seed(overrides: tuple[str, ...], seed: int | None) -> tuple[str, ...]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(VERSION, prog_name="annoplan")
+@click.version_option(package_name="annoplan", prog_name="annoplan")
 def main() -> None:
     """Capacity planning for annotation, content-review and rating teams.
 
@@ -86,6 +94,8 @@ def validate(files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
     \b
     Example:  annoplan validate scenarios/*.yaml
     """
+    from simulator.scenario import ScenarioError, load_scenario
+
     bad = 0
     for file in files:
         try:
@@ -107,6 +117,8 @@ def schema() -> None:
     \b
     Example:  annoplan schema > annoplan.schema.json
     """
+    from simulator.scenario import Scenario
+
     click.echo(json.dumps(Scenario.model_json_schema(), indent=2))
 
 
@@ -150,6 +162,8 @@ def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[
 
     def update(done: int) -> None:
         if "progress" not in bar and time.monotonic() - started > 2.0 and done < total:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
             bar["progress"] = Progress(TextColumn("replications"), BarColumn(), MofNCompleteColumn(),
                                        TimeElapsedColumn(), console=_err, transient=True)
             bar["progress"].start()
@@ -179,13 +193,14 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
     """
     from simulator.outputs.files import write_simulation
     from simulator.outputs.terminal import print_tables, queue_targets
+    from simulator.scenario import load_scenario
     from simulator.simulation import simulate as run_simulation
 
     scenario = load_scenario(file, with_seed(overrides, seed))
     result = with_progress(replications, quiet, lambda update: run_simulation(
         scenario, replications, jobs, progress=update))
     if out is not None:
-        write_simulation(result, out, VERSION)
+        write_simulation(result, out, annoplan_version())
     emit(result.summary(), as_json, out, lambda summary: print_tables(summary, queue_targets(scenario)))
 
 
@@ -255,7 +270,7 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
                           study_name=study_name, progress=progress, reclaim_running=own_storage,
                           heartbeat=heartbeat, time_limit=time_limit)
     if out is not None:
-        write_optimization(result, out, str(file), VERSION)
+        write_optimization(result, out, str(file), annoplan_version())
     if as_json:
         click.echo(to_json(result.summary()))
     else:
@@ -298,7 +313,7 @@ def compare(files: tuple[Path, ...], variants: tuple[str, ...], replications: in
     comparison = with_progress(replications * len(scenarios), quiet, lambda update: run_compare(
         scenarios, labels, replications, jobs, progress=update))
     if out is not None:
-        write_comparison(comparison, out, VERSION)
+        write_comparison(comparison, out, annoplan_version())
     emit(comparison.summary(), as_json, out, print_comparison)
 
 
@@ -329,7 +344,7 @@ def sweep(file: Path, varies: tuple[str, ...], replications: int, jobs: int | No
     result = with_progress(points * replications, quiet, lambda update: run_sweep(
         file, parsed, with_seed(overrides, seed), replications, jobs, progress=update))
     if out is not None:
-        write_sweep(result, out, VERSION)
+        write_sweep(result, out, annoplan_version())
     emit(result.summary(), as_json, out, print_sweep)
 
 

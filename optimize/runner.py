@@ -38,7 +38,8 @@ from .search_space import Decision, decisions
 from .start import analytic_start, analytic_starts, lower_bound
 from .storage import Heartbeat, StudyLock, open_storage
 from .structured import StructuredSearch
-from .trials import COMPLETE, RUNNING, WAITING, Settings, TrialDriver, feasible, fresh_replications, plan_key, rank
+from .trials import (COMPLETE, RUNNING, WAITING, Settings, TrialDriver, feasible, fresh_replications, objective_values,
+                     plan_key, rank)
 from .verify import verify
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -207,7 +208,8 @@ def trials_table(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
     for t in study.get_trials(deepcopy=False):
         row: dict[str, Any] = {"number": t.number, "state": t.state.name}
         row.update({f"param.{k}": v for k, v in t.params.items()})
-        for name, value in zip(objectives, t.values or [None] * len(objectives)):
+        values = objective_values(t) if t.state == optuna.trial.TrialState.COMPLETE else [None] * len(objectives)
+        for name, value in zip(objectives, values):
             row[f"objective.{name}"] = value
         row.update({f"constraint.{k}": v for k, v in t.constraints.items()})
         row["feasible"] = t.state == optuna.trial.TrialState.COMPLETE and feasible(t)
@@ -274,6 +276,6 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
     trial = min(complete, key=lambda t: (sum(max(0.0, v) for v in t.constraints.values()), t.number))
     name, miss = max(trial.constraints.items(), key=lambda kv: kv[1])
     return OptimizeResult(feasible=False, params=dict(trial.params),
-                          objective=dict(zip(search.objectives, trial.values)), kpis=trial.user_attrs.get("kpis"),
+                          objective=dict(zip(search.objectives, objective_values(trial))), kpis=trial.user_attrs.get("kpis"),
                           trials=table, closest=(name, -miss), scenario_raw=search.raw, verification=None,
                           search=info, pareto=pareto)

@@ -62,7 +62,20 @@ def effort(params: dict[str, Any], decisions: list[Decision]) -> float:
 
 def rank(trial: optuna.trial.FrozenTrial, decisions: list[Decision]) -> tuple[float, float, int]:
     """Order of preference among feasible trials: first objective, then effort, then trial number."""
-    return trial.values[0], effort(trial.params, decisions), trial.number
+    return objective_values(trial)[0], effort(trial.params, decisions), trial.number
+
+
+def objective_values(trial: optuna.trial.FrozenTrial) -> list[float | None]:
+    """The plan's objective values (cost, ...) whether or not it is feasible. An infeasible trial is told
+    to Optuna as +inf (see `told`), so its values live in the user attribute `objectives`."""
+    return list(trial.user_attrs.get("objectives", trial.values))
+
+
+def told(values: list[float], is_feasible: bool) -> list[float]:
+    """What Optuna is told: the objective values of a feasible plan, +inf for an infeasible one. Optuna
+    ranks by constraints itself, but optuna-dashboard's best trial is the plain minimum of the values,
+    so an infeasible plan must never look cheapest there."""
+    return list(values) if is_feasible else [math.inf] * len(values)
 
 
 def feasible(trial: optuna.trial.FrozenTrial) -> bool:
@@ -91,7 +104,8 @@ def outcome(trial: optuna.trial.FrozenTrial) -> Outcome:
     one-sided 95% t margin that verification's fresh replications would add, with the plan's own spread
     (`verification_margins`); screened trials keep their constraints."""
     margins = trial.user_attrs.get("verification_margins") or dict(trial.constraints)
-    return Outcome(dict(trial.params), trial.number, trial.values[0], dict(margins), "screened" in trial.user_attrs)
+    return Outcome(dict(trial.params), trial.number, objective_values(trial)[0], dict(margins),
+                   "screened" in trial.user_attrs)
 
 
 def fresh_replications(replications: int) -> int:
@@ -169,7 +183,8 @@ class TrialDriver:
 
     def best_cost(self) -> float | None:
         """The cheapest feasible first objective so far."""
-        costs = [t.values[0] for t in self.study.get_trials(deepcopy=False, states=(COMPLETE,)) if feasible(t)]
+        costs = [objective_values(t)[0] for t in self.study.get_trials(deepcopy=False, states=(COMPLETE,))
+                 if feasible(t)]
         return min(costs) if costs else None
 
     # --- claiming ---------------------------------------------------------------------------------
@@ -192,7 +207,10 @@ class TrialDriver:
         for constraint in self.settings.constraints:
             trial.set_constraint(constraint.name, min(excess, 1e6))
         cost = paid_cost(scenario)
-        self.study.tell(trial, [cost if name in ("cost", "budget") else math.inf for name in self.settings.objectives])
+        values = [cost if name in ("cost", "budget") else None for name in self.settings.objectives]
+        trial.set_user_attr("objectives", values)
+        trial.set_user_attr("feasible", False)
+        self.study.tell(trial, told([math.inf] * len(values), False))
         self.beat.running.discard(trial._trial_id)
         return trial, None
 
@@ -223,7 +241,7 @@ class TrialDriver:
                 trial.set_user_attr(name, value)
         trial.set_user_attr("repeat_of", earlier.number)
         trial.set_user_attr("replications", 0)
-        self.study.tell(trial, earlier.values)
+        self.study.tell(trial, earlier.values)  # `objectives` and `feasible` came with the user attributes
         self.beat.running.discard(trial._trial_id)
         return True
 
@@ -263,7 +281,10 @@ class TrialDriver:
         trial.set_user_attr("verification_ready", all(v <= 0 for v in margins.values()))
         if result.pruned:
             trial.set_user_attr("pruned", result.pruned)
-        self.study.tell(trial, result.objectives)
+        is_feasible = all(v <= 0 for v in result.violations.values())
+        trial.set_user_attr("objectives", list(result.objectives))
+        trial.set_user_attr("feasible", is_feasible)
+        self.study.tell(trial, told(result.objectives, is_feasible))
         self.beat.running.discard(trial._trial_id)
         self.progress()
 

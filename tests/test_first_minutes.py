@@ -16,21 +16,26 @@ from simulator.replications import IN_PROCESS_ITEMS, auto_jobs, expected_items
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = str(ROOT / "scenarios" / "quickstart.yaml")
-HEAVY = ("pandas", "matplotlib", "scipy", "optuna", "simpy", "openpyxl", "pyarrow")
+TRUST_SAFETY = str(ROOT / "scenarios" / "trust_safety_q1.yaml")
+HEAVY = ("numpy", "pandas", "matplotlib", "scipy", "optuna", "simpy", "openpyxl", "pyarrow")
 
 
-def loaded_after(code: str) -> list[str]:
-    """The heavy top-level modules loaded by running `code` in a fresh interpreter."""
+def loaded_after(code: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
+    """The `heavy` top-level modules loaded by running `code` in a fresh interpreter."""
     probe = f"{code}\nimport sys, json; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
     modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
-    return sorted(modules & set(HEAVY))
+    return sorted(modules & set(heavy))
 
 
 def test_help_validate_and_schema_load_no_heavy_library():
-    assert loaded_after("import cli") == []
+    """`--help` loads not even the scenario code (pydantic, yaml); validate and schema load no numpy."""
+    assert loaded_after("import cli", HEAVY + ("pydantic", "yaml", "simulator", "optimize")) == []
     assert loaded_after("from click.testing import CliRunner; import cli\n"
-                        f"CliRunner().invoke(cli.main, ['validate', {QUICK!r}])") == []
+                        "CliRunner().invoke(cli.main, ['--help'])", HEAVY + ("pydantic", "yaml")) == []
+    for file in (QUICK, TRUST_SAFETY):
+        assert loaded_after("from click.testing import CliRunner; import cli\n"
+                            f"r = CliRunner().invoke(cli.main, ['validate', {file!r}]); assert r.exit_code == 0") == []
     assert loaded_after("from click.testing import CliRunner; import cli\n"
                         "CliRunner().invoke(cli.main, ['schema'])") == []
 

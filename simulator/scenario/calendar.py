@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -57,6 +59,8 @@ def local_hour_and_day(origin: dt.datetime, n_hours: int, tz_name: str) -> tuple
     zoneinfo applies DST; one conversion per hour costs about 3 microseconds, negligible next to the run.
     """
     tz = zone(tz_name)
+    import numpy as np  # here, not at the top: loading a scenario (validate, --help) never needs numpy
+
     hours = np.empty(n_hours, dtype=np.int64)
     weekdays = np.empty(n_hours, dtype=np.int64)
     days = np.empty(n_hours, dtype=np.int64)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 
@@ -44,6 +43,8 @@ def read_forecast(path: Path) -> pd.DataFrame:
 
 def forecast_hours(frame: pd.DataFrame, origin: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
     """Row start and end times in clock hours; the last row lasts as long as the one before (1 day if alone)."""
+    import numpy as np
+
     starts = ((frame["start"] - origin).dt.total_seconds() / 3600.0).to_numpy()
     if len(starts) > 1:
         ends = np.append(starts[1:], starts[-1] + (starts[-1] - starts[-2]))
