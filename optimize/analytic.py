@@ -5,8 +5,8 @@ Work is counted in worker-hours at speed 1 per clock hour (busy servers), averag
 window, and includes every stage an item can visit: k label passes, adjudication of ties, escalation,
 sampled review and the rework loop it triggers (each rework is labelled and reviewed again).
 
-Capacity is per head: the productive hours (paid x (1 - shrinkage)) a head of the pool supplies per
-clock hour of the window, weighted by the expected share still employed under attrition.
+Capacity is per head: the productive hours (rostered x (1 - shrinkage) x (1 - absence)) a head of
+the pool supplies per clock hour of the window, weighted by the expected share still employed under attrition.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class PoolRates:
     """What one more head (or one more hire of each wave) adds, per clock hour of the measured window."""
 
     paid_per_head: float  # paid hours per clock hour, attrition included
-    productive_per_head: float  # paid x (1 - shrinkage)
+    productive_per_head: float  # rostered x (1 - shrinkage) x (1 - absence)
     paid_per_hire: tuple[float, ...]  # per hire of each wave in pool.hires
     productive_per_hire: tuple[float, ...]
 
@@ -129,9 +129,9 @@ def pool_rates(scenario: Scenario, pool_id: str) -> PoolRates:
 
     def paid_from(joined: float) -> float:
         hours = sum(share * hours_in_window(p, max(lo, joined), hi) for share, p in zip(shares, patterns))
-        return hours / window * _survival(pool, joined, lo, hi)
+        return hours / window * _survival(pool, joined, lo, hi) * pool.paid_share()
 
-    keep = 1 - pool.shrinkage
+    keep = pool.available_share()
     head = paid_from(0.0)
     hires = tuple(paid_from((h.week - 1) * 168.0) for h in pool.hires)
     return PoolRates(head, head * keep, hires, tuple(x * keep for x in hires))
@@ -309,7 +309,7 @@ def weekly_work(scenario: Scenario) -> tuple[dict[tuple[str, str], np.ndarray], 
 
 def weekly_capacity(scenario: Scenario, pool_id: str, joined: float = 0.0) -> np.ndarray:
     """Productive servers one head of the pool (joined at clock hour `joined`) gives by hour of the week:
-    share-weighted on-shift time, less shrinkage, times the share still employed under attrition."""
+    share-weighted on-shift time, less shrinkage and absence, times the share still employed under attrition."""
     pool = scenario.pools[pool_id]
     h = scenario.horizon
     n_hours, lo = math.ceil(h.duration), int(h.warmup)
@@ -324,7 +324,7 @@ def weekly_capacity(scenario: Scenario, pool_id: str, joined: float = 0.0) -> np
         rate = -math.log(1 - pool.attrition_monthly) / HOURS_PER_MONTH
         clock = np.arange(n_hours) + 0.5
         on *= np.where(clock >= joined, np.exp(-rate * np.maximum(clock - joined, 0.0)), 0.0)
-    return _fold_week(on, lo) * (1 - pool.shrinkage)
+    return _fold_week(on, lo) * (1 - pool.shrinkage) * (1 - pool.absence)
 
 
 def _sets(scenario: Scenario, skills: list[str]) -> list[frozenset[str]]:

@@ -27,7 +27,8 @@ def capacity(scenario: Scenario) -> dict[str, float]:
         shares = [1.0] if pool.shifts == "24x7" else [s.share for s in pool.shifts]
         heads = pool.headcount + sum(h.count for h in pool.hires)
         which = assign_patterns(heads, shares)
-        out[pid] = sum(hours_in_window(patterns[p], lo, hi) for p in which) * (1 - pool.shrinkage) / (hi - lo)
+        rostered = sum(hours_in_window(patterns[p], lo, hi) for p in which)
+        out[pid] = rostered * (1 - pool.shrinkage) * (1 - pool.absence) / (hi - lo)
     return out
 
 
@@ -43,7 +44,7 @@ def paid_cost(scenario: Scenario) -> float:
         for hire in pool.hires:
             start = max(lo, (hire.week - 1) * 168.0)
             hours += hire.count * sum(hours_in_window(patterns[p], start, hi) for p in assign_patterns(1, shares))
-        total += hours * pool.cost_per_hour
+        total += hours * pool.paid_share() * pool.cost_per_hour
     return total
 
 

@@ -73,17 +73,23 @@ def test_littles_law_on_reported_figures(mmc_runs):
 
 
 def test_items_are_conserved():
-    """With no warm-up every item is counted: arrivals = completed + open at the end, exactly."""
-    s = scenario(**{"horizon.warmup": 0, "horizon.duration": "300h", "queues.q.initial_backlog": 500})
+    """With no warm-up every item is counted. Stopping at the end (drain 0): arrivals = completed + open
+    at the end, exactly. With the drain, every measured item open at the end is delivered after it."""
+    s = scenario(**{"horizon.warmup": 0, "horizon.duration": "300h", "horizon.drain": 0,
+                    "queues.q.initial_backlog": 500})
     for k in range(3):
         run = run_replication(s, k)
         q = run.kpis["queues"]["q"]
-        assert q["arrivals"] == q["completed"] + q["backlog_end"]
+        assert q["arrivals"] == q["completed"] + q["backlog_end"] and q["undelivered"] == q["backlog_end"]
         series = run.queue_series["q"]
         assert series["arrivals"].sum() == q["arrivals"]
         assert series["completions"].sum() == q["completed"]
         assert series["backlog"][-1] == q["backlog_end"]
         assert q["backlog_end"] > 0 or q["completed"] > 500
+        drained = run_replication(scenario(**{"horizon.warmup": 0, "horizon.duration": "300h",
+                                              "queues.q.initial_backlog": 500}), k).kpis["queues"]["q"]
+        assert drained["backlog_end"] > 0 and drained["undelivered"] == 0
+        assert drained["arrivals"] == drained["completed"] == q["arrivals"]
 
 
 def test_more_staff_means_less_waiting():

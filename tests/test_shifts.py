@@ -67,9 +67,9 @@ def test_shrinkage_takes_its_share_of_paid_hours_and_cost_is_paid_hours_times_ra
 def test_wrapped_shrinkage_block_leaves_exactly_one_minus_shrinkage():
     rng = np.random.default_rng(1)
     instances = [(24.0 * d + 9, 24.0 * d + 18) for d in range(200)]
-    intervals = available_intervals(instances, 0.3, rng)
-    assert sum(b - a for a, b in intervals) == pytest.approx(200 * 9 * 0.7)
-    assert all(9 <= a % 24 <= 18 and 9 <= (b - 1e-9) % 24 <= 18 for a, b in intervals)
+    intervals = available_intervals(instances, 0.3, rng.random(200), np.zeros(200, dtype=bool))
+    assert sum(b - a for a, b, _ in intervals) == pytest.approx(200 * 9 * 0.7)
+    assert all(9 <= a % 24 <= 18 and 9 <= (b - 1e-9) % 24 <= 18 for a, b, _ in intervals)
 
 
 def test_head_count_is_split_by_shares_with_largest_remainder():

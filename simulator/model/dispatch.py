@@ -184,9 +184,10 @@ class Dispatcher:
     def start(self, worker: Worker, task: TaskList, item: Item, now: float) -> None:
         pool = worker.pool
         window_start = self.window_start
+        measured = window_start <= item.arrival < self.horizon
         if item.first_start < 0:  # the first labelling visit: its wait is also the label stage's
             item.first_start = now
-            if item.arrival >= window_start:
+            if measured:
                 stats = item.queue.stats
                 stats.wait_sum += now - item.arrival
                 stats.wait_n += 1
@@ -194,12 +195,13 @@ class Dispatcher:
                     stats.waited += 1
         else:
             wait = task.wait
-            if wait is not None and item.arrival >= window_start:
+            if wait is not None and measured:
                 wait[0] += now - item.ready
                 wait[1] += 1
         duration = item.work / (pool.speed[task] if now >= worker.ramp_end else pool.speed_of(worker, task, now))
         end = now + duration
-        if end > window_start:
+        worker.busy_until = end
+        if end > window_start and now < self.horizon:
             pool.stats.busy += duration if now >= window_start and end <= self.horizon else \
                 min(end, self.horizon) - max(now, window_start)
         if task.sensitive:
@@ -219,9 +221,10 @@ class Dispatcher:
             worker.sens_day = day
             worker.sens_hours = 0.0
         worker.sens_hours += hours
-        worker.exposure[day] = worker.sens_hours
+        if now < self.horizon:  # the log covers the horizon, not the drain after it
+            worker.exposure[day] = worker.sens_hours
         pool.hour_sensitive += hours
-        if now >= self.window_start and worker.sens_hours > pool.stats.exposure_max:
+        if self.window_start <= now < self.horizon and worker.sens_hours > pool.stats.exposure_max:
             pool.stats.exposure_max = worker.sens_hours
 
     def _finish(self, event: Wake) -> None:

@@ -23,7 +23,7 @@ from .handling import handling_times
 from .metrics import QueueStats, replication_kpis
 from .random_streams import stream
 from simulator.scenario.schema import Scenario
-from .shifts import available_intervals, hours_in_window, shift_instances
+from .shifts import available_intervals, hours_in_window, shift_instances, staggered_offsets
 from .staffing import clip, headcount_by_hour, roster
 from .timetable import Routine, Timetable
 from .workers import PoolRuntime, Worker
@@ -51,7 +51,7 @@ class QueueRuntime:
     __slots__ = ("id", "spec", "skill", "priority", "target", "sensitive", "difficulty", "stats", "flow", "work",
                  "arrival_chunks", "series")
 
-    def __init__(self, queue_id: str, scenario: Scenario, replication: int, n_hours: int):
+    def __init__(self, queue_id: str, scenario: Scenario, replication: int, n_hours: int, until: float):
         spec = scenario.queues[queue_id]
         self.id = queue_id
         self.spec = spec
@@ -60,10 +60,10 @@ class QueueRuntime:
         self.target = spec.sla.target
         self.sensitive = spec.sensitive
         self.difficulty = spec.difficulty
-        self.stats = QueueStats(scenario.horizon.warmup, spec.sla.target)
+        self.stats = QueueStats(scenario.horizon.warmup, scenario.horizon.duration, spec.sla.target)
         self.work = handling_times(spec.handling_time, stream(scenario.seed, replication, f"handling/{queue_id}"))
         rng = stream(scenario.seed, replication, f"arrivals/{queue_id}")
-        self.arrival_chunks = arrival_chunks(hourly_rates(spec, scenario.horizon.start, n_hours, rng), rng)
+        self.arrival_chunks = arrival_chunks(hourly_rates(spec, scenario.horizon.start, math.ceil(until), rng), rng)
         self.series = {name: np.zeros(n_hours) for name in ("arrivals", "completions", "backlog")}
         self.flow: QueueFlow = None  # type: ignore[assignment]  # set once the dispatcher exists
 
@@ -75,7 +75,8 @@ class Replication:
         self.scenario = scenario
         self.replication = replication
         self.env = simpy.Environment()
-        self.horizon = scenario.horizon.duration
+        self.horizon = scenario.horizon.duration  # the measured window's end
+        self.until = self.horizon + scenario.drain_hours()  # the latest the run goes on to deliver measured items
         self.window_start = scenario.horizon.warmup
         self.n_hours = math.ceil(self.horizon)
         self.dispatch = Dispatcher(self.env, self.window_start, self.horizon, self.n_hours)
@@ -84,7 +85,7 @@ class Replication:
         seed = scenario.seed
         self.queues: dict[str, QueueRuntime] = {}
         for qid in scenario.queues:
-            queue = QueueRuntime(qid, scenario, replication, self.n_hours)
+            queue = QueueRuntime(qid, scenario, replication, self.n_hours, self.until)
             queue.flow = QueueFlow(queue, scenario.workflow_of(qid),
                                    lambda name, q=qid: stream(seed, replication, f"{name}/{q}"), self.dispatch.offer)
             self.queues[qid] = queue
@@ -92,7 +93,7 @@ class Replication:
         origin = horizon_origin(scenario.horizon.start)
         self.pools: dict[str, PoolRuntime] = {}
         for pid, spec in scenario.pools.items():
-            _, _, local_day = local_hour_and_day(origin, self.n_hours + 1, spec.timezone)  # +1: the end instant
+            _, _, local_day = local_hour_and_day(origin, math.ceil(self.until) + 1, spec.timezone)  # +1: the end instant
             self.pools[pid] = PoolRuntime(pid, spec, [s for s in stages if s.skill in spec.skills], local_day.tolist())
             self.dispatch.serve(self.pools[pid])
         self._arrive_cb = self._arrive
@@ -100,7 +101,7 @@ class Replication:
         self._heap, self._eid = self.dispatch.heap, self.dispatch.eid
         self._pool_series: dict[str, dict[str, np.ndarray]] = {}
         self._queue_list = list(self.queues.values())  # merged arrivals name their queue by its index here
-        self._arrivals = merged_arrivals([q.arrival_chunks for q in self._queue_list], self.horizon)
+        self._arrivals = merged_arrivals([q.arrival_chunks for q in self._queue_list], self.until)
 
     # -- wiring ---------------------------------------------------------------------------------------
 
@@ -110,20 +111,32 @@ class Replication:
         seed, rep = self.scenario.seed, self.replication
         for pid, pool in self.pools.items():
             spec = pool.spec
-            patterns = shift_instances(spec, self.scenario.horizon.start, self.horizon)
+            patterns = shift_instances(spec, self.scenario.horizon.start, self.until)
             people = roster(spec, stream(seed, rep, f"attrition/{pid}"))
-            shrinkage = stream(seed, rep, f"shrinkage/{pid}")
+            breaks, absences = stream(seed, rep, f"shrinkage/{pid}"), stream(seed, rep, f"absence/{pid}")
+            slots: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+            for p, instances in enumerate(patterns):
+                mine = [i for i, person in enumerate(people) if person.pattern == p]
+                hired = np.asarray([people[i].hired_at for i in mine], dtype=float)
+                leaves = np.asarray([people[i].leaves_at for i in mine], dtype=float)
+                offsets = staggered_offsets(instances, hired, leaves, breaks)
+                absent = absences.random(offsets.shape) < spec.absence
+                slots.update((i, (offsets[:, j], absent[:, j])) for j, i in enumerate(mine))
             on_shift = np.zeros(self.n_hours + 1)
             for index, person in enumerate(people):
                 worker = Worker(pool, index, person.hired_at, person.leaves_at, person.ramp_end)
                 pool.workers.append(worker)
-                employed = (person.hired_at, min(person.leaves_at, hi))
-                shifts = clip(patterns[person.pattern], *employed)
-                pool.stats.paid += hours_in_window(shifts, lo, hi)
-                for a, b in shifts:
+                employed = (person.hired_at, min(person.leaves_at, self.until))
+                offsets, absent = slots[index]
+                instances = patterns[person.pattern]
+                paid = instances if spec.absence_paid else [x for x, gone in zip(instances, absent.tolist()) if not gone]
+                pool.stats.paid += hours_in_window(clip(paid, *employed), lo, hi)
+                for a, b in clip(instances, *employed):
                     on_shift[math.ceil(a):math.ceil(b)] += 1
-                available = clip(available_intervals(patterns[person.pattern], spec.shrinkage, shrinkage), *employed)
-                pool.stats.productive += hours_in_window(available, lo, hi)
+                available = [(max(a, employed[0]), min(b, employed[1]), brk)
+                             for a, b, brk in available_intervals(instances, spec.shrinkage, offsets, absent)
+                             if b > employed[0] and a < employed[1]]
+                pool.stats.productive += hours_in_window([(a, b) for a, b, _ in available], lo, hi)
                 if person.hired_at <= hi:
                     self.timetable.add(self._availability(worker, available))
             pool.stats.headcount_end = sum(1 for p in people if p.leaves_at > hi and p.hired_at <= hi)
@@ -134,19 +147,29 @@ class Replication:
             if pool.cap is not None:
                 self.timetable.add(self._midnights(pool))
 
-    def _availability(self, worker: Worker, intervals: list[tuple[float, float]]) -> Routine:
-        """Calendar routine: the worker comes on and goes off at the edges of its available intervals."""
+    def _availability(self, worker: Worker, intervals: list[tuple[float, float, bool]]) -> Routine:
+        """Calendar routine: the worker comes on and goes off at the edges of its available intervals. A
+        break that falls due while an item is in hand starts when the item is done and keeps its length,
+        so the next interval starts that much later (for a break that ends the shift: the next shift
+        starts that much later), and productive hours stay paid x (1 - shrinkage). At a shift's end
+        with no break, the worker finishes the item in hand as overtime."""
         env = self.env
-        for begin, end in intervals:
+        delay = 0.0
+        for begin, end, break_follows in intervals:
+            begin += delay
+            if begin >= end:
+                delay = 0.0
+                continue
             if begin > env.now:
                 yield begin - env.now
             self.dispatch.come_on(worker)
             yield end - env.now
             self.dispatch.go_off(worker)
+            delay = worker.busy_until - end if break_follows and worker.item is not None else 0.0
 
     def _midnights(self, pool: PoolRuntime) -> Routine:
         """Calendar routine: at each local midnight (to the clock hour) exposure caps are lifted."""
-        changes = np.flatnonzero(np.diff(np.asarray(pool.local_day[: self.n_hours]))) + 1
+        changes = np.flatnonzero(np.diff(np.asarray(pool.local_day[: math.ceil(self.until)]))) + 1
         for hour in changes.tolist():
             yield hour - self.env.now
             self.dispatch.lift_caps(pool, self.env.now)
@@ -193,7 +216,7 @@ class Replication:
         stats = queue.stats
         stats.open += 1
         stats.hour_arrivals += 1
-        if now >= self.window_start:
+        if self.window_start <= now < self.horizon:
             stats.arrivals += 1
         flow = queue.flow
         if flow.passes == 1:  # skip a call for the common single-pass item
@@ -225,14 +248,21 @@ class Replication:
     # -- running --------------------------------------------------------------------------------------
 
     def run(self) -> ReplicationResult:
-        """Play the horizon out and return KPIs, hourly series and the exposure log."""
+        """Play the horizon out, then drain: keep running (arrivals go on as forecast, unmeasured) until
+        every measured item is delivered or the drain limit is reached. Hours and cost count the
+        measured window only. Return KPIs, hourly series and the exposure log."""
         self._staff()
         self._start_arrivals()
         self.timetable.add(self._sampler())
         self.timetable.start()
         self.env.run(until=self.horizon)
         self._close_hour(self.n_hours - 1)  # run(until) stops before the sampler's event at the horizon
-        self._count_open_overdue()
+        for queue in self._queue_list:
+            queue.stats.backlog_end = queue.stats.open
+        self._drain()
+        for queue in self._queue_list:
+            queue.stats.close_drain()
+        self._count_open()
         return ReplicationResult(
             replication=self.replication,
             kpis=replication_kpis({q: r.stats for q, r in self.queues.items()},
@@ -244,14 +274,25 @@ class Replication:
             queue_weeks={qid: q.stats.weekly() for qid, q in self.queues.items()},
         )
 
-    def _count_open_overdue(self) -> None:
-        """Censoring rule: an open item already older than its SLA target counts as a miss (once)."""
+    def _drain(self) -> None:
+        """Run on, an hour at a time, while a measured item is open and the drain limit is not reached."""
+        t = self.horizon
+        while t < self.until and any(q.stats.arrivals > q.stats.completed for q in self._queue_list):
+            t = min(t + 1.0, self.until)
+            self.env.run(until=t)
+
+    def _count_open(self) -> None:
+        """Measured items still open when the run stopped: each is `undelivered`, and a miss of the SLA
+        (once) if it is already older than the target; a younger one's outcome is unknown and not counted."""
+        now = self.env.now
         open_items = {id(item): item for q in self.queues.values() for stage in q.flow.stages for item in stage.items}
         open_items.update((id(w.item), w.item) for p in self.pools.values() for w in p.workers if w.item is not None)
         for item in open_items.values():
             stats = item.queue.stats
-            if item.arrival >= self.window_start and self.horizon - item.arrival > stats.target:
-                stats.open_overdue += 1
+            if self.window_start <= item.arrival < self.horizon:
+                stats.undelivered += 1
+                if now - item.arrival > stats.target:
+                    stats.open_overdue += 1
 
 
 def run_replication(scenario: Scenario, replication: int) -> ReplicationResult:

@@ -22,7 +22,7 @@ _N_BINS = int(math.log(1e6 / _TAT_MIN_H) * _BINS_PER_E) + 1
 _LOG_MIN = math.log(_TAT_MIN_H)
 _BUFFER = 65_536
 
-QUEUE_KPIS = ("arrivals", "completed", "backlog_end", "wait_mean_h", "waited_share", "label_wait_mean_h",
+QUEUE_KPIS = ("arrivals", "completed", "backlog_end", "undelivered", "wait_mean_h", "waited_share", "label_wait_mean_h",
               "review_wait_mean_h", "tat_mean_h", "tat_p50_h", "tat_p90_h",
               "tat_p95_h", "sla_attainment", "quality", "audited_quality", "audited_quality_low",
               "audited_quality_high", "audited_items", "rework_rate", "escalation_rate")
@@ -32,16 +32,20 @@ TOTAL_KPIS = ("arrivals", "completed", "cost", "sla_attainment", "quality")
 
 
 class QueueStats:
-    """Counters of one queue. Item KPIs count items that arrive in the measured window."""
+    """Counters of one queue. Item KPIs count the measured items: those arriving in the measured window
+    [start + warmup, end), followed after the end until delivered (see engine.Replication.run)."""
 
-    __slots__ = ("window_start", "target", "arrivals", "completed", "open", "wait_sum", "wait_n", "tat_sum",
+    __slots__ = ("window_start", "window_end", "target", "backlog_end", "undelivered", "arrivals", "completed", "open", "wait_sum", "wait_n", "tat_sum",
                  "waited", "hits", "correct", "reworks", "escalations", "audited", "audited_correct",
                  "hist", "tats", "open_overdue", "hour_arrivals", "hour_done", "label_wait", "review_wait",
                  "weeks", "staged", "audits")
 
-    def __init__(self, window_start: float, target: float):
+    def __init__(self, window_start: float, window_end: float, target: float):
         self.window_start = window_start
+        self.window_end = window_end
         self.target = target
+        self.backlog_end = 0  # items open at the window's end (measured or not)
+        self.undelivered = 0  # measured items still open when the run stopped
         self.arrivals = 0
         self.completed = 0
         self.open = 0
@@ -71,9 +75,15 @@ class QueueStats:
         self.fold()
         self.weeks.append((self.completed, self.hits, self.correct))
 
+    def close_drain(self) -> None:
+        """Items delivered after the end (in the drain) count in the last week, so the weeks add up."""
+        if self.weeks:
+            self.fold()
+            self.weeks[-1] = (self.completed, self.hits, self.correct)
+
     def weekly(self) -> dict[str, np.ndarray]:
-        """Per week of delivery: items delivered (that arrived in the measured window), how many within
-        the SLA target, how many correct."""
+        """Per week of delivery: measured items delivered, how many within the SLA target, how many
+        correct; the last week includes those delivered after the end."""
         cumulative = np.asarray([(0, 0, 0), *self.weeks], dtype=np.int64)
         delivered, hits, correct = np.diff(cumulative, axis=0).T
         return {"delivered": delivered, "within_target": hits, "correct": correct}
@@ -84,7 +94,7 @@ class QueueStats:
         self.open -= 1
         self.hour_done += 1
         arrival = item.arrival
-        if arrival < self.window_start:
+        if not self.window_start <= arrival < self.window_end:
             return
         self.tats.append(now - arrival)
         correct = item.correct
@@ -130,7 +140,8 @@ class QueueStats:
         return {
             "arrivals": float(self.arrivals),
             "completed": float(done),
-            "backlog_end": float(self.open),
+            "backlog_end": float(self.backlog_end),
+            "undelivered": float(self.undelivered),
             "wait_mean_h": self.wait_sum / self.wait_n if self.wait_n else math.nan,
             "waited_share": self.waited / self.wait_n if self.wait_n else math.nan,
             "label_wait_mean_h": (self.wait_sum + self.label_wait[0]) / (self.wait_n + self.label_wait[1])

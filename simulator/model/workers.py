@@ -15,7 +15,7 @@ from .tasks import TaskList
 class Worker:
     """One person. `on` means available for work now (on shift, not in a shrinkage block, not gone)."""
 
-    __slots__ = ("pool", "index", "on", "task", "item", "idle_since", "hired_at", "ramp_end", "leaves_at",
+    __slots__ = ("pool", "index", "on", "task", "item", "busy_until", "idle_since", "hired_at", "ramp_end", "leaves_at",
                  "sens_day", "sens_hours", "capped_day", "exposure")
 
     def __init__(self, pool: PoolRuntime, index: int, hired_at: float, leaves_at: float, ramp_end: float):
@@ -24,6 +24,7 @@ class Worker:
         self.on = False
         self.task: TaskList | None = None
         self.item: Any = None
+        self.busy_until = 0.0  # when the item in hand is done
         self.idle_since = 0.0
         self.hired_at = hired_at
         self.ramp_end = ramp_end

@@ -101,7 +101,7 @@ class QueueFlow:
         pool = worker.pool
         error = pool.error[self.label] if now >= worker.ramp_end else pool.error_of(worker, self.label, now)
         item.correct = right = self.u_label() >= error
-        if item.arrival >= self.stats.window_start:
+        if self.stats.window_start <= item.arrival < self.stats.window_end:
             pool.stats.labels += 1
             pool.stats.labels_right += right
         self.stats.delivered(item, now)
@@ -112,7 +112,7 @@ class QueueFlow:
         right = self.u_label() >= error
         if right:
             item.votes += 1
-        if item.arrival >= self.stats.window_start:
+        if self.stats.window_start <= item.arrival < self.stats.window_end:
             pool.stats.labels += 1
             pool.stats.labels_right += right
         item.passes_done += 1
@@ -134,7 +134,7 @@ class QueueFlow:
             pool = worker.pool
             error = pool.error[self.label] if now >= worker.ramp_end else pool.error_of(worker, self.label, now)
             correct = self.u_label() >= error
-            if item.arrival >= self.stats.window_start:
+            if self.stats.window_start <= item.arrival < self.stats.window_end:
                 pool.stats.labels += 1
                 pool.stats.labels_right += correct
         item.correct = correct
@@ -159,7 +159,7 @@ class QueueFlow:
 
     def _rework_done(self, item: Item, worker: Any, now: float) -> None:
         item.correct = right = self.u_rework() >= worker.pool.error_of(worker, self.rework, now)
-        if item.arrival >= self.stats.window_start:
+        if self.stats.window_start <= item.arrival < self.stats.window_end:
             worker.pool.stats.labels += 1
             worker.pool.stats.labels_right += right
         self._send(self.review, self.review_work, item, now)

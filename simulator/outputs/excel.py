@@ -101,7 +101,8 @@ def assumptions(scenario: Scenario) -> list[list[Any]]:
         shifts = p.shifts if isinstance(p.shifts, str) else "; ".join(
             f"{s.start} {s.length:g}h {s.days} x{s.share:g}" for s in p.shifts)
         rows += [[f"pool {pid}", "head-count", p.headcount], [f"pool {pid}", "cost per hour", p.cost_per_hour],
-                 [f"pool {pid}", "shrinkage", p.shrinkage], [f"pool {pid}", "accuracy", p.accuracy],
+                 [f"pool {pid}", "shrinkage", p.shrinkage], [f"pool {pid}", "absence", p.absence],
+                 [f"pool {pid}", "accuracy", p.accuracy],
                  [f"pool {pid}", "time zone", p.timezone], [f"pool {pid}", "shifts", shifts],
                  [f"pool {pid}", "attrition per month", p.attrition_monthly],
                  [f"pool {pid}", "hires", ", ".join(f"week {h.week}: {h.count}" for h in p.hires) or "-"]]

@@ -92,6 +92,11 @@ def print_tables(summary: dict[str, Any], targets: Targets | None = None) -> Non
             console.print(f"[red]{len(missed)} of {total} targets missed: {'; '.join(missed)}[/red]")
         else:
             console.print(f"all {total} targets met (means over replications)")
+    open_at_limit = {qid: q["undelivered"]["mean"] for qid, q in summary["queues"].items()
+                     if q.get("undelivered", {}).get("mean")}
+    if open_at_limit:
+        console.print("[yellow]measured items still open at the drain limit (misses if past target): "
+                      + ", ".join(f"{qid} {n:,.1f}" for qid, n in open_at_limit.items()) + "[/yellow]")
     t = summary["totals"]
     console.print(f"totals: {_fmt(t['arrivals'], 'n')} arrivals, {_fmt(t['completed'], 'n')} completed, "
                   f"cost {_fmt(t['cost'], 'money')}, SLA {_fmt(t['sla_attainment'], 'pct')}, "

@@ -30,6 +30,9 @@ class Horizon(Model):
     start: dt.date = Field(description="ISO date; the clock starts at 00:00 UTC that day")
     duration: Annotated[Duration, Field(gt=0, le=24 * 7 * 520)]
     warmup: Annotated[Duration, Field(ge=0)] = 0.0
+    drain: Annotated[Duration, Field(ge=0, le=24 * 7 * 52)] | None = Field(
+        default=None, description="after the end, follow measured items until delivered, for at most this long "
+                                  "(default: 4 x the longest SLA target; 0: stop at the end)")
 
     @model_validator(mode="after")
     def _warmup_inside(self) -> Horizon:
@@ -217,7 +220,11 @@ class Pool(Model):
     accuracy: Probability = 0.95
     timezone: str = "UTC"
     shifts: Literal["24x7"] | Annotated[list[Shift], Field(min_length=1)] = "24x7"
-    shrinkage: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    shrinkage: Annotated[float, Field(ge=0, lt=1, description="planned share of each shift off work (breaks, "
+                                  "meetings, training), staggered: N (1 - shrinkage) available at every moment")] = 0.0
+    absence: Annotated[float, Field(ge=0, lt=1, description="unplanned: the probability each worker-shift is "
+                                "missed whole (sickness, no-shows)")] = 0.0
+    absence_paid: bool = Field(default=True, description="whether missed worker-shifts are paid")
     cost_per_hour: Annotated[float, Field(ge=0)] = 0.0
     exposure_cap: Annotated[Duration, Field(gt=0, le=24)] | None = None
     routing: Literal["priority", "oldest", "deadline"] = "priority"
@@ -226,6 +233,14 @@ class Pool(Model):
     ramp: Ramp | None = None
 
     _tz = field_validator("timezone")(_check_zone)
+
+    def available_share(self) -> float:
+        """Expected share of paid shift time a head works: (1 - shrinkage) (1 - absence) when absence is paid."""
+        return (1 - self.shrinkage) * (1 - self.absence) / self.paid_share()
+
+    def paid_share(self) -> float:
+        """Share of rostered shift time that is paid: 1, or 1 - absence when missed shifts are unpaid."""
+        return 1.0 if self.absence_paid else 1 - self.absence
 
     @field_validator("shifts")
     @classmethod
@@ -274,3 +289,9 @@ class Scenario(Model):
         """The workflow a queue runs; 'standard' defaults to one label pass when not defined."""
         name = self.queues[queue_id].workflow
         return self.workflows.get(name, DEFAULT_WORKFLOW)
+
+    def drain_hours(self) -> float:
+        """How long after the end measured items are followed: `horizon.drain`, else 4 x the longest SLA target."""
+        if self.horizon.drain is not None:
+            return self.horizon.drain
+        return 4.0 * max(q.sla.target for q in self.queues.values())
