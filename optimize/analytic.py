@@ -87,6 +87,33 @@ def stage_work(scenario: Scenario, queue_id: str) -> dict[str, float]:
     return work
 
 
+def _worst_accuracy(scenario: Scenario, skill: str) -> float:
+    """The least accurate label any pool gives for `skill` (the cheap pools an allocation favours often are)."""
+    return min((p.skill_accuracy(skill) for p in scenario.pools.values() if skill in p.skills), default=1.0)
+
+
+def delivered_quality(scenario: Scenario, queue_id: str) -> float:
+    """Expected share of the queue's delivered items decided right when its least accurate pool labels:
+    majority of the passes (ties to adjudication), escalation decided by the expert pool, then sampled
+    review with reworks: 1 - w [(1 - s) + s R(m)], R(0) = 1, R(m) = (1 - d) + d e R(m - 1)."""
+    queue = scenario.queues[queue_id]
+    wf: Workflow = scenario.workflow_of(queue_id)
+    e = min(0.5, (1 - _worst_accuracy(scenario, queue.skill)) * queue.difficulty)
+    wrong, tie = _majority_error(e, wf.label.passes)
+    if wf.adjudication is not None:  # an even pass count without one is refused at load
+        wrong += tie * min(0.5, (1 - _worst_accuracy(scenario, wf.adjudication.skill)) * queue.difficulty)
+    if wf.review is not None and wf.review.sample > 0:
+        d, residual = wf.review.detection, 1.0
+        for _ in range(wf.rework.max_loops):
+            residual = (1 - d) + d * e * residual
+        wrong *= (1 - wf.review.sample) + wf.review.sample * residual
+    escalated = wf.escalation.probability if wf.escalation is not None else 0.0
+    if escalated > 0:
+        expert = min(0.5, (1 - _worst_accuracy(scenario, wf.escalation.skill)) * queue.difficulty)
+        return (1 - escalated) * (1 - wrong) + escalated * (1 - expert)
+    return 1 - wrong
+
+
 def offered_work(scenario: Scenario) -> dict[str, float]:
     """Busy servers needed on average by skill (worker-hours at speed 1 per clock hour)."""
     total: dict[str, float] = {}
@@ -338,6 +365,7 @@ def _sets(scenario: Scenario, skills: list[str]) -> list[frozenset[str]]:
 
 
 SHORTFALL_PENALTY = 1e3  # per server-hour uncovered, relative to the dearest head: cover first, then cost
+WAIVER_SHARE = 0.5  # of each SLA's allowed misses (1 - attainment) that whole uncovered hours may spend
 
 
 @dataclass(frozen=True)
@@ -355,6 +383,9 @@ def staff(scenario: Scenario, cols: list[Column], weekly: bool = False) -> Staff
     [h, h + T) with T its SLA target (work may wait that long), plus square-root safety beta_K sqrt(a_K)
     over the shortest such span, beta_K the load-weighted Erlang-C beta of K's labelling queues;
     capacity averaged over that shortest span. Hall's condition with Erlang C and the clock in it.
+    A target of 95% lets 5% of items miss, so K may leave hours uncovered whose arrivals add up to at
+    most WAIVER_SHARE of its queues' allowed misses (a binary per hour and a budget row per K): thin
+    night or weekend hours need not each hold their own Erlang cover.
     What the ranges cannot cover is a penalised shortfall, so an answer always exists (scipy milp, HiGHS).
     With `weekly`, every span is the whole week: the same program on mean loads, blind to the clock."""
     from scipy.optimize import Bounds, LinearConstraint, milp
@@ -374,7 +405,8 @@ def staff(scenario: Scenario, cols: list[Column], weekly: bool = False) -> Staff
         parts = c.path.split(".")
         joined = 0.0 if parts[2] == "headcount" else (scenario.pools[c.pool].hires[int(parts[3])].week - 1) * 168.0
         per_unit.append(weekly_capacity(scenario, c.pool, joined))
-    rows, lower = [], []
+    rows, lower, waivable = [], [], []  # waivable: (row, its SLA items at risk, the skill set's index)
+    budgets: list[float] = []
     skills = sorted({s for (_, s), w in work.items() if w.sum() > 0})
     for skills_k in _sets(scenario, skills):
         holders = [p for p, pool in scenario.pools.items() if skills_k & set(pool.skills)]
@@ -397,20 +429,35 @@ def staff(scenario: Scenario, cols: list[Column], weekly: bool = False) -> Staff
                 unit = _window_mean(per_unit[j], span) * speed(c.pool)
                 block[:, j] = c.step * unit
                 need = need - c.low * unit
+        arrivals = sum((label[q] / scenario.queues[q].handling_time.mean for q in queues), np.zeros(WEEK))
+        budget = WAIVER_SHARE * sum((1 - scenario.queues[q].sla.attainment) *
+                                    float((label[q] / scenario.queues[q].handling_time.mean).sum()) for q in queues)
         for hour in np.nonzero(need > 1e-9)[0]:
+            if not weekly and budget > 0 and arrivals[hour] > 0:
+                waivable.append((len(rows), float(arrivals[hour]), len(budgets)))
             rows.append(block[hour])
             lower.append(need[hour])
-    n, m = len(cols), len(rows)
+        budgets.append(budget)
+    n, m, w = len(cols), len(rows), len(waivable)
     unit_cost = np.array([c.step * c.paid * c.cost_per_hour for c in cols])
     penalty = SHORTFALL_PENALTY * max(1.0, float(unit_cost.max(initial=1.0)))
-    cost = np.concatenate([unit_cost + 1e-9, np.full(m, penalty)])
-    top = np.concatenate([[(c.high - c.low) // c.step for c in cols], np.full(m, np.inf)])
-    integrality = np.concatenate([np.ones(n), np.zeros(m)])
+    cost = np.concatenate([unit_cost + 1e-9, np.full(m, penalty), np.zeros(w)])
+    top = np.concatenate([[(c.high - c.low) // c.step for c in cols], np.full(m, np.inf), np.ones(w)])
+    integrality = np.concatenate([np.ones(n), np.zeros(m), np.ones(w)])
     constraints = []
     if m:
-        matrix = np.hstack([np.array(rows), np.eye(m)])  # each row may fall short by its own slack
+        waive = np.zeros((m, w))  # a waived hour needs no cover...
+        spend = np.zeros((len(budgets), w))  # ...and spends its SLA items from the skill set's miss budget
+        for j, (row, items, k) in enumerate(waivable):
+            waive[row, j] = lower[row]
+            spend[k, j] = items
+        matrix = np.hstack([np.array(rows), np.eye(m), waive])  # each row may fall short by its own slack
         constraints = [LinearConstraint(matrix, np.array(lower), np.inf)]
-    result = milp(cost, constraints=constraints, bounds=Bounds(0, top), integrality=integrality)
+        if w:
+            constraints.append(LinearConstraint(np.hstack([np.zeros((len(budgets), n + m)), spend]),
+                                                -np.inf, np.array(budgets)))
+    result = milp(cost, constraints=constraints, bounds=Bounds(0, top), integrality=integrality,
+                  options={"time_limit": 20.0})
     ks = result.x[:n] if result.x is not None else np.array([(c.high - c.low) // c.step for c in cols])
     values = {c.path: c.low + c.step * int(round(k)) for c, k in zip(cols, ks)}
     shortfall = float(result.x[n:].sum()) if result.x is not None and m else 0.0

@@ -3,7 +3,9 @@
 Start: every head-count and hiring variable from the staffing integer program (analytic.staff: for
 every set of skills and hour of the week, the pools that hold one of them cover the Erlang-C servers
 the set needs when pooled, over its SLA target's span), under the categorical choices that cover
-best; every other variable at the scenario's own value (clamped to its range and grid).
+best; review sample rates at the smallest value whose expected delivered quality meets the
+workflow's quality targets (qc_rates); every other variable at the scenario's own value (clamped to
+its range and grid).
 
 Lower bound: the LP relaxation of the same program with no queueing slack (capacity only has to
 equal the offered work), QC rates and other numbers at their cheapest end, and the cheapest choice of
@@ -19,7 +21,7 @@ from typing import Any, Iterator
 
 from simulator.scenario import ScenarioError, validate_data
 
-from .analytic import columns, cover, fixed_capacity, offered_work, staff
+from .analytic import columns, cover, delivered_quality, fixed_capacity, offered_work, staff
 from .search_space import Decision, with_values
 
 
@@ -61,7 +63,7 @@ def analytic_start(raw: dict[str, Any], decisions: list[Decision], weekly: bool 
     """A first plan: head-counts and hires covering pooled Erlang-C requirements hour by hour (or on mean
     loads, `weekly`) at least cost (analytic.staff), under the categorical choices whose cover is best
     (fewest uncovered server-hours, then cost; every combination up to 16, else the scenario's own)."""
-    base = base_values(raw, decisions)
+    base = dict(base_values(raw, decisions), **qc_rates(raw, decisions))
     best: tuple[tuple[float, float], dict[str, Any]] | None = None
     for values, scenario in _over_choices(raw, decisions, base, 16):
         cols = columns(scenario, _int_paths(decisions))
@@ -71,6 +73,33 @@ def analytic_start(raw: dict[str, Any], decisions: list[Decision], weekly: bool 
         if best is None or score < best[0]:
             best = (score, values)
     return base if best is None else best[1]
+
+
+QUALITY_MARGIN = 0.003  # above each quality target: new hires' ramp and verification's confidence bound
+
+
+def qc_rates(raw: dict[str, Any], decisions: list[Decision]) -> dict[str, Any]:
+    """Each varied review sample rate (`workflows.W.review.sample`) at the smallest value on its grid
+    whose expected delivered quality (analytic.delivered_quality, least accurate pool labelling) meets
+    every quality target of W's queues with QUALITY_MARGIN to spare; the top of the range if none does."""
+    out: dict[str, Any] = {}
+    base = base_values(raw, decisions)
+    for d in decisions:
+        parts = d.path.split(".")
+        if d.choices is not None or len(parts) != 4 or parts[0] != "workflows" or parts[2:] != ["review", "sample"]:
+            continue
+
+        def meets(k: int, d: Decision = d, name: str = parts[1]) -> bool:
+            scenario = validate_data(with_values(raw, dict(base, **{d.path: d.at(k)})), {}, "search")
+            return all(delivered_quality(scenario, qid) >= q.quality_target + QUALITY_MARGIN
+                       for qid, q in scenario.queues.items() if q.workflow == name and q.quality_target is not None)
+
+        low, high = 0, d.steps  # quality rises with the sample rate: bisect for the first grid point that meets
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (low, middle) if meets(middle) else (middle + 1, high)
+        out[d.path] = d.at(low)
+    return out
 
 
 def _over_choices(raw: dict[str, Any], decisions: list[Decision], values: dict[str, Any],
