@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -11,6 +13,10 @@ from typing import Any, Callable
 
 import click
 from rich.console import Console
+
+EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 130
+MAX_REPLICATIONS = 1000  # the 95% intervals stop narrowing long before; more is a typo
+MAX_SWEEP_POINTS = 10_000
 
 # The commands import what they run (pandas, SimPy, Optuna, matplotlib) inside their bodies, so that
 # --help, validate and schema start without loading any of it.
@@ -47,7 +53,7 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 click.echo(f"error: {exc}", err=True)
             else:
                 raise
-            raise SystemExit(2) from None
+            raise SystemExit(EXIT_INPUT) from None
     return wrapper
 
 
@@ -63,6 +69,8 @@ def output_options(files: str) -> Callable[[Callable[..., Any]], Callable[..., A
     """--json, --out DIR (writing `files`) and --quiet, shared by every command that produces results."""
     def apply(command: Callable[..., Any]) -> Callable[..., Any]:
         command = click.option("--quiet", "-q", is_flag=True, help="No progress display.")(command)
+        command = click.option("--yes", "-y", is_flag=True,
+                               help="Run a long run without asking (scripts; see the size check).")(command)
         command = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
                                help=f"Write {files} here.")(command)
         return click.option("--json", "as_json", is_flag=True,
@@ -75,13 +83,47 @@ def with_seed(overrides: tuple[str, ...], seed: int | None) -> tuple[str, ...]:
     return overrides + ((f"seed={seed}",) if seed is not None else ())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _interrupted(signum: int, frame: Any) -> None:
+    """Ctrl-C: one line and exit 130 at once; queued replications are dropped and worker processes,
+    which ignore SIGINT, exit when they see this process gone (simulator.processes)."""
+    sys.stderr.write("annoplan: interrupted\n")
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
+class Guarded(click.Group):
+    """The command group with the last line of defence: an error annoplan did not foresee becomes a
+    short message with a bug-report hint and exit code 3, never a traceback (ANNOPLAN_DEBUG=1 shows it)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        signal.signal(signal.SIGINT, _interrupted)
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _interrupted(signal.SIGINT, None)
+        except MemoryError:
+            click.echo("error: the run needs more memory than this machine has; shorten the horizon, lower "
+                       "volumes or replications", err=True)
+            raise SystemExit(EXIT_INPUT) from None
+        except Exception as exc:
+            if os.environ.get("ANNOPLAN_DEBUG"):
+                raise
+            click.echo(f"annoplan: internal error: {type(exc).__name__}: {exc}\n"
+                       "This is a bug in annoplan. Please report it with the command, the scenario file and "
+                       "the traceback that ANNOPLAN_DEBUG=1 prints.", err=True)
+            raise SystemExit(EXIT_INTERNAL) from None
+
+
+@click.group(cls=Guarded, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="annoplan", prog_name="annoplan")
 def main() -> None:
     """Capacity planning for annotation, content-review and rating teams.
 
     \b
     Start with:  annoplan simulate scenarios/quickstart.yaml
+    Exit codes:  0 done, 1 no feasible plan (optimize), 2 bad input, 3 internal error, 130 interrupted
     """
 
 
@@ -107,7 +149,7 @@ def validate(files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
             continue
         click.echo(f"ok: {file} ({scenario.name}: {len(scenario.queues)} queues, {len(scenario.pools)} pools)")
     if bad:
-        raise SystemExit(2)
+        raise SystemExit(EXIT_INPUT)
 
 
 @main.command()
@@ -127,7 +169,7 @@ def run_options(default: int, minimum: int, what: str) -> Callable[[Callable[...
     def apply(command: Callable[..., Any]) -> Callable[..., Any]:
         command = click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
                                help="Worker processes [default: 1 for a short run, else all cores]. Results do not depend on it.")(command)
-        return click.option("-r", "--replications", type=click.IntRange(minimum, 10_000), default=default,
+        return click.option("-r", "--replications", type=click.IntRange(minimum, MAX_REPLICATIONS), default=default,
                             show_default=True, help=what)(command)
     return apply
 
@@ -185,7 +227,7 @@ def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[
                 "scenario.resolved.yaml")
 @clean_errors
 def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, overrides: tuple[str, ...],
-             as_json: bool, out: Path | None, quiet: bool) -> None:
+             as_json: bool, out: Path | None, quiet: bool, yes: bool) -> None:
     """Simulate a scenario: KPIs per queue and pool with 95% intervals over replications.
 
     \b
@@ -197,11 +239,44 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
     from simulator.simulation import simulate as run_simulation
 
     scenario = load_scenario(file, with_seed(overrides, seed))
+    preflight(file, [scenario], replications, jobs, yes, out)
     result = with_progress(replications, quiet, lambda update: run_simulation(
         scenario, replications, jobs, progress=update))
     if out is not None:
         write_simulation(result, out, annoplan_version())
     emit(result.summary(), as_json, out, lambda summary: print_tables(summary, queue_targets(scenario)))
+
+
+def preflight(file: Path, scenarios: list[Any], runs: int, jobs: int | None, yes: bool, out: Path | None) -> None:
+    """Before computing anything: the --out folder is writable, the run fits in memory (else exit 2,
+    naming the field), and a run estimated over 10 minutes is announced (on a terminal: confirmed)."""
+    from simulator.replications import default_jobs
+    from simulator.run_size import LONG_SECONDS, estimate, refuse_if_too_big
+    from simulator.scenario import AnnoplanError
+
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / f".annoplan-write-check-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise AnnoplanError(f"--out {out}: cannot write there ({exc.strerror or exc}); choose another "
+                                "folder") from None
+    sizes = [estimate(scenario, runs, jobs or default_jobs()) for scenario in scenarios]
+    for size in sizes:
+        refuse_if_too_big(size, str(file))
+    seconds = sum(size.seconds for size in sizes)
+    if seconds <= LONG_SECONDS or yes:
+        return
+    items = sum(size.items for size in sizes)
+    note = f"this run is about {items:,.0f} items: roughly {seconds / 60:.0f} min on {sizes[0].processes} process(es)"
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        if not click.confirm(f"{note}. Run it?", default=True, err=True):
+            click.echo("not run", err=True)
+            raise SystemExit(EXIT_INTERRUPTED)
+    else:
+        _err.print(f"note: {note} (--yes hides this note)")
 
 
 def _seconds(value: str | None) -> float | None:
@@ -236,7 +311,8 @@ def _seconds(value: str | None) -> float | None:
                 "and (list objective) pareto.parquet")
 @clean_errors
 def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | None, study_name: str | None,
-             time_limit: float | None, heartbeat: float, seed: int | None, overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool) -> None:
+             time_limit: float | None, heartbeat: float, seed: int | None, overrides: tuple[str, ...], as_json: bool,
+             out: Path | None, quiet: bool, yes: bool) -> None:
     """Find the cheapest plan that meets every SLA and quality target (exit 1 if none does).
 
     \b
@@ -246,8 +322,12 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
     from optimize.output import miss_line, plan_lines, search_lines, write_optimization
     from simulator.outputs.files import to_json
     from simulator.outputs.terminal import print_tables, queue_targets
-    from simulator.scenario import validate_data
+    from simulator.scenario import load_scenario, validate_data
 
+    scenario = load_scenario(file, with_seed(overrides, seed))
+    if scenario.optimize is not None:  # the budget's replications, and verification's (about 2 per trial's)
+        spec = scenario.optimize
+        preflight(file, [scenario], (trials or spec.trials) * spec.replications + 4 * spec.replications, jobs, yes, out)
     own_storage = storage is None
     if own_storage and out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -281,7 +361,7 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
         _err.print(line)
     if not result.feasible:
         click.echo(miss_line(result), err=True)
-        raise SystemExit(1)
+        raise SystemExit(EXIT_INFEASIBLE)
 
 
 @main.command()
@@ -294,7 +374,8 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
                 "scenarios.resolved.yaml")
 @clean_errors
 def compare(files: tuple[Path, ...], variants: tuple[str, ...], replications: int, jobs: int | None,
-            seed: int | None, overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool) -> None:
+            seed: int | None, overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool,
+            yes: bool) -> None:
     """What-if: KPIs side by side, and paired differences against the first scenario.
 
     Every scenario runs on the first one's seed (or --seed) and the same replications, so shared
@@ -310,6 +391,7 @@ def compare(files: tuple[Path, ...], variants: tuple[str, ...], replications: in
     from simulator.outputs.terminal import print_comparison
 
     scenarios, labels = load_variants(files, variants, with_seed(overrides, seed))
+    preflight(files[0], scenarios, replications, jobs, yes, out)
     comparison = with_progress(replications * len(scenarios), quiet, lambda update: run_compare(
         scenarios, labels, replications, jobs, progress=update))
     if out is not None:
@@ -326,7 +408,7 @@ def compare(files: tuple[Path, ...], variants: tuple[str, ...], replications: in
 @output_options("summary.json, sweep.parquet, sweep.csv and scenario.resolved.yaml")
 @clean_errors
 def sweep(file: Path, varies: tuple[str, ...], replications: int, jobs: int | None, seed: int | None,
-          overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool) -> None:
+          overrides: tuple[str, ...], as_json: bool, out: Path | None, quiet: bool, yes: bool) -> None:
     """A grid of what-ifs: where does the SLA break, and which point is cheapest meeting every target?
 
     \b
@@ -337,10 +419,15 @@ def sweep(file: Path, varies: tuple[str, ...], replications: int, jobs: int | No
     from simulator.sweep import parse_vary
     from simulator.sweep import sweep as run_sweep
 
+    from simulator.scenario import load_scenario
+
     parsed = [parse_vary(text) for text in varies]
     points = 1
     for v in parsed:
         points *= len(v.values)
+    if points > MAX_SWEEP_POINTS:
+        raise click.BadParameter(f"the grid has {points:,} points; at most {MAX_SWEEP_POINTS:,}", param_hint="--vary")
+    preflight(file, [load_scenario(file, with_seed(overrides, seed))], points * replications, jobs, yes, out)
     result = with_progress(points * replications, quiet, lambda update: run_sweep(
         file, parsed, with_seed(overrides, seed), replications, jobs, progress=update))
     if out is not None:

@@ -10,6 +10,7 @@ Each constraint's value is its violation (> 0 violated, <= 0 met), as Optuna's s
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,13 @@ def metric_value(metric: str, kpis: dict[str, Any]) -> float | None:
     return kpis["totals"][metric]["mean"]
 
 
+def _finite_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 def _known(metric: str, scenario: Scenario) -> bool:
     parts = metric.split(".")
     if len(parts) == 3:
@@ -96,7 +104,7 @@ def plan_constraints(scenario: Scenario, file: str, lines: dict[Any, Any]) -> li
     for i, text in enumerate(scenario.optimize.constraints if scenario.optimize else []):
         where = lines.get(("optimize", "constraints", i), (file, None))
         match = _FORM.match(text)
-        if not match or not _known(match.group(1), scenario):
+        if not match or not _known(match.group(1), scenario) or not _finite_number(match.group(3)):
             problems.append(Problem(where[0], where[1], f"optimize.constraints.{i}", f"cannot read {text!r}",
                                     "write METRIC <= VALUE or METRIC >= VALUE, with METRIC a total (budget, "
                                     "sla_attainment, quality, backlog_end, exposure_h_max) or queues.ID.KPI / "

@@ -107,17 +107,24 @@ def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
                                      "add optimize: {variables: {pools.ID.headcount: {low: 10, high: 60}}}")])
     objectives = [spec.objective] if isinstance(spec.objective, str) else list(spec.objective)
     check_objectives(scenario, objectives, str(path), lines)
-    return Search(raw=raw, decisions=decisions(raw, spec.variables, lines, str(path)), objectives=objectives,
-                  constraints=plan_constraints(scenario, str(path), lines), trials=spec.trials,
-                  replications=spec.replications, seed=scenario.seed, name=scenario.name, screen=spec.screen,
-                  prune=spec.prune, strategy=spec.strategy)
+    search = Search(raw=raw, decisions=decisions(raw, spec.variables, lines, str(path)), objectives=objectives,
+                    constraints=plan_constraints(scenario, str(path), lines), trials=spec.trials,
+                    replications=spec.replications, seed=scenario.seed, name=scenario.name, screen=spec.screen,
+                    prune=spec.prune, strategy=spec.strategy)
+    if spec.strategy == "grid" and _grid(search, fit=False) is None:
+        where = lines.get(("optimize", "strategy"), (str(path), None))
+        raise ScenarioError([Problem(where[0], where[1], "optimize.strategy",
+                                     f"a grid needs discrete variables (ints or choices) and at most {MAX_GRID:,} plans",
+                                     "give float variables a step, narrow the ranges, or use strategy: auto")])
+    return search
 
 
 def _grid(search: Search, fit: bool = True) -> list[dict[str, Any]] | None:
     """Every combination of the variables, when all are discrete (and, with `fit`, it fits in the budget)."""
-    grids = [d.grid() for d in search.decisions]
-    if any(g is None for g in grids) or (fit and math.prod(len(g) for g in grids) > search.trials):  # type: ignore[arg-type]
+    sizes = [d.size() for d in search.decisions]
+    if any(n is None for n in sizes) or math.prod(sizes) > (search.trials if fit else MAX_GRID):  # type: ignore[arg-type]
         return None
+    grids = [d.grid() for d in search.decisions]
     return [dict(zip((d.path for d in search.decisions), combo)) for combo in itertools.product(*grids)]  # type: ignore[arg-type]
 
 
@@ -131,6 +138,8 @@ def strategy_of(search: Search) -> str:
         return "structured"
     return "tpe"
 
+
+MAX_GRID = 1_000_000  # plans a `strategy: grid` search may list
 
 TPE_CHUNK = 4  # TPE trials between looks for a cheaper plan to descend from
 

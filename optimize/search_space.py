@@ -21,6 +21,7 @@ from simulator.scenario.yaml_source import LineMap, apply_override
 
 
 FLOAT_STEPS = 50  # a float variable without a step is searched on a grid of this many steps
+MAX_STEPS = 100_000  # a variable's grid points: more is a typo (0..1e9), not a plan
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,12 @@ class Decision:
         """The low end: fewest heads, least QC work, lowest rate (the first choice of a categorical)."""
         return self.choices[0] if self.choices is not None else self.at(0)
 
+    def size(self) -> int | None:
+        """How many values `grid()` holds, without building it (None for a continuous float)."""
+        if self.choices is not None:
+            return len(self.choices)
+        return self.steps + 1 if self.is_int else None
+
     def grid(self) -> list[Any] | None:
         """Every value, when the variable is discrete (ints or choices); None for a continuous float."""
         if self.choices is not None:
@@ -116,6 +123,10 @@ def decisions(raw: dict[str, Any], variables: dict[str, Variable], lines: LineMa
                                     "swap them"))
             continue
         decision = Decision(path, var.low, var.high, var.step, tuple(var.choices) if var.choices else None)
+        if decision.choices is None and decision.steps > MAX_STEPS:
+            problems.append(Problem(where[0], where[1], dotted, f"the range has {decision.steps:,} steps; at most "
+                                    f"{MAX_STEPS:,}", "narrow it or give a larger step"))
+            continue
         ends = list(decision.choices) if decision.choices else [decision.low, decision.high]
         for value in ends:
             value = int(value) if decision.is_int else value

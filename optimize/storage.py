@@ -19,6 +19,8 @@ from typing import Any
 import optuna
 import sqlalchemy
 
+from simulator.scenario.errors import AnnoplanError
+
 
 def open_storage(url: str | None, heartbeat: float) -> optuna.storages.BaseStorage | None:
     """An RDB storage with heartbeats for a URL; None (in memory) without one."""
@@ -26,22 +28,39 @@ def open_storage(url: str | None, heartbeat: float) -> optuna.storages.BaseStora
         return None
     with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5; they are what makes sharing safe
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=max(1, int(heartbeat)), grace_period=max(2, int(2 * heartbeat)),
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+        try:
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=max(1, int(heartbeat)), grace_period=max(2, int(2 * heartbeat)),
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+        except Exception as exc:  # SQLAlchemy raises many kinds: bad URL, no driver, server down, no rights
+            raise unreachable(url, exc) from None
+
+
+def unreachable(url: str, exc: Exception) -> AnnoplanError:
+    """The error a user sees for a storage URL that cannot be opened (exit 2)."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return AnnoplanError(f"--storage {url}: cannot open it ({reason}); give sqlite:///FILE.db or "
+                         "postgresql://USER:PASSWORD@HOST:PORT/DB of a running server")
 
 
 class StudyLock(AbstractContextManager):
     """A cross-machine mutex for one study (PostgreSQL advisory lock); a no-op elsewhere."""
 
     def __init__(self, url: str | None, study_name: str):
-        self._engine = sqlalchemy.create_engine(url) if url and url.startswith("postgresql") else None
+        self._url = url
+        try:
+            self._engine = sqlalchemy.create_engine(url) if url and url.startswith("postgresql") else None
+        except Exception as exc:
+            raise unreachable(str(url), exc) from None
         self._key = zlib.crc32(f"annoplan:{study_name}".encode())
         self._conn: Any = None
 
     def __enter__(self) -> StudyLock:
         if self._engine is not None:
-            self._conn = self._engine.connect()
+            try:
+                self._conn = self._engine.connect()
+            except Exception as exc:
+                raise unreachable(str(self._url), exc) from None
             self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
         return self
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -22,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import optuna
 
+from simulator.processes import worker_pool
 from simulator.scenario import validate_data
 
 from .constraints import Constraint
@@ -154,9 +154,7 @@ class TrialDriver:
 
     def __enter__(self) -> TrialDriver:
         if self.jobs > 1:
-            context = multiprocessing.get_context(
-                "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=context)
+            self._pool = worker_pool(self.jobs)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,12 +7,12 @@ the number of processes.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from typing import Callable, Sequence
 
 from .model.arrivals import expected_per_hour
+from .processes import worker_pool
 from .model.engine import ReplicationResult, run_replication
 from .scenario import Scenario
 
@@ -65,9 +65,7 @@ def run_tasks(tasks: Sequence[tuple[Scenario, int]], jobs: int | None = None,
             if progress:
                 progress(done)
         return results
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with worker_pool(jobs) as pool:
         futures = [pool.submit(run_replication, scenario, k) for scenario, k in tasks]
         pending = set(futures)
         while pending:  # wake twice a second so a progress bar can appear before the first one ends

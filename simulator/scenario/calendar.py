@@ -38,7 +38,7 @@ def zone(name: str) -> ZoneInfo:
     """The IANA zone `name`; ValueError with a hint when unknown."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata folder such as "America"
         raise ValueError(f"unknown time zone {name!r}; use an IANA name such as UTC, Europe/Dublin, "
                          "Asia/Singapore or America/New_York") from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -13,6 +14,13 @@ _PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([smhdw])\s*
 
 def parse_duration(value: Any) -> float:
     """Return the duration in hours; raise ValueError with the accepted forms otherwise."""
+    hours = _hours(value)
+    if not math.isfinite(hours):
+        raise ValueError(f"a duration must be a finite number of hours, got {value!r}")
+    return hours
+
+
+def _hours(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like 45s, 12m, 8h, 3d or 13w, got {value!r}")
     if isinstance(value, (int, float)):

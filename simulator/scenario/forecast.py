@@ -9,6 +9,9 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+MAX_FORECAST_BYTES = 200_000_000
+MAX_ROW_VOLUME = 1e8  # items in one row: beyond any team's queue, and a run that could not fit in memory
+
 
 def read_forecast(path: Path) -> pd.DataFrame:
     """Rows sorted by start (UTC, tz-aware) with non-negative volume; ValueError says what is wrong."""
@@ -16,6 +19,9 @@ def read_forecast(path: Path) -> pd.DataFrame:
 
     if not path.is_file():
         raise ValueError(f"forecast file {str(path)!r} does not exist")
+    if path.stat().st_size > MAX_FORECAST_BYTES:
+        raise ValueError(f"forecast {path.name} is over {MAX_FORECAST_BYTES // 1_000_000} MB; give hourly or "
+                         "daily rows for the horizon only")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
@@ -33,8 +39,11 @@ def read_forecast(path: Path) -> pd.DataFrame:
     except (ValueError, TypeError) as exc:
         raise ValueError(f"forecast {path.name}: column start is not ISO timestamps ({exc})") from None
     volume = pd.to_numeric(frame["volume"], errors="coerce")
-    if volume.isna().any() or (volume < 0).any():
-        raise ValueError(f"forecast {path.name}: volume must be numbers >= 0")
+    bad = volume.isna() | (volume < 0) | (volume > MAX_ROW_VOLUME)
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0])
+        raise ValueError(f"forecast {path.name}, data row {row + 1}: volume {frame['volume'].iloc[row]!r} must be a "
+                         f"number from 0 to {MAX_ROW_VOLUME:,.0f}")
     out = pd.DataFrame({"start": start, "volume": volume.astype(float)}).sort_values("start")
     if out["start"].duplicated().any():
         raise ValueError(f"forecast {path.name}: two rows share a start time")

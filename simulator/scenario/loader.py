@@ -151,10 +151,10 @@ def _resolve_forecast_files(data: dict[str, Any], lines: LineMap) -> list[Proble
         key = ("queues", qid, "volume", "file")
         src, line = _line_of(key, lines, "")
         base = Path(src).parent if src not in ("", "--set") else Path.cwd()
-        target = (base / volume["file"]).resolve()
         try:
+            target = (base / volume["file"]).resolve()
             read_forecast(target)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:  # also a NUL byte or an over-long name in the path
             problems.append(Problem(src, line, ".".join(key), str(exc),
                                     "a forecast has columns start (ISO timestamp) and volume"))
             continue

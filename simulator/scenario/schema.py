@@ -18,7 +18,7 @@ Probability = Annotated[float, Field(gt=0.0, le=1.0)]
 class Model(BaseModel):
     """Base of every scenario model: unknown keys are errors, instances are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _check_zone(value: str) -> str:
@@ -26,8 +26,23 @@ def _check_zone(value: str) -> str:
     return value
 
 
+EARLIEST, LATEST = dt.date(1970, 1, 1), dt.date(2200, 12, 31)  # dates beyond are typos, and overflow calendars
+
+
+def _plausible_date(value: dt.date) -> dt.date:
+    day = value.date() if isinstance(value, dt.datetime) else value
+    if not EARLIEST <= day <= LATEST:
+        raise ValueError(f"{day.isoformat()} is outside {EARLIEST.year}-{LATEST.year}; check the year")
+    return value
+
+
 class Horizon(Model):
     start: dt.date = Field(description="ISO date; the clock starts at 00:00 UTC that day")
+
+    @field_validator("start")
+    @classmethod
+    def _start_plausible(cls, value: dt.date) -> dt.date:
+        return _plausible_date(value)
     duration: Annotated[Duration, Field(gt=0, le=24 * 7 * 520)]
     warmup: Annotated[Duration, Field(ge=0)] = 0.0
     drain: Annotated[Duration, Field(ge=0, le=24 * 7 * 52)] | None = Field(
@@ -62,8 +77,13 @@ class Volume(Model):
 
 class Surge(Model):
     start: dt.datetime | dt.date = Field(description="a date means 00:00 in the queue's time zone")
-    duration: Annotated[Duration, Field(gt=0)]
-    factor: Annotated[float, Field(ge=0)]
+    duration: Annotated[Duration, Field(gt=0, le=24 * 7 * 520)]
+    factor: Annotated[float, Field(ge=0, le=1000)]
+
+    @field_validator("start")
+    @classmethod
+    def _start_plausible(cls, value: dt.date) -> dt.date:
+        return _plausible_date(value)
 
 
 class HandlingTime(Model):
@@ -265,11 +285,11 @@ class Variable(Model):
 
 
 class Optimize(Model):
-    objective: str | list[str] = "cost"
+    objective: str | Annotated[list[str], Field(min_length=1, max_length=4)] = "cost"
     trials: Annotated[int, Field(ge=1, le=100_000)] = 100
     replications: Annotated[int, Field(ge=1, le=1000)] = 3
-    variables: dict[str, Variable] = {}
-    constraints: list[str] = []
+    variables: Annotated[dict[str, Variable], Field(max_length=200)] = {}
+    constraints: Annotated[list[str], Field(max_length=500)] = []
     screen: bool = True  # analytic screen and square-root warm start (false: to measure what they save)
     prune: bool = True  # stop a trial's replications early when it is clearly infeasible or costlier
     strategy: Literal["auto", "structured", "tpe", "grid"] = "auto"  # see optimize/runner.py
