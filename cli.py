@@ -98,6 +98,13 @@ class Guarded(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         signal.signal(signal.SIGINT, _interrupted)
         try:
+            return self._invoke(ctx)
+        finally:
+            if "simulator.outputs.files" in sys.modules:  # a command claimed its --out folder
+                sys.modules["simulator.outputs.files"].release_folders()
+
+    def _invoke(self, ctx: click.Context) -> Any:
+        try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
             raise
@@ -250,6 +257,7 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
 def preflight(file: Path, scenarios: list[Any], runs: int, jobs: int | None, yes: bool, out: Path | None) -> None:
     """Before computing anything: the --out folder is writable, the run fits in memory (else exit 2,
     naming the field), and a run estimated over 10 minutes is announced (on a terminal: confirmed)."""
+    from simulator.outputs.files import claim_folder
     from simulator.replications import default_jobs
     from simulator.run_size import LONG_SECONDS, estimate, refuse_if_too_big
     from simulator.scenario import AnnoplanError
@@ -263,6 +271,7 @@ def preflight(file: Path, scenarios: list[Any], runs: int, jobs: int | None, yes
         except OSError as exc:
             raise AnnoplanError(f"--out {out}: cannot write there ({exc.strerror or exc}); choose another "
                                 "folder") from None
+        claim_folder(out)
     sizes = [estimate(scenario, runs, jobs or default_jobs()) for scenario in scenarios]
     for size in sizes:
         refuse_if_too_big(size, str(file))
@@ -325,9 +334,9 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
     from simulator.scenario import load_scenario, validate_data
 
     scenario = load_scenario(file, with_seed(overrides, seed))
-    if scenario.optimize is not None:  # the budget's replications, and verification's (about 2 per trial's)
-        spec = scenario.optimize
-        preflight(file, [scenario], (trials or spec.trials) * spec.replications + 4 * spec.replications, jobs, yes, out)
+    spec = scenario.optimize  # runs: the budget's replications and verification's (about 4 x a trial's)
+    runs = (trials or spec.trials) * spec.replications + 4 * spec.replications if spec is not None else 0
+    preflight(file, [scenario], runs, jobs, yes, out)
     own_storage = storage is None
     if own_storage and out is not None:
         out.mkdir(parents=True, exist_ok=True)

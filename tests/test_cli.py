@@ -46,9 +46,9 @@ def test_json_is_exactly_the_design_object():
 def test_out_dir_files_and_same_seed_same_bytes(tmp_path):
     for name in ("a", "b"):
         assert run("simulate", QUICK, "-r", "2", "--jobs", "1", "--out", str(tmp_path / name), *SHORT).exit_code == 0
-    names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["kpis.parquet", "kpis.xlsx", "scenario.resolved.yaml", "summary.json", "timeseries.parquet",
-                     "weekly.parquet"]
+    names = sorted(p.name for p in (tmp_path / "a").iterdir() if not p.name.startswith("."))
+    assert names == ["kpis.parquet", "kpis.xlsx", "manifest.json", "scenario.resolved.yaml", "summary.json",
+                     "timeseries.parquet", "weekly.parquet"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     kpis = pd.read_parquet(tmp_path / "a" / "kpis.parquet")

@@ -76,7 +76,8 @@ def test_compare_cli_variants_json_out_and_workbook(tmp_path):
     cost = summary["differences"]["pools.dublin.headcount=14"]["totals"]["cost"]
     assert cost["mean"] == pytest.approx(2 * 63 * 2 * 32.0 * (12 / 14))  # paid hours over 12 of 14 days
     assert {p.name for p in out.iterdir()} == {"summary.json", "kpis.parquet", "differences.parquet",
-                                               "weekly.parquet", "kpis.xlsx", "scenarios.resolved.yaml"}
+                                               "weekly.parquet", "kpis.xlsx", "scenarios.resolved.yaml",
+                                               "manifest.json"}
     kpis = pd.read_parquet(out / "kpis.parquet")
     assert set(kpis["scenario"]) == set(summary["scenarios"]) and set(kpis["replication"]) == {0, 1, 2}
 
@@ -178,7 +179,8 @@ def test_sweep_cli_grid_files_and_errors(tmp_path):
         {"pools.p.headcount": 22, "pools.p.cost_per_hour": 9.5}, {"pools.p.headcount": 22, "pools.p.cost_per_hour": 10.5}]
     parquet, csv = pd.read_parquet(out / "sweep.parquet"), pd.read_csv(out / "sweep.csv")
     assert len(parquet) == len(csv) and set(parquet["replication"]) == {0, 1}
-    assert {p.name for p in out.iterdir()} == {"summary.json", "sweep.parquet", "sweep.csv", "scenario.resolved.yaml"}
+    assert {p.name for p in out.iterdir()} == {"summary.json", "sweep.parquet", "sweep.csv", "scenario.resolved.yaml",
+                                               "manifest.json"}
     for bad, message in (("pools.p.headcount=5-9", "PATH=LOW:HIGH:STEP"), ("pools.p.headcount=9:5:1", "LOW <= HIGH"),
                          ("pools.p.headcount=-2:0:1", "pools.p.headcount")):
         result = CliRunner().invoke(main, ["sweep", str(path), "--vary", bad])

@@ -156,7 +156,7 @@ def test_out_dir_holds_the_plan_files_and_the_workbook_matches_them(tmp_path):
                                        "--out", str(out), "-j", "2", "-q"])
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {"summary.json", "trials.parquet", "plan.csv", "plan.xlsx", "study.db",
-                                               "scenario.resolved.yaml"}
+                                               "scenario.resolved.yaml", "manifest.json"}
     summary = json.loads((out / "summary.json").read_text())
     plan = pd.read_csv(out / "plan.csv")
     heads = summary["params"]["pools.dublin.headcount"]

@@ -272,3 +272,84 @@ def test_ctrl_c_stops_at_once_with_one_line_and_exit_130():
     while _alive(workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _alive(workers)
+
+
+# --- output folders ---------------------------------------------------------------------------------------
+
+SHORT = ["--set", "horizon.duration=10d", "--set", "horizon.warmup=2d"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A complete simulate folder of the quickstart scenario."""
+    out = tmp_path_factory.mktemp("runs") / "base"
+    result = CliRunner().invoke(main, ["simulate", str(QUICK), "-r", "2", "--jobs", "1", "-q", "--out", str(out), *SHORT])
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def _copy(folder: Path, target: Path) -> Path:
+    target.mkdir()
+    for path in folder.iterdir():
+        if path.is_file():
+            (target / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda f: (f / "manifest.json").unlink(), "did not finish"),
+    (lambda f: (f / "manifest.json").write_text("{not json"), "manifest.json is damaged"),
+    (lambda f: (f / "timeseries.parquet").write_bytes(b""), "timeseries.parquet: missing, damaged"),
+    (lambda f: (f / "weekly.parquet").unlink(), "weekly.parquet: missing"),
+    (lambda f: (f / "summary.json").write_text('{"scenario": 1}'), "summary.json: missing, damaged"),
+])
+def test_report_refuses_a_damaged_or_incomplete_folder(finished, tmp_path, damage, words):
+    folder = _copy(finished, tmp_path / "copy")
+    damage(folder)
+    result = CliRunner().invoke(main, ["report", str(folder)])
+    assert result.exit_code == 2 and words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_report_refuses_a_folder_mixing_two_runs(finished, tmp_path):
+    """The same folder, one file taken from a run with another seed: its hash gives it away."""
+    other = tmp_path / "other"
+    result = CliRunner().invoke(main, ["simulate", str(QUICK), "-r", "2", "--jobs", "1", "-q", "--seed", "5",
+                                       "--out", str(other), *SHORT])
+    assert result.exit_code == 0
+    folder = _copy(finished, tmp_path / "mixed")
+    (folder / "kpis.parquet").write_bytes((other / "kpis.parquet").read_bytes())
+    result = CliRunner().invoke(main, ["report", str(folder)])
+    assert result.exit_code == 2 and "kpis.parquet" in result.stderr and "another run" in result.stderr
+    assert CliRunner().invoke(main, ["report", str(finished)]).exit_code == 0  # the untouched folder reports
+
+
+def test_a_queue_named_like_mathtext_is_drawn_as_text(tmp_path):
+    out = tmp_path / "dollar"
+    text = QUICK.read_text(encoding="utf-8").replace("spam_en:\n    volume", '"$a^^b$":\n    volume', 1)
+    (tmp_path / "s.yaml").write_text(text)
+    result = CliRunner().invoke(main, ["simulate", str(tmp_path / "s.yaml"), "-r", "1", "-q", "--out", str(out), *SHORT])
+    assert result.exit_code == 0, result.stderr
+    result = CliRunner().invoke(main, ["report", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert "$a^^b$" in (out / "report.html").read_text(encoding="utf-8")  # mathtext would refuse a double ^
+
+
+def test_a_second_run_into_a_busy_folder_is_refused_and_a_killed_one_is_not_reported(tmp_path):
+    out = tmp_path / "busy"
+    first = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "simulate", str(ROOT / "scenarios" / "trust_safety_q1.yaml"),
+                              "-r", "2", "--jobs", "1", "-q", "--out", str(out)], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not (out / ".annoplan.lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second = CliRunner().invoke(main, ["simulate", str(QUICK), "-q", "--out", str(out), *SHORT])
+        assert second.exit_code == 2 and "another annoplan run is writing there" in second.stderr
+    finally:
+        first.kill()
+        first.wait()
+    report = CliRunner().invoke(main, ["report", str(out)])
+    assert report.exit_code == 2 and "Traceback" not in report.stderr  # killed before or while writing
+    again = CliRunner().invoke(main, ["simulate", str(QUICK), "-q", "--jobs", "1", "--out", str(out), *SHORT])
+    assert again.exit_code == 0  # the dead run's lock went with it
+    assert CliRunner().invoke(main, ["report", str(out)]).exit_code == 0

@@ -1,8 +1,16 @@
 """Files a run writes (`--out DIR`), each to a temporary name first and renamed, so a killed run never
-leaves a half-written file."""
+leaves a half-written file; and the folder's manifest, which makes a run's files all-or-nothing.
+
+`manifest.json` is removed before a run writes anything and written last, listing every file with
+its size and SHA-256. A folder whose manifest is missing (a run died while writing) or does not
+match its files (two runs wrote into it, or a file was damaged) is refused by `annoplan report`.
+While a run writes, it holds an exclusive lock on the folder (`.annoplan.lock`), so a second run
+into the same folder is refused at once instead of mixing its files with the first one's.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -14,7 +22,7 @@ import yaml
 
 from simulator.compare import Comparison
 from simulator.results import SimulationResult
-from simulator.scenario import Scenario
+from simulator.scenario import AnnoplanError, Scenario
 from simulator.sweep import SweepResult
 
 from .excel import write_kpis_workbook
@@ -56,13 +64,75 @@ def resolved_yaml(scenario: Scenario, version: str) -> str:
     return header + body
 
 
+MANIFEST = "manifest.json"
+LOCK = ".annoplan.lock"
+_held: list[tuple[Path, Any]] = []  # (lock file, open handle) until release_folders (or this process's end)
+
+
+def claim_folder(out_dir: Path) -> None:
+    """Lock `out_dir` for this process, or AnnoplanError if another run holds it (POSIX; a no-op elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(out_dir / LOCK, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise AnnoplanError(f"--out {out_dir}: another annoplan run is writing there; wait for it to finish or "
+                            "choose another folder (optimize runs can share a study with --storage)") from None
+    _held.append((out_dir / LOCK, handle))
+
+
+def release_folders() -> None:
+    """Unlock and remove the lock files this process holds (the command is done)."""
+    while _held:
+        path, handle = _held.pop()
+        path.unlink(missing_ok=True)
+        handle.close()
+
+
+def _digest(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def write_all(out_dir: Path, files: dict[str, Callable[[Path], None]]) -> list[Path]:
-    """Write each named file atomically, in order; return their paths."""
+    """Write each named file atomically, in order, then the manifest listing them; return their paths."""
+    (out_dir / MANIFEST).unlink(missing_ok=True)
     written = []
     for name, write in files.items():
         atomic_write(out_dir / name, write)
         written.append(out_dir / name)
+    listing = {"written_by": "annoplan",
+               "files": {p.name: {"bytes": p.stat().st_size, "sha256": _digest(p)} for p in written}}
+    atomic_write(out_dir / MANIFEST, lambda p: p.write_text(json.dumps(listing, indent=2) + "\n", encoding="utf-8"))
     return written
+
+
+def check_folder(folder: Path) -> None:
+    """AnnoplanError unless `folder` holds one complete run: its manifest, and every file it lists unchanged."""
+    try:
+        listing = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        files = listing["files"]
+        assert isinstance(files, dict) and files
+    except FileNotFoundError:
+        raise AnnoplanError(f"{folder}: no {MANIFEST}: the run that wrote this folder did not finish (or no annoplan "
+                            "run wrote it); run it again with --out") from None
+    except (ValueError, KeyError, TypeError, AssertionError, OSError):
+        raise AnnoplanError(f"{folder}/{MANIFEST} is damaged; run again with --out") from None
+    for name, entry in files.items():
+        path = folder / str(name)
+        try:
+            same = (isinstance(entry, dict) and path.is_file() and path.stat().st_size == entry.get("bytes")
+                    and _digest(path) == entry.get("sha256"))
+        except OSError:
+            same = False
+        if not same:
+            raise AnnoplanError(f"{path}: missing, damaged or written by another run (it does not match {MANIFEST}); "
+                                "run again with --out into an empty folder")
 
 
 def write_simulation(result: SimulationResult, out_dir: Path, version: str) -> list[Path]:

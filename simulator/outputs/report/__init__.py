@@ -10,7 +10,7 @@ import pandas as pd
 
 from simulator.scenario.errors import AnnoplanError
 from simulator.scenario.loader import load_scenario
-from simulator.outputs.files import atomic_write
+from simulator.outputs.files import atomic_write, check_folder
 from .page import render_page
 
 
@@ -30,7 +30,19 @@ def build_report(folder: Path) -> str:
     if not folder.is_dir():
         raise AnnoplanError(f"{folder}: no such folder; give the --out folder of an annoplan run")
     kind = kind_of(folder)
+    check_folder(folder)
+    try:
+        return _page(folder, kind)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OSError) as exc:  # ArrowInvalid is a ValueError
+        raise AnnoplanError(f"{folder}: its files do not have the shape annoplan writes ({type(exc).__name__}: "
+                            f"{exc}); run again with --out") from None
+
+
+def _page(folder: Path, kind: str) -> str:
+    """The page of a checked folder of `kind`."""
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    if not isinstance(summary, dict):
+        raise TypeError("summary.json does not hold an object")
     if kind == "simulate":
         from .simulation import simulation_sections
 

@@ -18,7 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 
 plt.rcParams.update({"svg.hashsalt": "annoplan", "svg.fonttype": "path", "font.size": 9,
                      "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
-                     "grid.alpha": 0.3, "axes.titleweight": "bold", "figure.dpi": 96})
+                     "grid.alpha": 0.3, "axes.titleweight": "bold", "figure.dpi": 96,
+                     "text.parse_math": False})  # ids from files are data: "$a$" is a name, not mathtext
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]
 
