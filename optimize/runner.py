@@ -179,7 +179,7 @@ def run_search(search: Search, jobs: int | None = None, storage: str | None = No
         elif strategy == "tpe" and not study.trials and search.screen:
             study.enqueue_trial(analytic_start(search.raw, search.decisions))
     settings = Settings(search.raw, search.decisions, search.objectives, search.constraints, search.replications,
-                        search.trials, search.screen, search.prune, deadline)
+                        search.trials, search.screen, search.prune, deadline, search.seed)
 
     def report() -> None:
         if progress:

@@ -30,6 +30,8 @@ from .screen import overload, paid_cost
 from .search_space import Decision, with_values
 from .storage import Heartbeat, StudyLock
 
+DUPLICATE_TRIES = 10  # proposals of finished plans before one is recorded as a repeat
+
 COMPLETE = optuna.trial.TrialState.COMPLETE
 RUNNING = optuna.trial.TrialState.RUNNING
 WAITING = optuna.trial.TrialState.WAITING
@@ -141,6 +143,7 @@ class Settings:
     screen: bool
     prune: bool
     deadline: float | None  # time.monotonic() after which no new trial is claimed
+    seed: int = 0  # the scenario's: seeds each proposal of the sampler (see TrialDriver.claim_sampled)
 
 
 class TrialDriver:
@@ -213,25 +216,42 @@ class TrialDriver:
         return trial, None
 
     def claim_sampled(self) -> tuple[optuna.Trial, dict[str, Any] | None] | None:
-        """The sampler's next trial (screened ones come back with values None), or None: no budget left."""
-        with self.lock:
-            _fail_stale(self.study)
-            if not self.budget_left():
-                return None
-            trial = _ask(self.study)
-            values = self._suggest(trial)  # heartbeat before the lock opens: never seen without one
-        if self._copy_repeat(trial, values):
-            return trial, None
-        return self._screen(trial, values)
+        """The sampler's next trial (screened ones come back with values None), or None: no budget left.
 
-    def _copy_repeat(self, trial: optuna.Trial, values: dict[str, Any]) -> bool:
+        The sampler is seeded afresh for each proposal from (scenario seed, finished trials, attempt), so
+        its proposals depend only on the study's history: a run resumed after a kill proposes what the
+        uninterrupted run would have (a seeded sampler kept in memory would replay its start-up points).
+        A proposal of a plan already finished is told as FAIL (`duplicate_of`) and asked again with the
+        next attempt's seed; after DUPLICATE_TRIES, the earlier results are copied (`repeat_of`)."""
+        for attempt in range(DUPLICATE_TRIES):
+            with self.lock:
+                _fail_stale(self.study)
+                if not self.budget_left():
+                    return None
+                finished = len(self.study.get_trials(deepcopy=False, states=(COMPLETE,)))
+                state = np.random.SeedSequence([self.settings.seed, finished, attempt]).generate_state(1)[0]
+                self.study.sampler = optuna.samplers.TPESampler(seed=int(state))
+                trial = _ask(self.study)
+                values = self._suggest(trial)  # heartbeat before the lock opens: never seen without one
+            earlier = self._finished_with(values)
+            if earlier is None:
+                return self._screen(trial, values)
+            if attempt + 1 < DUPLICATE_TRIES:
+                trial.set_user_attr("duplicate_of", earlier.number)
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                self.beat.running.discard(trial._trial_id)
+        self._copy_repeat(trial, values, earlier)
+        return trial, None
+
+    def _finished_with(self, values: dict[str, Any]) -> optuna.trial.FrozenTrial | None:
+        """The finished trial of the same plan, if any."""
+        key = plan_key(values)
+        return next((t for t in self.study.get_trials(deepcopy=False, states=(COMPLETE,))
+                     if plan_key(t.params) == key), None)
+
+    def _copy_repeat(self, trial: optuna.Trial, values: dict[str, Any], earlier: optuna.trial.FrozenTrial) -> None:
         """A sampled plan the study already finished gives the same numbers under common random numbers:
         record the earlier trial's results (user attribute `repeat_of`) instead of simulating again."""
-        key = plan_key(values)
-        earlier = next((t for t in self.study.get_trials(deepcopy=False, states=(COMPLETE,))
-                        if plan_key(t.params) == key), None)
-        if earlier is None:
-            return False
         for name, violation in earlier.constraints.items():
             trial.set_constraint(name, violation)
         for name, value in earlier.user_attrs.items():
@@ -241,7 +261,6 @@ class TrialDriver:
         trial.set_user_attr("replications", 0)
         self.study.tell(trial, earlier.values)  # `objectives` and `feasible` came with the user attributes
         self.beat.running.discard(trial._trial_id)
-        return True
 
     def _claim_plan(self, plan: dict[str, Any]) -> tuple[str, Any]:
         """("done", FrozenTrial) if the study has the plan finished, ("busy", None) if another worker runs

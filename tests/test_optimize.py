@@ -299,3 +299,40 @@ def test_an_objective_that_cannot_be_minimised_is_a_load_error(tmp_path):
     assert result.exit_code == 2
     assert "optimize.objective.1" in result.stderr and "cannot minimise 'quality'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_killed_tpe_run_resumes_to_the_same_plan_with_no_plan_run_twice(tmp_path):
+    """TPE's proposals are seeded by (seed, finished trials, attempt), not kept in memory: after kill -9
+    at 5 of 14 trials the resumed run proposes what the uninterrupted one did, finishes no plan twice,
+    and ends on the same plan (--jobs 1)."""
+    data = dict(STAFFING, optimize={"trials": 14, "replications": 2, "strategy": "tpe",
+                                    "variables": {"pools.p.headcount": {"low": 18, "high": 40},
+                                                  "pools.p.shrinkage": {"low": 0.0, "high": 0.2, "step": 0.05}}})
+    path = write_yaml(tmp_path, data)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+
+    def command(out: Path) -> list[str]:
+        return [sys.executable, "-m", "cli", "optimize", str(path), "--out", str(out), "-j", "1", "-q", "--json"]
+
+    whole = subprocess.run(command(tmp_path / "whole"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(command(out), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and _complete_trials(out / "study.db") < 5:
+        time.sleep(0.1)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    again = subprocess.run(command(out), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+
+    def finished(folder: Path) -> list[dict]:
+        study = optuna.load_study(study_name="staffing", storage=f"sqlite:///{folder / 'study.db'}")
+        return [t.params for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
+
+    resumed, uninterrupted = finished(out), finished(tmp_path / "whole")
+    assert len(resumed) == 14
+    assert len({json.dumps(p, sort_keys=True) for p in resumed}) == 14  # no plan finished twice
+    assert sorted(map(str, resumed)) == sorted(map(str, uninterrupted))
+    assert json.loads(again.stdout)["params"] == json.loads(whole.stdout)["params"]
