@@ -152,7 +152,7 @@ def pool_rates(scenario: Scenario, pool_id: str) -> PoolRates:
     lo, hi = scenario.horizon.warmup, scenario.horizon.duration
     window = hi - lo
     patterns = shift_instances(pool, scenario.horizon.start, hi)
-    shares = [1.0] if pool.shifts == "24x7" else [s.share for s in pool.shifts]
+    shares = pool.shift_shares()
 
     def paid_from(joined: float) -> float:
         hours = sum(share * hours_in_window(p, max(lo, joined), hi) for share, p in zip(shares, patterns))
@@ -340,7 +340,7 @@ def weekly_capacity(scenario: Scenario, pool_id: str, joined: float = 0.0) -> np
     pool = scenario.pools[pool_id]
     h = scenario.horizon
     n_hours, lo = math.ceil(h.duration), int(h.warmup)
-    shares = [1.0] if pool.shifts == "24x7" else [s.share for s in pool.shifts]
+    shares = pool.shift_shares()
     on = np.zeros(n_hours)
     for share, instances in zip(shares, shift_instances(pool, h.start, float(n_hours))):
         for begin, end in instances:

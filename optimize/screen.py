@@ -24,7 +24,7 @@ def capacity(scenario: Scenario) -> dict[str, float]:
     out: dict[str, float] = {}
     for pid, pool in scenario.pools.items():
         patterns = shift_instances(pool, scenario.horizon.start, hi)
-        shares = [1.0] if pool.shifts == "24x7" else [s.share for s in pool.shifts]
+        shares = pool.shift_shares()
         heads = pool.headcount + sum(h.count for h in pool.hires)
         which = assign_patterns(heads, shares)
         rostered = sum(hours_in_window(patterns[p], lo, hi) for p in which)
@@ -38,7 +38,7 @@ def paid_cost(scenario: Scenario) -> float:
     total = 0.0
     for pool in scenario.pools.values():
         patterns = shift_instances(pool, scenario.horizon.start, hi)
-        shares = [1.0] if pool.shifts == "24x7" else [s.share for s in pool.shifts]
+        shares = pool.shift_shares()
         which = assign_patterns(pool.headcount, shares)
         hours = sum(hours_in_window(patterns[p], lo, hi) for p in which)
         for hire in pool.hires:

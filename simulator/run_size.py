@@ -76,7 +76,7 @@ def overload(scenario: Scenario) -> float:
     for pool in scenario.pools.values():
         heads = pool.headcount + sum(h.count for h in pool.hires)
         on = 1.0 if pool.shifts == "24x7" else sum(
-            s.share * s.length * len(parse_days(s.days)) / 168 for s in pool.shifts)
+            share * s.length * len(parse_days(s.days)) / 168 for share, s in zip(pool.shift_shares(), pool.shifts))
         capacity += heads * min(on, 1.0) * (1 - pool.shrinkage) * (1 - pool.absence)
     return work / capacity if capacity > 0 else (math.inf if work > 0 else 0.0)
 

@@ -89,3 +89,53 @@ def test_busy_worker_finishes_the_item_in_hand_after_shift_end():
     assert q["completed"] == 1 and q["backlog_end"] == 1
     assert q["tat_mean_h"] == pytest.approx(11.0, rel=0.003)  # p50 from histogram; the mean is exact
     assert q["wait_mean_h"] == pytest.approx(9.0)
+
+
+ROSTER = dict(MMC, horizon={"start": "2027-01-04", "duration": "2w", "warmup": "0h"},
+              queues={"q": dict(MMC["queues"]["q"], volume={"mean": 0, "per": "hour"})},
+              pools={"p": {"skills": ["s"], "cost_per_hour": 10.0,
+                           "shifts": [{"start": "08:00", "length": "8h", "days": "daily", "headcount": 3},
+                                      {"start": "16:00", "length": "8h", "days": "Mon-Fri", "headcount": 2}]}})
+
+
+def test_absolute_shift_head_counts_set_who_works_when():
+    s = scenario(ROSTER)
+    assert s.pools["p"].headcount == 5 and s.pools["p"].shift_shares() == [0.6, 0.4]
+    run = run_replication(s, 0)
+    by_hour = run.pool_series["p"]["on_shift"].reshape(-1, 24)
+    assert (by_hour[:, 8:16] == 3).all()
+    weekdays = [d for d in range(14) if d % 7 < 5]
+    assert (by_hour[weekdays, 16:24] == 2).all() and (by_hour[[5, 6, 12, 13], 16:24] == 0).all()
+    assert run.kpis["pools"]["p"]["paid_hours"] == pytest.approx(14 * 8 * 3 + 10 * 8 * 2)
+
+
+def test_hires_join_the_absolute_shift_furthest_below_its_share():
+    """Shifts of 3 and 2 (60/40): five hires bring the pool to 10, so three join the first and two the second."""
+    from simulator.model.staffing import roster
+
+    s = scenario(ROSTER, **{"pools.p.hires": [{"week": 2, "count": 5}]})
+    people = roster(s.pools["p"], np.random.default_rng(0))
+    assert [p.pattern for p in people[5:]].count(0) == 3 and [p.pattern for p in people[5:]].count(1) == 2
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"pools.p.shifts.1.share": 0.4}, "not a mix"),
+    ({"pools.p.headcount": 7}, "differs from the shifts' head-counts"),
+])
+def test_mixing_shares_and_head_counts_is_a_load_error(change, words):
+    from simulator.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError) as error:
+        scenario(ROSTER, **change)
+    assert words in str(error.value.problems[0]) and "pools.p" in str(error.value.problems[0])
+
+
+def test_an_absolute_roster_loads_again_from_the_resolved_file(tmp_path):
+    from simulator.outputs.files import resolved_yaml
+    from simulator.scenario import load_scenario
+
+    s = scenario(ROSTER)
+    path = tmp_path / "resolved.yaml"
+    path.write_text(resolved_yaml(s, "test"))
+    again = load_scenario(path)
+    assert [x.headcount for x in again.pools["p"].shifts] == [3, 2] and again.pools["p"].headcount == 5

@@ -31,7 +31,7 @@ class Person:
 
 def roster(spec: Pool, rng: np.random.Generator) -> list[Person]:
     """Everyone who works in the pool during the horizon, initial staff first, then hires in week order."""
-    shares = [1.0] if spec.shifts == "24x7" else [s.share for s in spec.shifts]
+    shares = spec.shift_shares()
     patterns = assign_patterns(spec.headcount, shares)
     starts = [(0.0, 0.0, p) for p in patterns]
     counts = [patterns.count(i) for i in range(len(shares))]

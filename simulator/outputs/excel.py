@@ -99,7 +99,9 @@ def assumptions(scenario: Scenario) -> list[list[Any]]:
                  [f"queue {qid}", "workflow", q.workflow]]
     for pid, p in scenario.pools.items():
         shifts = p.shifts if isinstance(p.shifts, str) else "; ".join(
-            f"{s.start} {s.length:g}h {s.days} x{s.share:g}" for s in p.shifts)
+            f"{s.start} {s.length:g}h {s.days} " + (f"{s.headcount} heads" if s.headcount is not None
+                                                    else f"x{1.0 if s.share is None else s.share:g}")
+            for s in p.shifts)
         rows += [[f"pool {pid}", "head-count", p.headcount], [f"pool {pid}", "cost per hour", p.cost_per_hour],
                  [f"pool {pid}", "shrinkage", p.shrinkage], [f"pool {pid}", "absence", p.absence],
                  [f"pool {pid}", "accuracy", p.accuracy],

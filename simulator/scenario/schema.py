@@ -207,7 +207,10 @@ class Shift(Model):
     start: Annotated[str, Field(description="local wall time HH:MM")]
     length: Annotated[Duration, Field(gt=0, le=24)]
     days: str | list[str] = "Mon-Fri"
-    share: Probability = 1.0
+    share: Probability | None = Field(default=None, description="share of the pool's head-count on this shift "
+                                      "(1 if the pool has one shift)")
+    headcount: Annotated[int, Field(ge=0, le=100_000)] | None = Field(
+        default=None, description="absolute head-count on this shift, instead of share; the pool's is the sum")
 
     @field_validator("start")
     @classmethod
@@ -262,12 +265,44 @@ class Pool(Model):
         """Share of rostered shift time that is paid: 1, or 1 - absence when missed shifts are unpaid."""
         return 1.0 if self.absence_paid else 1 - self.absence
 
+    @model_validator(mode="before")
+    @classmethod
+    def _headcount_from_shifts(cls, data: Any) -> Any:
+        """Shifts with absolute head-counts make the pool's head-count their sum (a different one is an error)."""
+        shifts = data.get("shifts") if isinstance(data, dict) else None
+        if not isinstance(shifts, list) or not all(isinstance(x, dict) for x in shifts):
+            return data
+        counted = [x.get("headcount") is not None for x in shifts]
+        if not any(counted):
+            return data
+        if not all(counted) or any(x.get("share") is not None for x in shifts):
+            raise ValueError("give every shift a headcount or every shift a share, not a mix")
+        if not all(isinstance(x["headcount"], int) and not isinstance(x["headcount"], bool) for x in shifts):
+            return data  # the shift's own validation names the bad value
+        total = sum(x["headcount"] for x in shifts)
+        if data.get("headcount") is not None and data["headcount"] != total:
+            raise ValueError(f"headcount {data['headcount']!r} differs from the shifts' head-counts, which sum to "
+                             f"{total}; drop the pool's headcount (it is their sum)")
+        return dict(data, headcount=total)
+
     @field_validator("shifts")
     @classmethod
     def _shares_sum_to_one(cls, shifts: Any) -> Any:
-        if isinstance(shifts, list) and abs(sum(s.share for s in shifts) - 1.0) > 1e-6:
-            raise ValueError(f"shift shares must sum to 1, they sum to {sum(s.share for s in shifts):g}")
+        if isinstance(shifts, list) and all(s.headcount is None for s in shifts):
+            total = sum(1.0 if s.share is None else s.share for s in shifts)
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(f"shift shares must sum to 1, they sum to {total:g}")
         return shifts
+
+    def shift_shares(self) -> list[float]:
+        """Each shift pattern's share of the head-count: `share`, or head-count / the pool's ([1.0] for 24x7).
+        Hires join the pattern furthest below its share, so absolute rosters keep their proportions."""
+        if self.shifts == "24x7":
+            return [1.0]
+        if self.shifts[0].headcount is not None:
+            total = sum(s.headcount or 0 for s in self.shifts)
+            return [(s.headcount or 0) / total if total else 1.0 / len(self.shifts) for s in self.shifts]
+        return [1.0 if s.share is None else s.share for s in self.shifts]
 
     def skill_accuracy(self, skill: str) -> float:
         """Accuracy of one label with `skill`: the skill's override or the pool's default."""
