@@ -144,6 +144,8 @@ class PoolRates:
     productive_per_head: float  # rostered x (1 - shrinkage) x (1 - absence)
     paid_per_hire: tuple[float, ...]  # per hire of each wave in pool.hires
     productive_per_hire: tuple[float, ...]
+    paid_per_pattern_head: tuple[float, ...]  # per head on each shift pattern alone (absolute rosters)
+    productive_per_pattern_head: tuple[float, ...]
 
 
 def pool_rates(scenario: Scenario, pool_id: str) -> PoolRates:
@@ -161,7 +163,10 @@ def pool_rates(scenario: Scenario, pool_id: str) -> PoolRates:
     keep = pool.available_share()
     head = paid_from(0.0)
     hires = tuple(paid_from((h.week - 1) * 168.0) for h in pool.hires)
-    return PoolRates(head, head * keep, hires, tuple(x * keep for x in hires))
+    on_pattern = tuple(hours_in_window(p, lo, hi) / window * _survival(pool, 0.0, lo, hi) * pool.paid_share()
+                       for p in patterns)
+    return PoolRates(head, head * keep, hires, tuple(x * keep for x in hires), on_pattern,
+                     tuple(x * keep for x in on_pattern))
 
 
 def erlang_c(servers: int, load: float) -> float:
@@ -264,6 +269,23 @@ class Column:
     cost_per_hour: float
 
 
+def pattern_of(path: str) -> tuple[str, int] | None:
+    """(pool, shift index) for a shift's absolute head-count `pools.P.shifts.I.headcount`, else None."""
+    parts = path.split(".")
+    if len(parts) == 5 and parts[0] == "pools" and parts[2] == "shifts" and parts[3].isdigit() and parts[4] == "headcount":
+        return parts[1], int(parts[3])
+    return None
+
+
+def _fixed_heads(scenario: Scenario, pid: str, varied: set[str]) -> list[tuple[int | None, int]]:
+    """(shift pattern or None for the pool's share-weighted mix, heads) the columns do not vary."""
+    pool = scenario.pools[pid]
+    if pool.shifts != "24x7" and pool.shifts[0].headcount is not None:  # an absolute roster
+        return [(i, s.headcount or 0) for i, s in enumerate(pool.shifts)
+                if f"pools.{pid}.shifts.{i}.headcount" not in varied]
+    return [] if f"pools.{pid}.headcount" in varied else [(None, pool.headcount)]
+
+
 def columns(scenario: Scenario, paths: dict[str, tuple[int, int, int]]) -> list[Column]:
     """The head-count and hire-count variables among `paths` (path -> low, high, step), with their rates."""
     out = []
@@ -277,6 +299,9 @@ def columns(scenario: Scenario, paths: dict[str, tuple[int, int, int]]) -> list[
             paid, productive = rates.paid_per_head, rates.productive_per_head
         elif len(parts) == 5 and parts[2] == "hires" and parts[4] == "count" and int(parts[3]) < len(pool.hires):
             paid, productive = rates.paid_per_hire[int(parts[3])], rates.productive_per_hire[int(parts[3])]
+        elif pattern_of(path) is not None and pattern_of(path)[1] < len(rates.paid_per_pattern_head):  # type: ignore[index]
+            i = pattern_of(path)[1]  # type: ignore[index]
+            paid, productive = rates.paid_per_pattern_head[i], rates.productive_per_pattern_head[i]
         else:
             continue
         out.append(Column(path, parts[1], low, high, step, paid, productive, pool.cost_per_hour))
@@ -289,9 +314,10 @@ def fixed_capacity(scenario: Scenario, varied: set[str]) -> tuple[dict[str, floa
     for pid, pool in scenario.pools.items():
         rates = pool_rates(scenario, pid)
         productive = paid = 0.0
-        if f"pools.{pid}.headcount" not in varied:
-            productive += pool.headcount * rates.productive_per_head
-            paid += pool.headcount * rates.paid_per_head
+        for pattern, heads in _fixed_heads(scenario, pid, varied):
+            productive += heads * (rates.productive_per_head if pattern is None else
+                                   rates.productive_per_pattern_head[pattern])
+            paid += heads * (rates.paid_per_head if pattern is None else rates.paid_per_pattern_head[pattern])
         for i, hire in enumerate(pool.hires):
             if f"pools.{pid}.hires.{i}.count" not in varied:
                 productive += hire.count * rates.productive_per_hire[i]
@@ -334,13 +360,14 @@ def weekly_work(scenario: Scenario) -> tuple[dict[tuple[str, str], np.ndarray], 
     return work, label
 
 
-def weekly_capacity(scenario: Scenario, pool_id: str, joined: float = 0.0) -> np.ndarray:
+def weekly_capacity(scenario: Scenario, pool_id: str, joined: float = 0.0, pattern: int | None = None) -> np.ndarray:
     """Productive servers one head of the pool (joined at clock hour `joined`) gives by hour of the week:
-    share-weighted on-shift time, less shrinkage and absence, times the share still employed under attrition."""
+    share-weighted on-shift time (or shift `pattern`'s alone), less shrinkage and absence, times the share
+    still employed under attrition."""
     pool = scenario.pools[pool_id]
     h = scenario.horizon
     n_hours, lo = math.ceil(h.duration), int(h.warmup)
-    shares = pool.shift_shares()
+    shares = pool.shift_shares() if pattern is None else [float(i == pattern) for i in range(len(pool.shift_shares()))]
     on = np.zeros(n_hours)
     for share, instances in zip(shares, shift_instances(pool, h.start, float(n_hours))):
         for begin, end in instances:
@@ -377,32 +404,37 @@ class Staffing:
     shortfall: float
 
 
-def staff(scenario: Scenario, cols: list[Column], weekly: bool = False) -> Staffing:
-    """The cheapest integer columns such that, for every skill set K and hour of the week h, the pools
-    holding a skill of K supply the servers K needs when pooled: each queue's work for K averaged over
-    [h, h + T) with T its SLA target (work may wait that long), plus square-root safety beta_K sqrt(a_K)
-    over the shortest such span, beta_K the load-weighted Erlang-C beta of K's labelling queues;
-    capacity averaged over that shortest span. Hall's condition with Erlang C and the clock in it.
-    A target of 95% lets 5% of items miss, so K may leave hours uncovered whose arrivals add up to at
-    most WAIVER_SHARE of its queues' allowed misses (a binary per hour and a budget row per K): thin
-    night or weekend hours need not each hold their own Erlang cover.
-    What the ranges cannot cover is a penalised shortfall, so an answer always exists (scipy milp, HiGHS).
-    With `weekly`, every span is the whole week: the same program on mean loads, blind to the clock."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
+@dataclass(frozen=True)
+class Requirements:
+    """The covering rows of the staffing program: rows @ k >= lower (k: the columns' steps above low),
+    each waivable row (row, SLA items at risk, skill set) spending from its skill set's budget."""
 
+    rows: list[np.ndarray]
+    lower: list[float]
+    waivable: list[tuple[int, float, int]]
+    budgets: list[float]
+
+
+def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False) -> Requirements:
+    """The rows `staff` covers (see there): per skill set and hour of the week, the servers still needed
+    after what the columns do not vary, against each column's servers per step."""
     work, label = weekly_work(scenario)
     safety = safety_factors(scenario)
     varied = {c.path for c in cols}
     fixed: dict[str, np.ndarray] = {}
     per_unit: list[np.ndarray] = []
     for pid, pool in scenario.pools.items():
-        rate = weekly_capacity(scenario, pid)
-        fixed[pid] = rate * (pool.headcount if f"pools.{pid}.headcount" not in varied else 0)
+        fixed[pid] = sum((heads * weekly_capacity(scenario, pid, 0.0, pattern)
+                          for pattern, heads in _fixed_heads(scenario, pid, varied) if heads), np.zeros(WEEK))
         for i, hire in enumerate(pool.hires):
             if f"pools.{pid}.hires.{i}.count" not in varied and hire.count:
                 fixed[pid] = fixed[pid] + hire.count * weekly_capacity(scenario, pid, (hire.week - 1) * 168.0)
     for c in cols:
         parts = c.path.split(".")
+        pattern = pattern_of(c.path)
+        if pattern is not None:
+            per_unit.append(weekly_capacity(scenario, c.pool, 0.0, pattern[1]))
+            continue
         joined = 0.0 if parts[2] == "headcount" else (scenario.pools[c.pool].hires[int(parts[3])].week - 1) * 168.0
         per_unit.append(weekly_capacity(scenario, c.pool, joined))
     rows, lower, waivable = [], [], []  # waivable: (row, its SLA items at risk, the skill set's index)
@@ -438,29 +470,65 @@ def staff(scenario: Scenario, cols: list[Column], weekly: bool = False) -> Staff
             rows.append(block[hour])
             lower.append(need[hour])
         budgets.append(budget)
-    n, m, w = len(cols), len(rows), len(waivable)
+    return Requirements(rows, lower, waivable, budgets)
+
+
+def staff(scenario: Scenario, cols: list[Column], weekly: bool = False) -> Staffing:
+    """The cheapest integer columns such that, for every skill set K and hour of the week h, the pools
+    holding a skill of K supply the servers K needs when pooled: each queue's work for K averaged over
+    [h, h + T) with T its SLA target (work may wait that long), plus square-root safety beta_K sqrt(a_K)
+    over the shortest such span, beta_K the load-weighted Erlang-C beta of K's labelling queues;
+    capacity averaged over that shortest span. Hall's condition with Erlang C and the clock in it.
+    A target of 95% lets 5% of items miss, so K may leave hours uncovered whose arrivals add up to at
+    most WAIVER_SHARE of its queues' allowed misses (a binary per hour and a budget row per K): thin
+    night or weekend hours need not each hold their own Erlang cover.
+    What the ranges cannot cover is a penalised shortfall, so an answer always exists (scipy milp, HiGHS).
+    With `weekly`, every span is the whole week: the same program on mean loads, blind to the clock."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    req = requirements(scenario, cols, weekly)
+    rows, lower, waivable, budgets = req.rows, req.lower, req.waivable, req.budgets
+
+    limits = scenario.optimize.rosters if scenario.optimize is not None else {}
+    groups = [(r.max_patterns, [j for j, c in enumerate(cols) if pattern_of(c.path) is not None and c.pool == pid])
+              for pid, r in limits.items() if r.max_patterns is not None]
+    used = [j for _, members in groups for j in members]  # a binary per pattern: is anyone on it
+    n, m, w, b = len(cols), len(rows), len(waivable), len(used)
     unit_cost = np.array([c.step * c.paid * c.cost_per_hour for c in cols])
     penalty = SHORTFALL_PENALTY * max(1.0, float(unit_cost.max(initial=1.0)))
-    cost = np.concatenate([unit_cost + 1e-9, np.full(m, penalty), np.zeros(w)])
-    top = np.concatenate([[(c.high - c.low) // c.step for c in cols], np.full(m, np.inf), np.ones(w)])
-    integrality = np.concatenate([np.ones(n), np.zeros(m), np.ones(w)])
+    cost = np.concatenate([unit_cost + 1e-9, np.full(m, penalty), np.zeros(w + b)])
+    steps = np.array([(c.high - c.low) // c.step for c in cols], dtype=float)
+    top = np.concatenate([steps, np.full(m, np.inf), np.ones(w + b)])
+    integrality = np.concatenate([np.ones(n), np.zeros(m), np.ones(w + b)])
     constraints = []
+    width = n + m + w + b
     if m:
         waive = np.zeros((m, w))  # a waived hour needs no cover...
         spend = np.zeros((len(budgets), w))  # ...and spends its SLA items from the skill set's miss budget
         for j, (row, items, k) in enumerate(waivable):
             waive[row, j] = lower[row]
             spend[k, j] = items
-        matrix = np.hstack([np.array(rows), np.eye(m), waive])  # each row may fall short by its own slack
+        matrix = np.hstack([np.array(rows), np.eye(m), waive, np.zeros((m, b))])  # a row may fall short by its slack
         constraints = [LinearConstraint(matrix, np.array(lower), np.inf)]
         if w:
-            constraints.append(LinearConstraint(np.hstack([np.zeros((len(budgets), n + m)), spend]),
+            constraints.append(LinearConstraint(np.hstack([np.zeros((len(budgets), n + m)), spend, np.zeros((len(budgets), b))]),
                                                 -np.inf, np.array(budgets)))
+    if b:
+        link = np.zeros((b, width))  # heads on a pattern only if its binary is on...
+        for i, j in enumerate(used):
+            link[i, j], link[i, n + m + w + i] = 1.0, -steps[j]
+        count = np.zeros((len(groups), width))  # ...and at most max_patterns binaries on per pool
+        offset = 0
+        for g, (_, members) in enumerate(groups):
+            count[g, n + m + w + offset: n + m + w + offset + len(members)] = 1.0
+            offset += len(members)
+        constraints += [LinearConstraint(link, -np.inf, 0.0),
+                        LinearConstraint(count, -np.inf, np.array([limit for limit, _ in groups], dtype=float))]
     result = milp(cost, constraints=constraints, bounds=Bounds(0, top), integrality=integrality,
                   options={"time_limit": 20.0})
-    ks = result.x[:n] if result.x is not None else np.array([(c.high - c.low) // c.step for c in cols])
+    ks = result.x[:n] if result.x is not None else steps
     values = {c.path: c.low + c.step * int(round(k)) for c, k in zip(cols, ks)}
-    shortfall = float(result.x[n:].sum()) if result.x is not None and m else 0.0
+    shortfall = float(result.x[n:n + m].sum()) if result.x is not None and m else 0.0
     return Staffing(values, float(unit_cost @ np.round(ks)), shortfall)
 
 

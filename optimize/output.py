@@ -9,6 +9,7 @@ from simulator.outputs.files import resolved_yaml, to_json, write_all
 from simulator.scenario import validate_data
 
 from .plan import plan_table
+from .rosters import pattern_label, roster_rows, staffed_only
 from .runner import OptimizeResult
 from .search_space import with_values
 from .workbook import write_workbook
@@ -20,12 +21,13 @@ def write_optimization(result: OptimizeResult, out_dir: Path, source: str, versi
     summary = result.summary()
     reps = int(result.scenario_raw.get("optimize", {}).get("replications", 3))
     plan = plan_table(result.scenario_raw, result.params, reps)
-    chosen = validate_data(with_values(result.scenario_raw, result.params), {}, source)
+    chosen_raw = with_values(result.scenario_raw, result.params)
+    chosen = validate_data(staffed_only(chosen_raw, validate_data(chosen_raw, {}, source)), {}, source)
     files = {
         "summary.json": lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"),
         "trials.parquet": lambda p: result.trials.to_parquet(p, index=False),
         "plan.csv": lambda p: plan.to_csv(p, index=False),
-        "plan.xlsx": lambda p: write_workbook(p, plan, summary, result.scenario_raw),
+        "plan.xlsx": lambda p: write_workbook(p, plan, summary, result.scenario_raw, roster_rows(chosen)),
     }
     if result.pareto is not None:
         pareto = result.pareto
@@ -37,7 +39,15 @@ def write_optimization(result: OptimizeResult, out_dir: Path, source: str, versi
 def plan_lines(result: OptimizeResult) -> list[str]:
     """The plan and its objective, for stdout above the KPI tables."""
     state = "feasible plan" if result.feasible else "NO feasible plan"
-    return [f"{state}: " + ", ".join(f"{k} = {v}" for k, v in result.params.items()),
+    scenario = validate_data(result.scenario_raw, {}, "plan")
+    shown = []
+    for path, value in result.params.items():
+        label = pattern_label(scenario, path)
+        if label is None:
+            shown.append(f"{path} = {value}")
+        elif value:  # a roster pattern: only the staffed ones, with their times
+            shown.append(f"{path} = {value} ({label})")
+    return [f"{state}: " + ", ".join(shown),
             "objective: " + ", ".join(f"{k} {v:,.2f}" for k, v in result.objective.items())]
 
 

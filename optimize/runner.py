@@ -21,7 +21,7 @@ import itertools
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -34,6 +34,7 @@ from simulator.scenario import Problem, ScenarioError, load_raw, validate_data
 from .certificate import certify
 from .constraints import Constraint, check_objectives, plan_constraints
 from .pareto import pareto_front
+from .rosters import expand, pattern_limits
 from .search_space import Decision, decisions
 from .start import analytic_start, analytic_starts, lower_bound
 from .storage import Heartbeat, StudyLock, open_storage
@@ -95,6 +96,7 @@ class Search:
     screen: bool
     prune: bool
     strategy: str = "auto"
+    pattern_limits: dict[str, int] = field(default_factory=dict)  # pool -> max_patterns of its roster
 
 
 def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
@@ -102,15 +104,20 @@ def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
     raw, lines = load_raw(path, overrides)
     scenario = validate_data(raw, lines, str(path))
     spec = scenario.optimize
-    if spec is None or not spec.variables:
+    raw, roster_variables = expand(raw, scenario, str(path))
+    if roster_variables:
+        scenario = validate_data(raw, lines, str(path))
+        spec = scenario.optimize
+    if spec is None or not (spec.variables or roster_variables):
         raise ScenarioError([Problem(str(path), None, "optimize.variables", "nothing to optimise",
                                      "add optimize: {variables: {pools.ID.headcount: {low: 10, high: 60}}}")])
     objectives = [spec.objective] if isinstance(spec.objective, str) else list(spec.objective)
     check_objectives(scenario, objectives, str(path), lines)
-    search = Search(raw=raw, decisions=decisions(raw, spec.variables, lines, str(path)), objectives=objectives,
+    variables = dict(spec.variables, **roster_variables)
+    search = Search(raw=raw, decisions=decisions(raw, variables, lines, str(path)), objectives=objectives,
                     constraints=plan_constraints(scenario, str(path), lines), trials=spec.trials,
                     replications=spec.replications, seed=scenario.seed, name=scenario.name, screen=spec.screen,
-                    prune=spec.prune, strategy=spec.strategy)
+                    prune=spec.prune, strategy=spec.strategy, pattern_limits=pattern_limits(scenario))
     if spec.strategy == "grid" and _grid(search, fit=False) is None:
         where = lines.get(("optimize", "strategy"), (str(path), None))
         raise ScenarioError([Problem(where[0], where[1], "optimize.strategy",
@@ -179,7 +186,7 @@ def run_search(search: Search, jobs: int | None = None, storage: str | None = No
         elif strategy == "tpe" and not study.trials and search.screen:
             study.enqueue_trial(analytic_start(search.raw, search.decisions))
     settings = Settings(search.raw, search.decisions, search.objectives, search.constraints, search.replications,
-                        search.trials, search.screen, search.prune, deadline, search.seed)
+                        search.trials, search.screen, search.prune, deadline, search.seed, search.pattern_limits)
 
     def report() -> None:
         if progress:

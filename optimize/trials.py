@@ -15,7 +15,7 @@ import math
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -26,6 +26,7 @@ from simulator.scenario import validate_data
 
 from .constraints import Constraint
 from .evaluate import Evaluation, evaluate
+from .rosters import over_pattern_limit
 from .screen import overload, paid_cost
 from .search_space import Decision, with_values
 from .storage import Heartbeat, StudyLock
@@ -144,6 +145,7 @@ class Settings:
     prune: bool
     deadline: float | None  # time.monotonic() after which no new trial is claimed
     seed: int = 0  # the scenario's: seeds each proposal of the sampler (see TrialDriver.claim_sampled)
+    pattern_limits: dict[str, int] = field(default_factory=dict)  # pool -> max_patterns of its roster
 
 
 class TrialDriver:
@@ -197,14 +199,18 @@ class TrialDriver:
 
     def _screen(self, trial: optuna.Trial, values: dict[str, Any]) -> tuple[optuna.Trial, dict[str, Any] | None]:
         """Screen a claimed trial: (trial, values) to simulate, or (trial, None) when recorded as screened."""
-        if not self.settings.screen:
+        if not self.settings.screen and not self.settings.pattern_limits:
             return trial, values
         scenario = validate_data(with_values(self.settings.raw, values), {}, "trial")
-        verdict = overload(scenario)
+        verdict = over_pattern_limit(scenario, self.settings.pattern_limits)
+        if verdict is None and self.settings.screen:
+            verdict = overload(scenario)
+            if verdict is not None:
+                verdict = (f"{verdict[0]}: offered work {1 + verdict[1]:.2f}x capacity", verdict[1])
         if verdict is None:
             return trial, values
         where, excess = verdict
-        trial.set_user_attr("screened", f"{where}: offered work {1 + excess:.2f}x capacity")
+        trial.set_user_attr("screened", where)
         for constraint in self.settings.constraints:
             trial.set_constraint(constraint.name, min(excess, 1e6))
         cost = paid_cost(scenario)

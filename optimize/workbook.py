@@ -18,8 +18,10 @@ from simulator.scenario.loader import validate_data
 from .search_space import with_values
 
 
-def write_workbook(path: Path, plan: pd.DataFrame, summary: dict[str, Any], raw: dict[str, Any]) -> None:
-    """Write the three sheets to `path` (the caller makes the write atomic)."""
+def write_workbook(path: Path, plan: pd.DataFrame, summary: dict[str, Any], raw: dict[str, Any],
+                   roster: list[list[Any]] | None = None) -> None:
+    """Write the sheets to `path` (the caller makes the write atomic): plan, kpis, assumptions, and with
+    rosters a `roster` sheet (pool, start, length, days, head-count, paid hours per week)."""
     wb = Workbook()
     wb.remove(wb.active)
     add_sheet(wb, "plan", ["week", "pool", "head-count", "hires", "paid hours", "cost"],
@@ -32,4 +34,7 @@ def write_workbook(path: Path, plan: pd.DataFrame, summary: dict[str, Any], raw:
     rows = assumptions(scenario)
     rows[2:2] = [["plan", p, value] for p, value in summary["params"].items()]
     add_sheet(wb, "assumptions", ["section", "input", "value"], rows)
+    if roster:
+        add_sheet(wb, "roster", ["pool", "start", "length h", "days", "head-count", "paid hours per week"], roster,
+                  [None, None, FORMATS["hours"], None, FORMATS["count"], FORMATS["hours"]])
     save(wb, path)

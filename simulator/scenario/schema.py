@@ -319,6 +319,38 @@ class Variable(Model):
     choices: list[Any] | None = None
 
 
+class Roster(Model):
+    """Candidate shift patterns of one pool for the optimiser: start x length x days, in the pool's zone."""
+
+    starts: list[str] | None = Field(default=None, description="local start times HH:MM")
+    every: Annotated[Duration, Field(gt=0, le=24)] | None = Field(default=None,
+                                                                  description="starts every so long from 00:00")
+    lengths: Annotated[list[Annotated[Duration, Field(gt=0, le=24)]], Field(min_length=1)]
+    days: Annotated[list[str], Field(min_length=1)] = ["daily"]
+    max_patterns: Annotated[int, Field(ge=1)] | None = None
+    max_heads: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        default=None, description="most heads on one pattern (default: 2 x the pool's head-count, at least 10)")
+
+    @model_validator(mode="after")
+    def _one_way_to_start(self) -> Roster:
+        if (self.starts is None) == (self.every is None):
+            raise ValueError("give starts (a list of HH:MM) or every (e.g. 2h), not both and not neither")
+        for start in self.starts or []:
+            Shift(start=start, length=1.0)
+        for days in self.days:
+            parse_days(days)
+        return self
+
+    def patterns(self) -> list[tuple[str, float, str]]:
+        """Every (start, length, days) the roster may staff, in a stable order."""
+        if self.starts is not None:
+            starts = list(self.starts)
+        else:
+            step = round(self.every * 60)  # type: ignore[operator]
+            starts = [f"{m // 60:02d}:{m % 60:02d}" for m in range(0, 24 * 60, max(1, step))]
+        return [(start, length, days) for start in starts for length in self.lengths for days in self.days]
+
+
 class Optimize(Model):
     objective: str | Annotated[list[str], Field(min_length=1, max_length=4)] = "cost"
     trials: Annotated[int, Field(ge=1, le=100_000)] = 100
@@ -328,6 +360,7 @@ class Optimize(Model):
     screen: bool = True  # analytic screen and square-root warm start (false: to measure what they save)
     prune: bool = True  # stop a trial's replications early when it is clearly infeasible or costlier
     strategy: Literal["auto", "structured", "tpe", "grid"] = "auto"  # see optimize/runner.py
+    rosters: Annotated[dict[str, Roster], Field(max_length=50)] = {}  # pool -> candidate shift patterns
 
 
 class Scenario(Model):

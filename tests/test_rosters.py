@@ -1,0 +1,104 @@
+"""Rosters: the optimiser chooses the head-count of every candidate shift pattern. Checked against
+brute force (the covering integer program) and against the exact optimum of a queue whose load
+changes in three 8-hour blocks (M/M/c sojourn times, enumeration)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from optimize.analytic import columns, requirements, staff
+from optimize.runner import prepare
+from optimize.start import _int_paths
+from simulator.scenario import load_scenario, validate_data
+from tests.helpers import write_yaml
+from tests.theory import mmc_sojourn_cdf
+
+BLOCKS = (12.0, 36.0, 18.0)  # arrivals per hour in 00-08, 08-16 and 16-24 UTC
+MU, TARGET, WITHIN = 10.0, 0.74, 0.2  # 6-minute exponential items; 74% within 12 minutes over the day
+
+THREE_BLOCKS = {
+    "name": "three-blocks", "seed": 5,
+    "horizon": {"start": "2027-01-04", "duration": "3w", "warmup": "2d"},
+    "queues": {"q": {"volume": {"mean": 8 * sum(BLOCKS), "per": "day"}, "skill": "s",
+                     "hourly_profile": [BLOCKS[0]] * 8 + [BLOCKS[1]] * 8 + [BLOCKS[2]] * 8,
+                     "handling_time": {"mean": "6m", "dist": "exponential"},
+                     "sla": {"target": "12m", "attainment": TARGET}}},
+    "pools": {"p": {"headcount": 6, "skills": ["s"], "cost_per_hour": 10.0}},
+    "optimize": {"trials": 40, "replications": 3,
+                 "rosters": {"p": {"starts": ["00:00", "08:00", "16:00"], "lengths": ["8h"], "days": ["daily"],
+                                   "max_heads": 9}}},
+}
+
+
+def exact_optimum() -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(cheapest heads per block meeting the day's aggregate SLA, heads meeting it in every block alone).
+    A block left empty counts as all missed (its items wait for the next block)."""
+    def within(lam: float, c: int) -> float:
+        return mmc_sojourn_cdf(WITHIN, lam, MU, c) if c * MU > lam else 0.0
+
+    best = min((c for c in itertools.product(range(0, 10), repeat=3)
+                if sum(lam * within(lam, ci) for lam, ci in zip(BLOCKS, c)) / sum(BLOCKS) >= TARGET),
+               key=lambda c: (sum(c), c))
+    alone = tuple(next(c for c in range(1, 20) if within(lam, c) >= TARGET) for lam in BLOCKS)
+    return best, alone  # type: ignore[return-value]
+
+
+@pytest.mark.slow
+def test_the_exact_three_block_optimum_is_found_and_beats_covering_each_block(tmp_path):
+    """The plan staffs each block with the enumerated optimum; plan.xlsx has the roster sheet and the
+    resolved scenario holds the roster as absolute head-counts and loads again as it is."""
+    best, alone = exact_optimum()
+    assert best == (2, 5, 3) and sum(alone) > sum(best)  # pooling the day's SLA saves a head
+    out = tmp_path / "plan"
+    result = CliRunner().invoke(main, ["optimize", str(write_yaml(tmp_path, THREE_BLOCKS)), "-j", "2", "-q",
+                                       "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["feasible"]
+    assert tuple(summary["params"][f"pools.p.shifts.{i}.headcount"] for i in range(3)) == best
+    sheet = openpyxl.load_workbook(out / "plan.xlsx")["roster"]
+    rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    assert rows == [["p", start, 8, "daily", heads, heads * 8 * 7]
+                    for start, heads in zip(("00:00", "08:00", "16:00"), best)]
+    again = load_scenario(out / "scenario.resolved.yaml")
+    assert [(s.start, s.headcount) for s in again.pools["p"].shifts] == list(zip(("00:00", "08:00", "16:00"), best))
+    assert again.pools["p"].headcount == sum(best)
+
+
+def test_overlapping_patterns_cover_the_requirement_at_least_cost(tmp_path):
+    """Starts every 4 h, 8-hour shifts: the integer program's answer covers every hour's requirement and
+    costs no more than the cheapest of all 5^6 head-count vectors that cover it (brute force)."""
+    data = dict(THREE_BLOCKS, queues={"q": dict(THREE_BLOCKS["queues"]["q"], volume={"mean": 160, "per": "day"},
+                                                sla={"target": "12m", "attainment": 0.999})},
+                optimize={"rosters": {"p": {"every": "4h", "lengths": ["8h"], "days": ["daily"], "max_heads": 4}}})
+    search = prepare(write_yaml(tmp_path, data))
+    scenario = validate_data(search.raw, {}, "test")
+    cols = columns(scenario, _int_paths(search.decisions))
+    assert len(cols) == 6
+    req = requirements(scenario, cols)
+    assert all(items > req.budgets[k] for _, items, k in req.waivable)  # 99.9%: no hour may go uncovered
+    rows, lower = np.array(req.rows), np.array(req.lower)
+    unit = np.array([c.step * c.paid * c.cost_per_hour for c in cols])
+    answer = staff(scenario, cols)
+    chosen = np.array([answer.values[c.path] for c in cols], dtype=float)
+    assert answer.shortfall == pytest.approx(0.0, abs=1e-9)
+    assert (rows @ chosen >= lower - 1e-9).all()
+    grid = np.array(list(itertools.product(range(5), repeat=6)), dtype=float)
+    covering = grid[((grid @ rows.T) >= lower - 1e-9).all(axis=1)]
+    assert unit @ chosen == pytest.approx(float((covering @ unit).min()))
+
+
+def test_max_patterns_caps_the_patterns_used(tmp_path):
+    data = dict(THREE_BLOCKS, optimize={"rosters": {"p": {"every": "2h", "lengths": ["8h"], "days": ["daily"],
+                                                          "max_patterns": 3, "max_heads": 8}}})
+    search = prepare(write_yaml(tmp_path, data))
+    scenario = validate_data(search.raw, {}, "test")
+    answer = staff(scenario, columns(scenario, _int_paths(search.decisions)))
+    assert 1 <= sum(1 for v in answer.values.values() if v > 0) <= 3
