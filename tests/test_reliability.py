@@ -353,3 +353,20 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_a_killed_one_is_not_repo
     again = CliRunner().invoke(main, ["simulate", str(QUICK), "-q", "--jobs", "1", "--out", str(out), *SHORT])
     assert again.exit_code == 0  # the dead run's lock went with it
     assert CliRunner().invoke(main, ["report", str(out)]).exit_code == 0
+
+
+def test_report_refuses_a_summary_of_the_wrong_shape_even_with_a_matching_manifest(finished, tmp_path):
+    """A crafted summary.json, its manifest entry updated to match: pydantic names the wrong field."""
+    import hashlib
+    import json
+
+    folder = _copy(finished, tmp_path / "crafted")
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["totals"]["cost"]["mean"] = "a lot"
+    (folder / "summary.json").write_text(json.dumps(summary))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    data = (folder / "summary.json").read_bytes()
+    manifest["files"]["summary.json"] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(main, ["report", str(folder)])
+    assert result.exit_code == 2 and "totals.cost.mean" in result.stderr and "Traceback" not in result.stderr

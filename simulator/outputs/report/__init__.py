@@ -12,6 +12,7 @@ from simulator.scenario.errors import AnnoplanError
 from simulator.scenario.loader import load_scenario
 from simulator.outputs.files import atomic_write, check_folder
 from .page import render_page
+from .summary_file import check_summary
 
 
 def kind_of(folder: Path) -> str:
@@ -41,8 +42,7 @@ def build_report(folder: Path) -> str:
 def _page(folder: Path, kind: str) -> str:
     """The page of a checked folder of `kind`."""
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    if not isinstance(summary, dict):
-        raise TypeError("summary.json does not hold an object")
+    check_summary(summary, kind, str(folder / "summary.json"))
     if kind == "simulate":
         from .simulation import simulation_sections
 
