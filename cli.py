@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
-from rich.console import Console
 
 EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 130
 MAX_REPLICATIONS = 1000  # the 95% intervals stop narrowing long before; more is a typo
@@ -34,7 +33,12 @@ def annoplan_version() -> str:
         return "0+unknown"
 
 
-_err = Console(stderr=True, highlight=False)
+@functools.cache
+def _err() -> Any:
+    """The stderr console (rich loads on first use: --help and validate never print through it)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
 
 
 def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -199,7 +203,7 @@ def emit(summary: dict[str, Any], as_json: bool, out: Path | None, show: Callabl
         return
     show(summary)
     if out is not None:
-        _err.print(f"wrote {out}/; `annoplan report {out}` turns it into a page")
+        _err().print(f"wrote {out}/; `annoplan report {out}` turns it into a page")
 
 
 def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[[], None]]:
@@ -214,7 +218,7 @@ def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             bar["progress"] = Progress(TextColumn("replications"), BarColumn(), MofNCompleteColumn(),
-                                       TimeElapsedColumn(), console=_err, transient=True)
+                                       TimeElapsedColumn(), console=_err(), transient=True)
             bar["progress"].start()
             bar["task"] = bar["progress"].add_task("run", total=total)
         if "progress" in bar:
@@ -285,7 +289,7 @@ def preflight(file: Path, scenarios: list[Any], runs: int, jobs: int | None, yes
             click.echo("not run", err=True)
             raise SystemExit(EXIT_INTERRUPTED)
     else:
-        _err.print(f"note: {note} (--yes hides this note)")
+        _err().print(f"note: {note} (--yes hides this note)")
 
 
 def _seconds(value: str | None) -> float | None:
@@ -352,7 +356,7 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
         pace = (time.monotonic() - started) / max(1, done - first[0])
         left = max(0, total - done) * pace
         best_text = f"{best:,.0f}" if best is not None else "none yet"
-        _err.print(f"trials {done}/{total}, cheapest feasible {best_text}, about {left / 60:.1f} min left   ",
+        _err().print(f"trials {done}/{total}, cheapest feasible {best_text}, about {left / 60:.1f} min left   ",
                    end="\r")
 
     result = run_optimize(file, with_seed(overrides, seed), trials=trials, jobs=jobs, storage=storage,
@@ -367,7 +371,7 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
             click.echo(line)
         print_tables(result.kpis, queue_targets(validate_data(result.scenario_raw, {}, str(file))))
     for line in search_lines(result):
-        _err.print(line)
+        _err().print(line)
     if not result.feasible:
         click.echo(miss_line(result), err=True)
         raise SystemExit(EXIT_INFEASIBLE)

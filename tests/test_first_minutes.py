@@ -30,7 +30,7 @@ def loaded_after(code: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
 
 def test_help_validate_and_schema_load_no_heavy_library():
     """`--help` loads not even the scenario code (pydantic, yaml); validate and schema load no numpy."""
-    assert loaded_after("import cli", HEAVY + ("pydantic", "yaml", "simulator", "optimize")) == []
+    assert loaded_after("import cli", HEAVY + ("pydantic", "yaml", "simulator", "optimize", "rich")) == []
     assert loaded_after("from click.testing import CliRunner; import cli\n"
                         "CliRunner().invoke(cli.main, ['--help'])", HEAVY + ("pydantic", "yaml")) == []
     for file in (QUICK, TRUST_SAFETY):
