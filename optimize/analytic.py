@@ -415,9 +415,11 @@ class Requirements:
     budgets: list[float]
 
 
-def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False) -> Requirements:
+def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False,
+                 extra: dict[str, np.ndarray] | None = None) -> Requirements:
     """The rows `staff` covers (see there): per skill set and hour of the week, the servers still needed
-    after what the columns do not vary, against each column's servers per step."""
+    after what the columns do not vary, against each column's servers per step. `extra` adds servers
+    by queue and hour of the week to every skill set holding the queue's skill (iterative staffing)."""
     work, label = weekly_work(scenario)
     safety = safety_factors(scenario)
     varied = {c.path for c in cols}
@@ -454,6 +456,9 @@ def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False) -
             load = _window_mean(sum((label[q] for q in queues), np.zeros(WEEK)), span)
             beta = sum(safety[q][0] * safety[q][1] for q in queues) / sum(safety[q][0] for q in queues)
             need = need + beta * np.sqrt(load)
+        for q in (extra or {}):
+            if scenario.queues[q].skill in skills_k:
+                need = need + extra[q]  # type: ignore[index]
         need = need - sum(_window_mean(fixed[p], span) * speed(p) for p in holders)
         block = np.zeros((WEEK, len(cols)))
         for j, c in enumerate(cols):
@@ -473,7 +478,8 @@ def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False) -
     return Requirements(rows, lower, waivable, budgets)
 
 
-def staff(scenario: Scenario, cols: list[Column], weekly: bool = False) -> Staffing:
+def staff(scenario: Scenario, cols: list[Column], weekly: bool = False,
+          extra: dict[str, np.ndarray] | None = None) -> Staffing:
     """The cheapest integer columns such that, for every skill set K and hour of the week h, the pools
     holding a skill of K supply the servers K needs when pooled: each queue's work for K averaged over
     [h, h + T) with T its SLA target (work may wait that long), plus square-root safety beta_K sqrt(a_K)
@@ -486,7 +492,7 @@ def staff(scenario: Scenario, cols: list[Column], weekly: bool = False) -> Staff
     With `weekly`, every span is the whole week: the same program on mean loads, blind to the clock."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
-    req = requirements(scenario, cols, weekly)
+    req = requirements(scenario, cols, weekly, extra)
     rows, lower, waivable, budgets = req.rows, req.lower, req.waivable, req.budgets
 
     limits = scenario.optimize.rosters if scenario.optimize is not None else {}

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from simulator.model.engine import run_replication
 from simulator.scenario.loader import validate_data
 from simulator.results import SimulationResult
@@ -27,6 +29,7 @@ class Evaluation:
     replications: int
     by_replication: dict[str, list[float]]  # each constraint's violation in each replication run
     pruned: str | None = None
+    late_share: dict[str, list[float]] | None = None  # per queue and hour of the week of arrival: share missed
 
 
 def evaluate(raw: dict[str, Any], values: dict[str, Any], objectives: list[str], constraints: list[Constraint],
@@ -51,4 +54,15 @@ def evaluate(raw: dict[str, Any], values: dict[str, Any], objectives: list[str],
     pruned = None if reason is None else f"stopped after {len(runs)} of {replications} replications: {reason}"
     by_replication = {c.name: [c.violation(one) for one in summaries] for c in constraints}
     return Evaluation(scores, {c.name: c.violation(summary) for c in constraints}, summary, len(runs),
-                      by_replication, pruned)
+                      by_replication, pruned, late_share(runs))
+
+
+def late_share(runs: list[Any]) -> dict[str, list[float]]:
+    """Per queue and clock hour of the week of arrival: the share of measured items that missed the
+    target, over the runs (0 where none arrived). What iterative roster staffing raises cover by."""
+    out = {}
+    for qid in runs[0].late_by_hour:
+        late = np.sum([r.late_by_hour[qid][0] for r in runs], axis=0)
+        arrived = np.sum([r.late_by_hour[qid][1] for r in runs], axis=0)
+        out[qid] = np.round(late / np.maximum(arrived, 1), 4).tolist()
+    return out

@@ -11,7 +11,9 @@ patterns as on any head-count.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 from simulator.scenario import Problem, Scenario, ScenarioError, Variable
 from simulator.scenario.calendar import parse_days
@@ -114,3 +116,43 @@ def pattern_label(scenario: Scenario, path: str) -> str | None:
         return None
     shift = shifts[int(parts[3])]
     return f"{shift.start} {shift.length:g}h {shift.days}"
+
+
+ROUNDS = 4  # simulate-raise-solve rounds before the structured search takes over
+
+
+def iterative_staffing(raw: dict[str, Any], decisions: list[Any], start: dict[str, Any],
+                       evaluate_plans: Callable[[list[dict[str, Any]]], list[Any]]) -> dict[str, Any]:
+    """Simulation-based iterative staffing (Feldman, Mandelbaum, Massey & Whitt 2008): simulate the
+    roster; for every queue that misses its SLA, raise the requirement by one server in each hour of
+    the week whose arrivals missed more often than the target allows; solve the covering program
+    again; repeat until the plan meets its targets or ROUNDS are spent. Returns the last plan (every
+    plan simulated is a trial of the study)."""
+    from simulator.scenario import validate_data
+
+    from .analytic import columns, staff
+    from .search_space import with_values
+    from .start import _int_paths
+
+    plan, extra = dict(start), {}
+    for _ in range(ROUNDS):
+        [out] = evaluate_plans([plan])
+        if out is None or out.feasible or not out.late_share:
+            return plan
+        scenario = validate_data(with_values(raw, plan), {}, "roster")
+        raised = False
+        for qid, shares in out.late_share.items():
+            if out.violations.get(f"queues.{qid}.sla_attainment", 0.0) <= 0:
+                continue
+            hours = np.asarray(shares) > 1 - scenario.queues[qid].sla.attainment
+            if hours.any():
+                extra[qid] = extra.get(qid, np.zeros(168)) + hours
+                raised = True
+        if not raised:
+            return plan
+        answer = staff(scenario, columns(scenario, _int_paths(decisions)), extra=extra)
+        following = dict(plan, **answer.values)
+        if following == plan:
+            return plan
+        plan = following
+    return plan

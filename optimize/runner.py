@@ -34,7 +34,7 @@ from simulator.scenario import Problem, ScenarioError, load_raw, validate_data
 from .certificate import certify
 from .constraints import Constraint, check_objectives, plan_constraints
 from .pareto import pareto_front
-from .rosters import expand, pattern_limits
+from .rosters import expand, iterative_staffing, pattern_limits
 from .search_space import Decision, decisions
 from .start import analytic_start, analytic_starts, lower_bound
 from .storage import Heartbeat, StudyLock, open_storage
@@ -97,6 +97,7 @@ class Search:
     prune: bool
     strategy: str = "auto"
     pattern_limits: dict[str, int] = field(default_factory=dict)  # pool -> max_patterns of its roster
+    rosters: bool = False  # the scenario has optimize.rosters
 
 
 def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
@@ -117,7 +118,8 @@ def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
     search = Search(raw=raw, decisions=decisions(raw, variables, lines, str(path)), objectives=objectives,
                     constraints=plan_constraints(scenario, str(path), lines), trials=spec.trials,
                     replications=spec.replications, seed=scenario.seed, name=scenario.name, screen=spec.screen,
-                    prune=spec.prune, strategy=spec.strategy, pattern_limits=pattern_limits(scenario))
+                    prune=spec.prune, strategy=spec.strategy, pattern_limits=pattern_limits(scenario),
+                    rosters=bool(roster_variables))
     if spec.strategy == "grid" and _grid(search, fit=False) is None:
         where = lines.get(("optimize", "strategy"), (str(path), None))
         raise ScenarioError([Problem(where[0], where[1], "optimize.strategy",
@@ -186,7 +188,8 @@ def run_search(search: Search, jobs: int | None = None, storage: str | None = No
         elif strategy == "tpe" and not study.trials and search.screen:
             study.enqueue_trial(analytic_start(search.raw, search.decisions))
     settings = Settings(search.raw, search.decisions, search.objectives, search.constraints, search.replications,
-                        search.trials, search.screen, search.prune, deadline, search.seed, search.pattern_limits)
+                        search.trials, search.screen, search.prune, deadline, search.seed, search.pattern_limits,
+                        search.rosters)
 
     def report() -> None:
         if progress:
@@ -197,7 +200,10 @@ def run_search(search: Search, jobs: int | None = None, storage: str | None = No
     with beat, TrialDriver(study, settings, lock, beat, jobs or default_jobs(), heartbeat, report) as driver:
         if strategy == "structured":
             structured = StructuredSearch(search.raw, search.decisions, search.constraints, driver.evaluate_plans)
-            structured.run(analytic_starts(search.raw, search.decisions))
+            starts = analytic_starts(search.raw, search.decisions)
+            if search.rosters:
+                starts[0] = iterative_staffing(search.raw, search.decisions, starts[0], driver.evaluate_plans)
+            structured.run(starts)
             visited = {plan_key(o.params) for o in structured.optima}
             while driver.sample(TPE_CHUNK):  # diversification: TPE with the rest of the budget
                 best = _best_trial(study, search.decisions)

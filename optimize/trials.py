@@ -95,6 +95,7 @@ class Outcome:
     cost: float  # the first objective
     violations: dict[str, float]  # each constraint's violation as verification would judge it (see below)
     screened: bool
+    late_share: dict[str, list[float]] | None = None  # rosters: per queue and hour of the week, share missed
 
     @property
     def feasible(self) -> bool:
@@ -108,7 +109,7 @@ def outcome(trial: optuna.trial.FrozenTrial) -> Outcome:
     (`verification_margins`); screened trials keep their constraints."""
     margins = trial.user_attrs.get("verification_margins") or dict(trial.constraints)
     return Outcome(dict(trial.params), trial.number, objective_values(trial)[0], dict(margins),
-                   "screened" in trial.user_attrs)
+                   "screened" in trial.user_attrs, trial.user_attrs.get("late_share"))
 
 
 def fresh_replications(replications: int) -> int:
@@ -146,6 +147,7 @@ class Settings:
     deadline: float | None  # time.monotonic() after which no new trial is claimed
     seed: int = 0  # the scenario's: seeds each proposal of the sampler (see TrialDriver.claim_sampled)
     pattern_limits: dict[str, int] = field(default_factory=dict)  # pool -> max_patterns of its roster
+    rosters: bool = False  # the search chooses shift patterns: trials keep where items missed (late_share)
 
 
 class TrialDriver:
@@ -304,6 +306,8 @@ class TrialDriver:
         trial.set_user_attr("verification_ready", all(v <= 0 for v in margins.values()))
         if result.pruned:
             trial.set_user_attr("pruned", result.pruned)
+        if result.late_share is not None and self.settings.rosters:
+            trial.set_user_attr("late_share", result.late_share)
         is_feasible = all(v <= 0 for v in result.violations.values())
         trial.set_user_attr("objectives", list(result.objectives))
         trial.set_user_attr("feasible", is_feasible)

@@ -9,7 +9,7 @@ departures, local midnights, hourly samples) are generator routines on a timetab
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from heapq import heappush
 from typing import Any
 
@@ -43,6 +43,8 @@ class ReplicationResult:
     pool_series: dict[str, dict[str, np.ndarray]]
     exposure: dict[str, list[tuple[int, int, float]]]
     queue_weeks: dict[str, dict[str, np.ndarray]]  # per week (168 h from the start): delivered, within target, correct
+    late_by_hour: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
+    # per queue, by clock hour of the week of arrival: (measured items that missed the target, measured items)
 
 
 class QueueRuntime:
@@ -218,6 +220,7 @@ class Replication:
         stats.hour_arrivals += 1
         if self.window_start <= now < self.horizon:
             stats.arrivals += 1
+            stats.arrived[int(now) % 168] += 1
         flow = queue.flow
         if flow.passes == 1:  # skip a call for the common single-pass item
             self._offer(flow.label, item, now)
@@ -272,6 +275,7 @@ class Replication:
             exposure={pid: [(w.index, day, hours) for w in pool.workers for day, hours in sorted(w.exposure.items())]
                       for pid, pool in self.pools.items()},
             queue_weeks={qid: q.stats.weekly() for qid, q in self.queues.items()},
+            late_by_hour={qid: (list(q.stats.late), list(q.stats.arrived)) for qid, q in self.queues.items()},
         )
 
     def _drain(self) -> None:
@@ -293,6 +297,7 @@ class Replication:
                 stats.undelivered += 1
                 if now - item.arrival > stats.target:
                     stats.open_overdue += 1
+                    stats.late[int(item.arrival) % 168] += 1
 
 
 def run_replication(scenario: Scenario, replication: int) -> ReplicationResult:

@@ -35,7 +35,7 @@ class QueueStats:
     """Counters of one queue. Item KPIs count the measured items: those arriving in the measured window
     [start + warmup, end), followed after the end until delivered (see engine.Replication.run)."""
 
-    __slots__ = ("window_start", "window_end", "target", "backlog_end", "undelivered", "arrivals", "completed", "open", "wait_sum", "wait_n", "tat_sum",
+    __slots__ = ("window_start", "window_end", "target", "backlog_end", "undelivered", "late", "arrived", "arrivals", "completed", "open", "wait_sum", "wait_n", "tat_sum",
                  "waited", "hits", "correct", "reworks", "escalations", "audited", "audited_correct",
                  "hist", "tats", "open_overdue", "hour_arrivals", "hour_done", "label_wait", "review_wait",
                  "weeks", "staged", "audits")
@@ -46,6 +46,8 @@ class QueueStats:
         self.target = target
         self.backlog_end = 0  # items open at the window's end (measured or not)
         self.undelivered = 0  # measured items still open when the run stopped
+        self.late = [0] * 168  # measured items that missed the target, by clock hour of the week of arrival
+        self.arrived = [0] * 168  # measured items, by clock hour of the week of arrival
         self.arrivals = 0
         self.completed = 0
         self.open = 0
@@ -96,6 +98,8 @@ class QueueStats:
         arrival = item.arrival
         if not self.window_start <= arrival < self.window_end:
             return
+        if now - arrival > self.target:
+            self.late[int(arrival) % 168] += 1
         self.tats.append(now - arrival)
         correct = item.correct
         if correct:
