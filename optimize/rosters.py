@@ -19,9 +19,10 @@ from simulator.scenario import Problem, Scenario, ScenarioError, Variable
 from simulator.scenario.calendar import parse_days
 
 
-def expand(raw: dict[str, Any], scenario: Scenario, file: str) -> tuple[dict[str, Any], dict[str, Variable]]:
+def expand(raw: dict[str, Any], scenario: Scenario, file: str,
+           lines: dict[Any, Any] | None = None) -> tuple[dict[str, Any], dict[str, Variable]]:
     """The scenario data with each roster pool's shifts replaced by its candidate patterns (no heads yet),
-    and the search variables of their head-counts."""
+    and the search variables of their head-counts. (Unknown pools were refused at load: checks.py.)"""
     spec = scenario.optimize
     if spec is None or not spec.rosters:
         return raw, {}
@@ -29,14 +30,11 @@ def expand(raw: dict[str, Any], scenario: Scenario, file: str) -> tuple[dict[str
     variables: dict[str, Variable] = {}
     problems = []
     for pid, roster in spec.rosters.items():
-        if pid not in scenario.pools:
-            problems.append(Problem(file, None, f"optimize.rosters.{pid}", f"no pool {pid!r}",
-                                    f"name one of: {', '.join(scenario.pools)}"))
-            continue
         taken = [path for path in spec.variables if path == f"pools.{pid}.headcount"
                  or path.startswith(f"pools.{pid}.shifts.")]
         if taken:
-            problems.append(Problem(file, None, f"optimize.variables.{taken[0]}",
+            where = (lines or {}).get(("optimize", "variables", taken[0]), (file, None))
+            problems.append(Problem(where[0], where[1], f"optimize.variables.{taken[0]}",
                                     f"the roster of {pid} decides its shifts and head-count",
                                     "remove this variable, or the roster"))
             continue

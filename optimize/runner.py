@@ -105,7 +105,7 @@ def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
     raw, lines = load_raw(path, overrides)
     scenario = validate_data(raw, lines, str(path))
     spec = scenario.optimize
-    raw, roster_variables = expand(raw, scenario, str(path))
+    raw, roster_variables = expand(raw, scenario, str(path), lines)
     if roster_variables:
         scenario = validate_data(raw, lines, str(path))
         spec = scenario.optimize

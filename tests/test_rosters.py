@@ -128,3 +128,16 @@ def test_iterative_staffing_raises_cover_where_items_missed(tmp_path):
         hours = [h for h in range(168) if 8 * block <= h % 24 < 8 * block + 8]
         assert (late[hours] > 0.05).any()  # a pattern gains heads only for hours that missed
     assert result.feasible
+
+
+def test_a_roster_must_name_a_pool_and_owns_its_head_count(tmp_path):
+    from click.testing import CliRunner as Runner
+
+    bad = dict(THREE_BLOCKS, optimize={"rosters": {"pp": THREE_BLOCKS["optimize"]["rosters"]["p"]}})
+    result = Runner().invoke(main, ["validate", str(write_yaml(tmp_path, bad))])
+    assert result.exit_code == 2 and "optimize.rosters.pp: no pool named 'pp'" in result.stderr
+    both = dict(THREE_BLOCKS, optimize=dict(THREE_BLOCKS["optimize"],
+                                            variables={"pools.p.headcount": {"low": 1, "high": 9}}))
+    result = Runner().invoke(main, ["optimize", str(write_yaml(tmp_path, both)), "-q"])
+    assert result.exit_code == 2 and "the roster of p decides its shifts and head-count" in result.stderr
+    assert "s.yaml:" in result.stderr.split("optimize.variables.pools.p.headcount")[0]

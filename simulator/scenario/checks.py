@@ -55,4 +55,7 @@ def cross_check(s: Scenario) -> list[Finding]:
                 found.append((("pools", pid, "hires", i, "week"),
                               f"week {hire.week} is after the horizon ({weeks:g} weeks)",
                               "week 1 is the horizon's first week"))
+    for pid in (s.optimize.rosters if s.optimize is not None else {}):
+        if pid not in s.pools:
+            found.append((("optimize", "rosters", pid), f"no pool named {pid!r}", _closest(pid, sorted(s.pools))))
     return found
