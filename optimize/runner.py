@@ -255,8 +255,9 @@ def _bound(info: dict[str, Any], search: Search, cost: float | None) -> None:
 def choose(study: optuna.Study, search: Search, jobs: int | None = None, candidates: int = 5) -> OptimizeResult:
     """The cheapest plan that meets every target with 95% confidence on fresh replications (see verify.py).
 
-    Feasible trials are re-run in order of cost, up to `candidates` distinct plans, until one passes.
-    With no feasible trial, or none passing, the result is infeasible and names the closest miss.
+    Feasible trials are re-run in order of cost, up to `candidates` distinct plans, until one passes;
+    if none does, the remaining feasible plan with the widest margins is verified as well. With no
+    feasible trial, or none passing, the result is infeasible and names the closest miss.
     """
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
@@ -284,6 +285,11 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
         checked.append(result)
         if result.met:
             break
+    if checked and not any(v.met for v in checked) and len(unique) > candidates:
+        # every cheap candidate sat on the edge of a target: verify the plan with the widest margins too
+        robust = min(unique[candidates:], key=lambda t: max((t.user_attrs.get("verification_margins") or
+                                                                dict(t.constraints)).values(), default=0.0))
+        checked.append(verify(search.raw, dict(robust.params), search.objectives, search.constraints, fresh, jobs))
     if checked:
         best = next((v for v in checked if v.met), max(checked, key=lambda v: v.confidence))
         closest = None if best.met else min(best.margins.items(), key=lambda kv: kv[1])
