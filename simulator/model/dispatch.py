@@ -184,10 +184,9 @@ class Dispatcher:
     def start(self, worker: Worker, task: TaskList, item: Item, now: float) -> None:
         pool = worker.pool
         window_start = self.window_start
-        measured = window_start <= item.arrival < self.horizon
         if item.first_start < 0:  # the first labelling visit: its wait is also the label stage's
             item.first_start = now
-            if measured:
+            if window_start <= item.arrival < self.horizon:
                 stats = item.queue.stats
                 stats.wait_sum += now - item.arrival
                 stats.wait_n += 1
@@ -195,7 +194,7 @@ class Dispatcher:
                     stats.waited += 1
         else:
             wait = task.wait
-            if wait is not None and measured:
+            if wait is not None and window_start <= item.arrival < self.horizon:
                 wait[0] += now - item.ready
                 wait[1] += 1
         duration = item.work / (pool.speed[task] if now >= worker.ramp_end else pool.speed_of(worker, task, now))
