@@ -2,6 +2,7 @@
 
     python bench/optimize_bench.py                      # seeds 2027, 7, 11; TPE baseline on the first
     python bench/optimize_bench.py --seeds 1 2 --no-baseline
+    python bench/optimize_bench.py --rosters --seeds 2027      # rosters for the four review sites
 
 Each run is `annoplan optimize scenarios/trust_safety_q1.yaml --jobs 2 --set seed=S` in a child process,
 interleaved with the baseline (`optimize.strategy=tpe`, the sampler the structured search replaced) so
@@ -10,6 +11,11 @@ verification), trials, replications run, the verified plan's cost, the analytic 
 gap to it, and whether the certificate of local optimality holds; then, over the structured runs, the
 median and spread of wall time and cost, the spread between seeds ((max - min) / min) and each run's
 gap to the cheapest plan any run found.
+
+With --rosters, each seed runs twice, interleaved: the shipped head-count-only search, then the same
+quarter with `optimize.rosters` for the four review sites (ROSTERS below: the sites' head-count and
+shift variables give way to candidate patterns). Prints the roster plan's cost against the
+head-count-only plan's, and both wall times.
 """
 
 from __future__ import annotations
@@ -27,10 +33,32 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "trust_safety_q1.yaml"
 
 
-def run(label: str, seed: int, extra: list[str], jobs: int) -> dict:
+# Candidate patterns in each site's time zone: in-house 9-hour shifts starting every 2 h from 06:00,
+# weekdays, weekends or daily, at most 6 patterns a site; the vendor 8-hour daily shifts every 4 h.
+IN_HOUSE = {"starts": ["06:00", "08:00", "10:00", "12:00", "14:00", "16:00"], "lengths": ["9h"],
+            "days": ["Mon-Fri", "Sat-Sun", "daily"], "max_patterns": 6}
+ROSTERS = {"sg_inhouse": IN_HOUSE, "dublin_inhouse": IN_HOUSE, "austin_inhouse": IN_HOUSE,
+           "manila_vendor": {"every": "4h", "lengths": ["8h"], "days": ["daily"]}}
+
+
+def roster_scenario(folder: Path) -> Path:
+    """The shipped quarter with ROSTERS in place of the review sites' head-count and shift variables."""
+    import yaml
+
+    data = yaml.safe_load(SCENARIO.read_text(encoding="utf-8"))
+    variables = data["optimize"]["variables"]
+    for path in [p for p in variables if p.split(".")[1] in ROSTERS and p.split(".")[2] in ("headcount", "shifts")]:
+        del variables[path]
+    data["optimize"]["rosters"] = ROSTERS
+    path = folder / "trust_safety_q1_rosters.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run(label: str, seed: int, extra: list[str], jobs: int, scenario: Path = SCENARIO) -> dict:
     """One optimisation in a child process; its wall time and the figures from summary.json."""
     with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, str(ROOT / "cli.py"), "optimize", str(SCENARIO), "--jobs", str(jobs), "--out", out,
+        command = [sys.executable, str(ROOT / "cli.py"), "optimize", str(scenario), "--jobs", str(jobs), "--out", out,
                    "-q", "--json", "--set", f"seed={seed}", *extra]
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
@@ -52,7 +80,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[2027, 7, 11])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--no-baseline", action="store_true", help="skip the TPE baseline run")
+    parser.add_argument("--rosters", action="store_true", help="compare rosters against head-count-only plans")
+    parser.add_argument("--no-headcount", action="store_true",
+                        help="with --rosters: run only the roster searches (compare against earlier figures)")
     args = parser.parse_args()
+    if args.rosters:
+        return compare_rosters(args.seeds, args.jobs, not args.no_headcount)
     rows, baseline = [], None
     for i, seed in enumerate(args.seeds):
         row = run("structured", seed, [], args.jobs)
@@ -76,6 +109,22 @@ def main() -> None:
         print(f"TPE baseline, seed {baseline['seed']}: cost {baseline['cost']:,} "
               f"({100 * (baseline['cost'] - first['cost']) / first['cost']:+.1f}% against structured), "
               f"wall time ratio structured / TPE {first['wall_s'] / baseline['wall_s']:.2f}")
+
+
+def compare_rosters(seeds: list[int], jobs: int, headcount: bool) -> None:
+    """Per seed, the head-count-only search and the roster search, interleaved; cost and wall time of each."""
+    with tempfile.TemporaryDirectory() as folder:
+        scenario = roster_scenario(Path(folder))
+        for seed in seeds:
+            plain = run("headcount", seed, [], jobs) if headcount else None
+            if plain is not None:
+                print(json.dumps(plain), flush=True)
+            roster = run("rosters", seed, [], jobs, scenario)
+            print(json.dumps(roster), flush=True)
+            if plain is not None and plain["feasible"] and roster["feasible"]:
+                print(f"seed {seed}: rosters {roster['cost']:,} against head-count-only {plain['cost']:,}: "
+                      f"{100 * (plain['cost'] - roster['cost']) / plain['cost']:.1f}% cheaper; wall time "
+                      f"{roster['wall_s']:.0f} s against {plain['wall_s']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -329,7 +329,7 @@ def fixed_capacity(scenario: Scenario, varied: set[str]) -> tuple[dict[str, floa
 WEEK = 168
 
 
-def _fold_week(series: np.ndarray, lo: int) -> np.ndarray:
+def fold_week(series: np.ndarray, lo: int) -> np.ndarray:
     """Mean of an hourly series over the measured window [lo, end), by hour of the week (clock hours)."""
     hours = np.arange(lo, len(series))
     sums = np.bincount(hours % WEEK, weights=series[lo:], minlength=WEEK)
@@ -353,7 +353,7 @@ def weekly_work(scenario: Scenario) -> tuple[dict[tuple[str, str], np.ndarray], 
     work: dict[tuple[str, str], np.ndarray] = {}
     label: dict[str, np.ndarray] = {}
     for qid, queue in scenario.queues.items():
-        arrivals = _fold_week(expected_per_hour(queue, h.start, n_hours), lo) + queue.initial_backlog / n_hours
+        arrivals = fold_week(expected_per_hour(queue, h.start, n_hours), lo) + queue.initial_backlog / n_hours
         for skill, hours in stage_work(scenario, qid).items():
             work[(qid, skill)] = arrivals * hours
         label[qid] = arrivals * queue.handling_time.mean
@@ -378,7 +378,7 @@ def weekly_capacity(scenario: Scenario, pool_id: str, joined: float = 0.0, patte
         rate = -math.log(1 - pool.attrition_monthly) / HOURS_PER_MONTH
         clock = np.arange(n_hours) + 0.5
         on *= np.where(clock >= joined, np.exp(-rate * np.maximum(clock - joined, 0.0)), 0.0)
-    return _fold_week(on, lo) * (1 - pool.shrinkage) * (1 - pool.absence)
+    return fold_week(on, lo) * (1 - pool.shrinkage) * (1 - pool.absence)
 
 
 def _sets(scenario: Scenario, skills: list[str]) -> list[frozenset[str]]:
@@ -405,6 +405,47 @@ class Staffing:
 
 
 @dataclass(frozen=True)
+class SkillSetNeed:
+    """What one skill set K needs by hour of the week, in servers of its own speed, before any staffing:
+    its work averaged over each queue's SLA span, plus square-root safety on its labelling load."""
+
+    skills: frozenset[str]
+    holders: list[str]  # pools holding a skill of K
+    queues: list[str]  # K's labelling queues with an SLA
+    span: int  # hours capacity is averaged over (the shortest SLA target of K's queues)
+    need: np.ndarray
+    label: dict[str, np.ndarray]  # every queue's labelling load by hour of the week
+    speeds: dict[str, float]  # holder -> its fastest speed on a skill of K (servers of K's work per head)
+
+
+def skill_set_needs(scenario: Scenario, weekly: bool = False,
+                    extra: dict[str, np.ndarray] | None = None) -> list[SkillSetNeed]:
+    """Every skill set's need (see `staff`); `extra` adds servers by queue and hour of the week to each
+    set holding the queue's skill (iterative staffing)."""
+    work, label = weekly_work(scenario)
+    safety = safety_factors(scenario)
+    skills = sorted({s for (_, s), w in work.items() if w.sum() > 0})
+    out = []
+    for skills_k in _sets(scenario, skills):
+        holders = [p for p, pool in scenario.pools.items() if skills_k & set(pool.skills)]
+        queues = [q for q, queue in scenario.queues.items() if queue.skill in skills_k and q in safety]
+        span = WEEK if weekly else math.ceil(min((scenario.queues[q].sla.target for q in queues), default=24.0))
+        need = sum((_window_mean(w, WEEK if weekly else math.ceil(scenario.queues[q].sla.target))
+                    for (q, s), w in work.items() if s in skills_k), np.zeros(WEEK))
+        if queues:
+            load = _window_mean(sum((label[q] for q in queues), np.zeros(WEEK)), span)
+            beta = sum(safety[q][0] * safety[q][1] for q in queues) / sum(safety[q][0] for q in queues)
+            need = need + beta * np.sqrt(load)
+        for q in (extra or {}):
+            if scenario.queues[q].skill in skills_k:
+                need = need + extra[q]
+        speeds = {p: max(scenario.pools[p].skills[s].speed for s in skills_k if s in scenario.pools[p].skills)
+                  for p in holders}
+        out.append(SkillSetNeed(skills_k, holders, queues, span, need, label, speeds))
+    return out
+
+
+@dataclass(frozen=True)
 class Requirements:
     """The covering rows of the staffing program: rows @ k >= lower (k: the columns' steps above low),
     each waivable row (row, SLA items at risk, skill set) spending from its skill set's budget."""
@@ -420,8 +461,6 @@ def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False,
     """The rows `staff` covers (see there): per skill set and hour of the week, the servers still needed
     after what the columns do not vary, against each column's servers per step. `extra` adds servers
     by queue and hour of the week to every skill set holding the queue's skill (iterative staffing)."""
-    work, label = weekly_work(scenario)
-    safety = safety_factors(scenario)
     varied = {c.path for c in cols}
     fixed: dict[str, np.ndarray] = {}
     per_unit: list[np.ndarray] = []
@@ -441,34 +480,20 @@ def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False,
         per_unit.append(weekly_capacity(scenario, c.pool, joined))
     rows, lower, waivable = [], [], []  # waivable: (row, its SLA items at risk, the skill set's index)
     budgets: list[float] = []
-    skills = sorted({s for (_, s), w in work.items() if w.sum() > 0})
-    for skills_k in _sets(scenario, skills):
-        holders = [p for p, pool in scenario.pools.items() if skills_k & set(pool.skills)]
-        queues = [q for q, queue in scenario.queues.items() if queue.skill in skills_k and q in safety]
-        span = WEEK if weekly else math.ceil(min((scenario.queues[q].sla.target for q in queues), default=24.0))
-
-        def speed(pid: str) -> float:
-            return max(scenario.pools[pid].skills[s].speed for s in skills_k if s in scenario.pools[pid].skills)
-
-        need = sum((_window_mean(w, WEEK if weekly else math.ceil(scenario.queues[q].sla.target))
-                    for (q, s), w in work.items() if s in skills_k), np.zeros(WEEK))
-        if queues:
-            load = _window_mean(sum((label[q] for q in queues), np.zeros(WEEK)), span)
-            beta = sum(safety[q][0] * safety[q][1] for q in queues) / sum(safety[q][0] for q in queues)
-            need = need + beta * np.sqrt(load)
-        for q in (extra or {}):
-            if scenario.queues[q].skill in skills_k:
-                need = need + extra[q]  # type: ignore[index]
-        need = need - sum(_window_mean(fixed[p], span) * speed(p) for p in holders)
+    for skill_set in skill_set_needs(scenario, weekly, extra):
+        holders, queues, span = skill_set.holders, skill_set.queues, skill_set.span
+        speed = skill_set.speeds
+        need = skill_set.need - sum(_window_mean(fixed[p], span) * speed[p] for p in holders)
         block = np.zeros((WEEK, len(cols)))
         for j, c in enumerate(cols):
             if c.pool in holders:
-                unit = _window_mean(per_unit[j], span) * speed(c.pool)
+                unit = _window_mean(per_unit[j], span) * speed[c.pool]
                 block[:, j] = c.step * unit
                 need = need - c.low * unit
-        arrivals = sum((label[q] / scenario.queues[q].handling_time.mean for q in queues), np.zeros(WEEK))
+        arrivals = sum((skill_set.label[q] / scenario.queues[q].handling_time.mean for q in queues), np.zeros(WEEK))
         budget = WAIVER_SHARE * sum((1 - scenario.queues[q].sla.attainment) *
-                                    float((label[q] / scenario.queues[q].handling_time.mean).sum()) for q in queues)
+                                    float((skill_set.label[q] / scenario.queues[q].handling_time.mean).sum())
+                                    for q in queues)
         for hour in np.nonzero(need > 1e-9)[0]:
             if not weekly and budget > 0 and arrivals[hour] > 0:
                 waivable.append((len(rows), float(arrivals[hour]), len(budgets)))
@@ -476,6 +501,29 @@ def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False,
             lower.append(need[hour])
         budgets.append(budget)
     return Requirements(rows, lower, waivable, budgets)
+
+
+def required_heads(scenario: Scenario) -> dict[str, np.ndarray]:
+    """Pool -> heads it needs on shift by hour of the week: every skill set's need (`skill_set_needs`)
+    shared among the pools holding it at least cost, an LP per hour (the multi-skill requirement of
+    iterative staffing), over each pool's available share (1 - shrinkage)(1 - absence). For the report's
+    roster chart: what the load asks of each pool, next to what the roster puts on shift."""
+    from scipy.optimize import linprog
+
+    pools = list(scenario.pools)
+    needs = [n for n in skill_set_needs(scenario) if n.holders]
+    cost = np.array([scenario.pools[p].cost_per_hour for p in pools]) + 1e-9
+    matrix = np.array([[-n.speeds.get(p, 0.0) for p in pools] for n in needs])
+    out = np.zeros((len(pools), WEEK))
+    for hour in range(WEEK):
+        lower = np.array([max(0.0, float(n.need[hour])) for n in needs])
+        if not lower.any():
+            continue
+        answer = linprog(cost, A_ub=matrix, b_ub=-lower, bounds=(0, None), method="highs")
+        if answer.status == 0:
+            out[:, hour] = answer.x
+    return {p: out[i] / max(1e-9, (1 - scenario.pools[p].shrinkage) * (1 - scenario.pools[p].absence))
+            for i, p in enumerate(pools)}
 
 
 def staff(scenario: Scenario, cols: list[Column], weekly: bool = False,

@@ -16,8 +16,8 @@ from .workbook import write_workbook
 
 
 def write_optimization(result: OptimizeResult, out_dir: Path, source: str, version: str) -> list[Path]:
-    """summary.json, trials.parquet, plan.csv, plan.xlsx, (list objective) pareto.parquet and the plan
-    as scenario.resolved.yaml, which loads again as it is."""
+    """summary.json, trials.parquet, plan.csv, plan.xlsx, (list objective) pareto.parquet, (verified plan)
+    pools_by_hour.parquet, and the plan as scenario.resolved.yaml, which loads again as it is."""
     summary = result.summary()
     reps = int(result.scenario_raw.get("optimize", {}).get("replications", 3))
     plan = plan_table(result.scenario_raw, result.params, reps)
@@ -32,6 +32,9 @@ def write_optimization(result: OptimizeResult, out_dir: Path, source: str, versi
     if result.pareto is not None:
         pareto = result.pareto
         files["pareto.parquet"] = lambda p: pareto.to_parquet(p, index=False)
+    if result.by_hour is not None:
+        hours = result.by_hour
+        files["pools_by_hour.parquet"] = lambda p: hours.to_parquet(p, index=False)
     files["scenario.resolved.yaml"] = lambda p: p.write_text(resolved_yaml(chosen, version), encoding="utf-8")
     return write_all(out_dir, files)
 

@@ -35,17 +35,28 @@ from .certificate import certify
 from .constraints import Constraint, check_objectives, plan_constraints
 from .pareto import pareto_front
 from .rosters import expand, iterative_staffing, pattern_limits
-from .search_space import Decision, decisions
+from .search_space import Decision, decisions, with_values
 from .start import analytic_start, analytic_starts, lower_bound
 from .storage import Heartbeat, StudyLock, open_storage
 from .structured import StructuredSearch
 from .trials import (COMPLETE, RUNNING, WAITING, Settings, TrialDriver, feasible, fresh_replications, objective_values,
                      plan_key, rank)
-from .verify import verify
+from .verify import Verification, verify
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 Progress = Callable[[int, int, float | None], None]
+
+
+def by_hour(raw: dict[str, Any], verified: Verification) -> pd.DataFrame:
+    """Pool x hour of the week: the heads the load requires on shift (analytic.required_heads) beside the
+    heads the verified plan had on shift and busy (mean over its fresh replications)."""
+    from .analytic import WEEK, required_heads
+
+    required = required_heads(validate_data(with_values(raw, verified.params), {}, "plan"))
+    return pd.DataFrame([{"pool": pid, "hour_of_week": h, "required": float(required[pid][h]),
+                          "on_shift": float(hours["on_shift"][h]), "busy": float(hours["busy"][h])}
+                         for pid, hours in verified.pool_hours.items() for h in range(WEEK)])
 
 
 @dataclass
@@ -62,6 +73,7 @@ class OptimizeResult:
     verification: dict[str, Any] | None
     search: dict[str, Any]  # trials run, screened analytically, pruned, simulations saved
     pareto: pd.DataFrame | None = None  # multi-objective runs: the feasible non-dominated trials
+    by_hour: pd.DataFrame | None = None  # verified plans: pool x hour of the week, required / on shift / busy
 
     def summary(self) -> dict[str, Any]:
         """The optimize --json object {"feasible", "params", "objective", "kpis"}, plus the evidence
@@ -300,7 +312,7 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
         info["certificate"] = certify(best.params, search.decisions, study)
         return OptimizeResult(feasible=best.met, params=best.params, objective=best.objective, kpis=best.kpis,
                               trials=table, closest=closest, scenario_raw=search.raw, verification=verification,
-                              search=info, pareto=pareto)
+                              search=info, pareto=pareto, by_hour=by_hour(search.raw, best))
     trial = min(complete, key=lambda t: (sum(max(0.0, v) for v in t.constraints.values()), t.number))
     name, miss = max(trial.constraints.items(), key=lambda kv: kv[1])
     return OptimizeResult(feasible=False, params=dict(trial.params),

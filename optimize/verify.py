@@ -36,6 +36,18 @@ class Verification:
     met: bool  # every constraint's one-sided 95% bound meets its target
     confidence: float  # min over constraints of P(true mean meets the target)
     margins: dict[str, float]  # constraint -> how far the 95% bound is inside (+) or outside (-) the target
+    pool_hours: dict[str, dict[str, np.ndarray]]  # pool -> on_shift / busy heads by hour of the week (mean)
+
+
+def pool_hours(result: SimulationResult) -> dict[str, dict[str, np.ndarray]]:
+    """Pool -> {"on_shift", "busy"}: heads at each hour's start over the measured window, averaged over
+    replications and folded by hour of the week (hours since the horizon's start, modulo 168)."""
+    from .analytic import fold_week
+
+    lo, hi = int(result.scenario.horizon.warmup), math.ceil(result.scenario.horizon.duration)
+    return {pid: {metric: np.mean([fold_week(run.pool_series[pid][metric][:hi], lo) for run in result.runs], axis=0)
+                  for metric in ("on_shift", "busy")}
+            for pid in result.scenario.pools} if result.runs else {}
 
 
 def _per_replication(metric: str, singles: list[dict[str, Any]]) -> np.ndarray:
@@ -66,4 +78,4 @@ def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], c
     objective = {name: float(metric_value(name, summary) or math.inf) for name in objectives}
     return Verification(params=params, kpis=summary, objective=objective,
                         met=all(m >= 0 for m in margins.values()),
-                        confidence=min(confidences, default=1.0), margins=margins)
+                        confidence=min(confidences, default=1.0), margins=margins, pool_hours=pool_hours(result))

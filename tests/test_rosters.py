@@ -10,12 +10,13 @@ import json
 import numpy as np
 import openpyxl
 import optuna
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from cli import main
 from optimize import optimize
-from optimize.analytic import columns, requirements, staff
+from optimize.analytic import columns, required_heads, requirements, skill_set_needs, staff
 from optimize.runner import prepare
 from optimize.start import _int_paths
 from simulator.scenario import load_scenario, validate_data
@@ -72,6 +73,32 @@ def test_the_exact_three_block_optimum_is_found_and_beats_covering_each_block(tm
     again = load_scenario(out / "scenario.resolved.yaml")
     assert [(s.start, s.headcount) for s in again.pools["p"].shifts] == list(zip(("00:00", "08:00", "16:00"), best))
     assert again.pools["p"].headcount == sum(best)
+    hours = pd.read_parquet(out / "pools_by_hour.parquet").set_index("hour_of_week")
+    block = hours.index % 24 // 8
+    assert (hours["on_shift"] == np.array(best)[block]).all()  # no absence: the roster's heads, every hour
+    load = np.array(BLOCKS)[block] / MU
+    assert (hours["required"] > load).all() and (hours["required"] <= np.array(alone)[block] + 1).all()
+    assert (hours["busy"].groupby(block).mean() <= np.array(best) + 0.1).all()
+    assert CliRunner().invoke(main, ["report", str(out)]).exit_code == 0
+    assert "The roster against the load" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_required_heads_go_to_the_cheapest_pool_able_to_serve():
+    """Per hour, the skill sets' needs are shared among their pools at least cost: the dear two-skill pool
+    holds only b's need, which no one else can serve; the cheap pool the rest of what a, or a and b
+    pooled, need (Hall's condition on every set, as in the staffing program). Shrinkage 25% turns
+    servers into heads on shift (/ 0.75)."""
+    data = dict(THREE_BLOCKS, queues={
+        "qa": dict(THREE_BLOCKS["queues"]["q"], skill="a"), "qb": dict(THREE_BLOCKS["queues"]["q"], skill="b")},
+        pools={"cheap": {"headcount": 6, "skills": ["a"], "cost_per_hour": 5.0, "shrinkage": 0.25},
+               "both": {"headcount": 6, "skills": ["a", "b"], "cost_per_hour": 10.0, "shrinkage": 0.25}})
+    data.pop("optimize")
+    scenario = validate_data(data, {}, "test")
+    need = {tuple(sorted(n.skills)): n.need for n in skill_set_needs(scenario)}
+    heads = required_heads(scenario)
+    assert heads["both"] == pytest.approx(need[("b",)] / 0.75)
+    rest = np.maximum(need[("a",)], need[("a", "b")]) - need[("b",)]
+    assert heads["cheap"] == pytest.approx(rest / 0.75) and (rest > 0).all()
 
 
 def test_overlapping_patterns_cover_the_requirement_at_least_cost(tmp_path):

@@ -30,7 +30,7 @@ def history_chart(trials: pd.DataFrame, objective: str) -> Chart:
                label="ruled out by the analytic screen")
     ax.scatter(data.loc[pruned, "number"], data.loc[pruned, column], marker="+", color=color(1), s=40,
                label="stopped early")
-    best = data[column].where(feasible).cummin()
+    best = data[column].where(feasible).cummin().ffill()  # flat through the infeasible trials between
     ax.step(data["number"], best, where="post", color=color(2), lw=1, label="cheapest feasible so far")
     ax.set_xlabel("trial number")
     ax.set_ylabel(objective + (" (currency)" if objective in ("cost", "budget") else ""))
@@ -75,6 +75,31 @@ def pareto_chart(trials: pd.DataFrame, pareto: pd.DataFrame, objectives: list[st
     return render(fig, f"Pareto front: {objectives[0]} against {objectives[1]}",
                   "Every point on the line is a plan no other feasible plan beats on both objectives: moving "
                   "along it trades one for the other.")
+
+
+def roster_chart(hours: pd.DataFrame, scenario: Any) -> Chart:
+    """Per pool, by hour of the week: the heads the load requires on shift, the heads the plan puts on
+    shift, and the heads busy (simulated)."""
+    from simulator.scenario.calendar import horizon_origin
+
+    pools = list(dict.fromkeys(hours["pool"]))
+    fig, axes = figure(rows=len(pools), height=2.0 + 1.6 * len(pools), sharex=True)
+    origin = pd.Timestamp(horizon_origin(scenario.horizon.start))
+    for ax, pid in zip(axes[:, 0], pools):
+        data = hours[hours["pool"] == pid].sort_values("hour_of_week")
+        x = data["hour_of_week"].to_numpy()
+        ax.step(x, data["required"], where="post", color=color(3), lw=1, ls="--", label="required on shift")
+        ax.step(x, data["on_shift"], where="post", color=color(0), lw=1.2, label="on shift (plan)")
+        ax.plot(x + 0.5, data["busy"], color=color(2), lw=1, label="busy (simulated)")
+        ax.set_title(pid, fontsize=9, loc="left")
+        ax.set_ylabel("heads")
+    ticks = list(range(0, 168, 24))
+    axes[-1][0].set_xticks(ticks, [(origin + pd.Timedelta(hours=t)).strftime("%a %H:%M") for t in ticks])
+    axes[-1][0].set_xlabel("hour of the week (UTC, from the horizon's start)")
+    axes[0][0].legend(fontsize=8)
+    return render(fig, "Heads by hour of the week",
+                  "Where the solid line sits under the dashed one the roster leaves the load short; far above "
+                  "it, heads sit idle. Busy is what the simulated plan actually used.")
 
 
 def _bound_text(search: dict[str, Any]) -> str:
@@ -134,6 +159,9 @@ def optimization_sections(summary: dict[str, Any], folder: Path) -> tuple[list[S
     search_charts = [history_chart(trials, objectives[0]), feasibility_chart(trials, objectives[0])]
     if (folder / "pareto.parquet").exists() and len(objectives) > 1:
         search_charts.append(pareto_chart(trials, pd.read_parquet(folder / "pareto.parquet"), objectives))
+    if (folder / "pools_by_hour.parquet").exists():
+        sections.append(Section("The roster against the load", charts=[
+            roster_chart(pd.read_parquet(folder / "pools_by_hour.parquet"), scenario)]))
     sections.append(Section("The search", intro=_bound_text(search), charts=search_charts,
                             tables=[certificate_table(search["certificate"])] if search.get("certificate") else []))
     return sections, f"annoplan: optimised plan for {scenario.name}", "cheapest plan meeting every target"
