@@ -21,8 +21,9 @@ from simulator.scenario.calendar import parse_days
 
 def expand(raw: dict[str, Any], scenario: Scenario, file: str,
            lines: dict[Any, Any] | None = None) -> tuple[dict[str, Any], dict[str, Variable]]:
-    """The scenario data with each roster pool's shifts replaced by its candidate patterns (no heads yet),
-    and the search variables of their head-counts. (Unknown pools were refused at load: checks.py.)"""
+    """The scenario data with each roster pool's shifts replaced by its candidate patterns (the pool's
+    head-count on the first, so consensus and cover checks pass before the search sets every pattern's
+    heads), and the search variables of their head-counts. (Unknown pools were refused at load: checks.py.)"""
     spec = scenario.optimize
     if spec is None or not spec.rosters:
         return raw, {}
@@ -43,8 +44,8 @@ def expand(raw: dict[str, Any], scenario: Scenario, file: str,
         patterns = roster.patterns()
         node = dict(data["pools"][pid])
         node.pop("headcount", None)
-        node["shifts"] = [{"start": start, "length": length, "days": days, "headcount": 0}
-                          for start, length, days in patterns]
+        node["shifts"] = [{"start": start, "length": length, "days": days, "headcount": pool.headcount if i == 0 else 0}
+                          for i, (start, length, days) in enumerate(patterns)]  # heads on the first: checks pass
         data["pools"][pid] = node
         for i in range(len(patterns)):
             variables[f"pools.{pid}.shifts.{i}.headcount"] = Variable(low=0, high=high)

@@ -128,6 +128,8 @@ def decisions(raw: dict[str, Any], variables: dict[str, Variable], lines: LineMa
                                     f"{MAX_STEPS:,}", "narrow it or give a larger step"))
             continue
         ends = list(decision.choices) if decision.choices else [decision.low, decision.high]
+        if ".shifts." in path and path.endswith(".headcount"):
+            ends = []  # a roster pattern: whether its 0 leaves the pool empty depends on the other patterns
         for value in ends:
             value = int(value) if decision.is_int else value
             try:
