@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import signal
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -236,9 +237,11 @@ def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None], Callable[
 @scenario_options
 @output_options("summary.json, kpis.parquet, timeseries.parquet, weekly.parquet, kpis.xlsx and "
                 "scenario.resolved.yaml")
+@click.option("--events", is_flag=True, help="Also write events.parquet to --out: every task of every replication "
+                                             "in the task-log format (README, \"Task logs\").")
 @clean_errors
 def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, overrides: tuple[str, ...],
-             as_json: bool, out: Path | None, quiet: bool, yes: bool) -> None:
+             as_json: bool, out: Path | None, quiet: bool, yes: bool, events: bool) -> None:
     """Simulate a scenario: KPIs per queue and pool with 95% intervals over replications.
 
     \b
@@ -249,12 +252,22 @@ def simulate(file: Path, replications: int, jobs: int | None, seed: int | None, 
     from simulator.scenario import load_scenario
     from simulator.simulation import simulate as run_simulation
 
+    if events and out is None:
+        raise click.UsageError("--events writes events.parquet into --out: give --out DIR too")
     scenario = load_scenario(file, with_seed(overrides, seed))
     preflight(file, [scenario], replications, jobs, yes, out)
-    result = with_progress(replications, quiet, lambda update: run_simulation(
-        scenario, replications, jobs, progress=update))
-    if out is not None:
-        write_simulation(result, out, annoplan_version())
+    parts = out / ".events-parts" if events and out is not None else None
+    try:
+        if parts is not None:
+            parts.mkdir(exist_ok=True)
+        result = with_progress(replications, quiet, lambda update: run_simulation(
+            scenario, replications, jobs, progress=update, events=parts))
+        if out is not None:
+            logs = [parts / f"{k}.parquet" for k in range(replications)] if parts is not None else None
+            write_simulation(result, out, annoplan_version(), logs)
+    finally:
+        if parts is not None:
+            shutil.rmtree(parts, ignore_errors=True)
     emit(result.summary(), as_json, out, lambda summary: print_tables(summary, queue_targets(scenario)))
 
 
@@ -463,6 +476,50 @@ def report(folder: Path, output: Path | None) -> None:
 
     path = write_report(folder, output)
     click.echo(str(path))
+
+
+@main.command()
+@click.argument("log", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--base", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Scenario whose fields the log cannot tell (SLAs, shifts, costs) the result keeps.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The calibrated scenario (YAML) to write.")
+@clean_errors
+def calibrate(log: Path, base: Path | None, output: Path) -> None:
+    """Fit a scenario to a task log: volumes, profiles, growth, handling times, speeds, accuracies,
+    review and escalation rates, each with its evidence as a YAML comment.
+
+    \b
+    Example:  annoplan calibrate tasks.parquet --base scenarios/quickstart.yaml -o calibrated.yaml
+    """
+    from simulator.history.calibrate import calibrate as fit
+    from simulator.outputs.files import atomic_write
+    from simulator.scenario import load_scenario
+    from simulator.scenario.loader import load_raw
+    from simulator.scenario.task_log import read_task_log
+
+    raw = load_raw(base)[0] if base is not None else None
+    if base is not None:
+        load_scenario(base)  # a broken base exits 2 here, naming its own lines
+    task_log = read_task_log(log)
+    result = fit(task_log, raw)
+    header = (f"# calibrated by annoplan {annoplan_version()} from {log}"
+              f"{f' on {base}' if base is not None else ''}; evidence (n, 95% CI) above each fitted field\n")
+    text = result.yaml(header)
+    from simulator.scenario.loader import validate_data
+
+    validate_data(yaml_data(text), {}, str(output))
+    atomic_write(output, lambda p: p.write_text(text, encoding="utf-8"))
+    for line in task_log.defect_lines() + result.notes:
+        click.echo(f"note: {line}", err=True)
+    click.echo(f"wrote {output}")
+
+
+def yaml_data(text: str) -> Any:
+    """YAML text as data (the calibrated scenario is checked before it is written)."""
+    import yaml
+
+    return yaml.safe_load(text)
 
 
 if __name__ == "__main__":

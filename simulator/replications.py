@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from concurrent.futures import FIRST_COMPLETED, wait
 from typing import Callable, Sequence
 
@@ -46,27 +47,33 @@ def auto_jobs(tasks: Sequence[tuple[Scenario, int]]) -> int:
 
 
 def run_replications(scenario: Scenario, replications: int, jobs: int | None = None,
-                     progress: Progress | None = None, first: int = 0) -> list[ReplicationResult]:
+                     progress: Progress | None = None, first: int = 0,
+                     events: Path | None = None) -> list[ReplicationResult]:
     """Replications first..first+n-1 of the scenario; `progress(done)` is called as each one finishes.
 
     `first` > 0 gives fresh replications, independent of 0..n-1 (used to verify an optimised plan).
+    With `events` (a folder), replication k also writes its task log to events/k.parquet.
     """
-    return run_tasks([(scenario, k) for k in range(first, first + replications)], jobs, progress)
+    return run_tasks([(scenario, k) for k in range(first, first + replications)], jobs, progress, events)
 
 
 def run_tasks(tasks: Sequence[tuple[Scenario, int]], jobs: int | None = None,
-              progress: Progress | None = None) -> list[ReplicationResult]:
+              progress: Progress | None = None, events: Path | None = None) -> list[ReplicationResult]:
     """Run (scenario, replication) pairs, in `jobs` processes (None: auto_jobs); results in task order."""
     jobs = min(jobs or auto_jobs(tasks), len(tasks))
+
+    def log(k: int) -> Path | None:
+        return None if events is None else events / f"{k}.parquet"
+
     if jobs <= 1:
         results = []
         for done, (scenario, k) in enumerate(tasks, start=1):
-            results.append(run_replication(scenario, k))
+            results.append(run_replication(scenario, k, log(k)))
             if progress:
                 progress(done)
         return results
     with worker_pool(jobs) as pool:
-        futures = [pool.submit(run_replication, scenario, k) for scenario, k in tasks]
+        futures = [pool.submit(run_replication, scenario, k, log(k)) for scenario, k in tasks]
         pending = set(futures)
         while pending:  # wake twice a second so a progress bar can appear before the first one ends
             _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)

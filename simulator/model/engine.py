@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from heapq import heappush
 from typing import Any
 
@@ -27,6 +28,7 @@ from .shifts import available_intervals, hours_in_window, shift_instances, stagg
 from .staffing import clip, headcount_by_hour, roster
 from .timetable import Routine, Timetable
 from .workers import PoolRuntime, Worker
+from .task_recorder import TaskRecorder
 from .workflow import QueueFlow
 
 
@@ -73,7 +75,7 @@ class QueueRuntime:
 class Replication:
     """Builds and runs one replication; `run()` returns its ReplicationResult."""
 
-    def __init__(self, scenario: Scenario, replication: int):
+    def __init__(self, scenario: Scenario, replication: int, events: Path | None = None):
         self.scenario = scenario
         self.replication = replication
         self.env = simpy.Environment()
@@ -104,6 +106,10 @@ class Replication:
         self._pool_series: dict[str, dict[str, np.ndarray]] = {}
         self._queue_list = list(self.queues.values())  # merged arrivals name their queue by its index here
         self._arrivals = merged_arrivals([q.arrival_chunks for q in self._queue_list], self.until)
+        self.recorder: TaskRecorder | None = None
+        if events is not None:  # --events: every finished task becomes a task-log row
+            self.recorder = TaskRecorder(events, replication, int(origin.timestamp()) * 1_000_000, self.horizon)
+            self.recorder.wire(self.dispatch, stages)
 
     # -- wiring ---------------------------------------------------------------------------------------
 
@@ -266,6 +272,8 @@ class Replication:
         for queue in self._queue_list:
             queue.stats.close_drain()
         self._count_open()
+        if self.recorder is not None:
+            self.recorder.close()
         return ReplicationResult(
             replication=self.replication,
             kpis=replication_kpis({q: r.stats for q, r in self.queues.items()},
@@ -300,6 +308,7 @@ class Replication:
                     stats.late[int(item.arrival) % 168] += 1
 
 
-def run_replication(scenario: Scenario, replication: int) -> ReplicationResult:
-    """Run replication number `replication` (its random streams derive from the seed and this number)."""
-    return Replication(scenario, replication).run()
+def run_replication(scenario: Scenario, replication: int, events: Path | None = None) -> ReplicationResult:
+    """Run replication number `replication` (its random streams derive from the seed and this number);
+    with `events`, also write its task log there (Parquet)."""
+    return Replication(scenario, replication, events).run()

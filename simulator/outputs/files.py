@@ -135,10 +135,27 @@ def check_folder(folder: Path) -> None:
                                 "run again with --out into an empty folder")
 
 
-def write_simulation(result: SimulationResult, out_dir: Path, version: str) -> list[Path]:
-    """summary.json, kpis.parquet, timeseries.parquet, weekly.parquet, kpis.xlsx and scenario.resolved.yaml."""
+def merge_task_logs(parts: list[Path], path: Path) -> None:
+    """Concatenate per-replication task logs (simulate --events) into one Parquet file, a row group at a
+    time, in replication order: memory stays flat and the bytes do not depend on --jobs."""
+    import pyarrow.parquet as pq
+
+    from simulator.scenario.task_log import arrow_schema
+
+    with pq.ParquetWriter(path, arrow_schema()) as writer:
+        for part in parts:
+            source = pq.ParquetFile(part)
+            for group in range(source.num_row_groups):
+                writer.write_table(source.read_row_group(group))
+
+
+def write_simulation(result: SimulationResult, out_dir: Path, version: str,
+                     events: list[Path] | None = None) -> list[Path]:
+    """summary.json, kpis.parquet, timeseries.parquet, weekly.parquet, kpis.xlsx, scenario.resolved.yaml
+    and, given the replications' task logs, events.parquet."""
     summary = result.summary()
-    return write_all(out_dir, {
+    extra = {"events.parquet": lambda p: merge_task_logs(events, p)} if events else {}
+    return write_all(out_dir, {**extra,
         "summary.json": lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"),
         "kpis.parquet": lambda p: result.kpis.to_parquet(p, index=False),
         "timeseries.parquet": lambda p: result.timeseries.to_parquet(p, index=False),

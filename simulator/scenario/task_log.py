@@ -1,0 +1,180 @@
+"""Task logs (README, "Task logs"): one row per task, as production systems export them and as
+`simulate --events` writes them. Read and checked here, at the edge: a defect that makes the log
+unusable exits 2 naming the file, row and column; tolerable defects are counted and reported.
+
+Required columns: item_id, queue, created_at, stage, pool, started_at, finished_at. Optional:
+worker_id, correct (true/false where an audit or gold check knows the decision), qa_result
+(pass/fail on review rows), replication (simulated logs). Timestamps are ISO 8601; no offset is UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import AnnoplanError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+REQUIRED = ("item_id", "queue", "created_at", "stage", "pool", "started_at", "finished_at")
+OPTIONAL = ("worker_id", "correct", "qa_result")
+STAGES = ("label", "review", "rework", "adjudication", "escalation")
+DECISIONS = ("label", "rework", "adjudication", "escalation")  # stages whose task makes a decision
+TIMES = ("created_at", "started_at", "finished_at")
+TRUE, FALSE = ("true", "1", "yes", "t", "y"), ("false", "0", "no", "f", "n")
+
+
+def arrow_schema() -> pa.Schema:
+    """events.parquet's schema: replication first, timestamps in UTC microseconds, names dictionary-encoded."""
+    import pyarrow as pa
+
+    text = pa.dictionary(pa.int32(), pa.string())
+    moment = pa.timestamp("us", tz="UTC")
+    return pa.schema([("replication", pa.int32()), ("item_id", pa.int64()), ("queue", text), ("created_at", moment),
+                      ("stage", text), ("pool", text), ("started_at", moment), ("finished_at", moment),
+                      ("worker_id", text), ("correct", pa.bool_()), ("qa_result", text)])
+
+
+@dataclass
+class TaskLog:
+    """A checked log: tasks sorted by item and start (times as UTC timestamps), and the tolerated defects."""
+
+    tasks: pd.DataFrame
+    path: str
+    defects: dict[str, tuple[int, str]] = field(default_factory=dict)  # what -> (rows, the first such row)
+
+    def defect_lines(self) -> list[str]:
+        """One line per tolerated defect, for the terminal."""
+        return [f"{self.path}: {n:,} row(s) {what} (first: {first})" for what, (n, first) in self.defects.items()]
+
+
+def _row_label(path: Path, index: int) -> str:
+    """Where a data row is: a CSV file's line (header is line 1), a Parquet file's row (1-based)."""
+    return f"line {index + 2}" if path.suffix.lower() == ".csv" else f"row {index + 1}"
+
+
+def _fail(path: Path, index: int | None, column: str, problem: str, fix: str) -> AnnoplanError:
+    where = f"{path}" if index is None else f"{path}, {_row_label(path, index)}"
+    return AnnoplanError(f"{where}, column {column}: {problem}; {fix}")
+
+
+def _read_table(path: Path) -> Any:
+    """The file as a pyarrow Table (CSV cells as text, so that every check below reads the raw values)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise AnnoplanError(f"{path}: no such task log; give a CSV or Parquet file (README, \"Task logs\")")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pq.read_table(path)
+        if path.suffix.lower() != ".csv":
+            raise AnnoplanError(f"{path}: a task log is a .csv or .parquet file; rename or convert it")
+        with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+            names = next(csv.reader(handle), [])
+        types = {name.strip(): pa.string() for name in names}
+        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True))
+    except AnnoplanError:
+        raise
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        raise AnnoplanError(f"{path}: cannot read it as a task log ({exc}); check that it is CSV with a header "
+                            "row, or Parquet") from None
+
+
+def _times(path: Path, table: Any, column: str) -> pd.Series:
+    """A time column as UTC timestamps; a value that is not ISO 8601 exits 2 naming its row."""
+    import pandas as pd
+    import pyarrow as pa
+
+    raw = table.column(column)
+    if pa.types.is_timestamp(raw.type):
+        values = raw.to_pandas()
+        return values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+    text = raw.to_pandas()
+    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    bad = parsed.isna()
+    if bad.any():
+        index = int(bad.to_numpy().nonzero()[0][0])
+        raise _fail(path, index, column, f"{text.iloc[index]!r} is not an ISO 8601 time",
+                    "write times like 2027-01-04T09:30:00 (UTC) or 2027-01-04T09:30:00+01:00")
+    return parsed.astype("datetime64[us, UTC]")
+
+
+def _booleans(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(true/false/NA as a nullable boolean, the mask of values that were neither)."""
+    import pandas as pd
+
+    if values.dtype == bool or str(values.dtype) == "boolean":
+        return values.astype("boolean"), pd.Series(False, index=values.index)
+    text = values.astype("string").str.strip().str.lower()
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[text.isin(TRUE)] = True
+    out[text.isin(FALSE)] = False
+    return out, text.notna() & (text != "") & out.isna()
+
+
+def read_task_log(path: Path) -> TaskLog:
+    """Read and check a task log; see the module docstring for the format and what exits 2."""
+    import numpy as np
+    import pandas as pd
+
+    path = Path(path)
+    table = _read_table(path)
+    missing = [c for c in REQUIRED if c not in table.column_names]
+    if missing:
+        raise _fail(path, None, missing[0], "this required column is missing",
+                    f"a task log has columns {', '.join(REQUIRED)} (README, \"Task logs\")")
+    if table.num_rows == 0:
+        raise AnnoplanError(f"{path}: the task log has no rows")
+    frame = pd.DataFrame({c: _times(path, table, c) for c in TIMES})
+    for column in ("queue", "stage", "pool", "worker_id", "qa_result"):
+        if column in table.column_names:
+            frame[column] = table.column(column).to_pandas().astype("string").str.strip().astype("category")
+    for column in ("item_id", "queue", "stage", "pool"):
+        values = frame[column] if column != "item_id" else table.column("item_id").to_pandas()
+        empty = values.isna().to_numpy() | (values.astype("string") == "").to_numpy()
+        if empty.any():
+            index = int(empty.nonzero()[0][0])
+            raise _fail(path, index, column, "empty", "every task names its item, queue, stage and pool")
+    frame["item_id"] = table.column("item_id").to_pandas()
+    stages = frame["stage"].astype("string").str.lower()
+    unknown = ~stages.isin(STAGES)
+    if unknown.any():
+        index = int(unknown.to_numpy().nonzero()[0][0])
+        raise _fail(path, index, "stage", f"unknown stage {frame['stage'].iloc[index]!r}",
+                    f"use one of {', '.join(STAGES)}")
+    frame["stage"] = pd.Categorical(stages, categories=STAGES)
+    backwards = (frame["finished_at"] < frame["started_at"]).to_numpy()
+    if backwards.any():
+        index = int(backwards.nonzero()[0][0])
+        raise _fail(path, index, "finished_at", f"the task finished ({frame['finished_at'].iloc[index]}) before it "
+                    f"started ({frame['started_at'].iloc[index]})", "check the export's time zones and columns")
+    if "replication" in table.column_names:
+        frame["replication"] = table.column("replication").to_pandas()
+    defects: dict[str, tuple[int, str]] = {}
+
+    def count(what: str, mask: Any) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            defects[what] = (int(mask.sum()), _row_label(path, int(mask.nonzero()[0][0])))
+
+    count("started before their item was created (kept)", (frame["started_at"] < frame["created_at"]).to_numpy())
+    if "correct" in table.column_names:
+        frame["correct"], bad = _booleans(table.column("correct").to_pandas())
+        count("with a correct value that is not true/false (read as unknown)", bad)
+    if "qa_result" in frame:
+        qa = frame["qa_result"].astype("string").str.lower()
+        bad = qa.notna() & (qa != "") & ~qa.isin(("pass", "fail"))
+        count("with a qa_result that is not pass/fail (read as unknown)", bad.to_numpy())
+        frame["qa_result"] = qa.where(~bad).astype("category")
+    duplicated = frame.duplicated(subset=[c for c in ("replication", "item_id", "stage", "started_at", "worker_id")
+                                          if c in frame]).to_numpy()
+    count("repeating an earlier row (dropped)", duplicated)
+    frame = frame[~duplicated]
+    frame = frame.sort_values([c for c in ("replication", "item_id", "started_at") if c in frame], kind="stable")
+    return TaskLog(frame.reset_index(drop=True), str(path), defects)
