@@ -382,7 +382,8 @@ def optimize(file: Path, trials: int | None, jobs: int | None, storage: str | No
     else:
         for line in plan_lines(result):
             click.echo(line)
-        print_tables(result.kpis, queue_targets(validate_data(result.scenario_raw, {}, str(file))))
+        if result.kpis:  # none when the analytic screen ruled out every trial
+            print_tables(result.kpis, queue_targets(validate_data(result.scenario_raw, {}, str(file))))
     for line in search_lines(result):
         _err().print(line)
     if not result.feasible:

@@ -383,11 +383,18 @@ def weekly_capacity(scenario: Scenario, pool_id: str, joined: float = 0.0, patte
 
 def _sets(scenario: Scenario, skills: list[str]) -> list[frozenset[str]]:
     """The skill sets whose cover the staffing program checks: all of them for up to 4 skills; else each
-    skill, each pool's skills, and all together (Hall's condition on the sets that bind in practice)."""
+    skill, each pool's skills, the skills only each set of pools can do, and all together (Hall's
+    condition on the sets that bind in practice)."""
     if len(skills) <= 4:
         return skill_sets(skills)
     family = {frozenset([s]) for s in skills} | {frozenset(skills)}
     family |= {frozenset(set(p.skills) & set(skills)) for p in scenario.pools.values()}
+    holders = {s: frozenset(p for p, pool in scenario.pools.items() if s in pool.skills) for s in skills}
+    pools = sorted(scenario.pools)
+    if len(pools) <= 12:  # the skills only a set of pools can do: Hall's binding sets (e.g. in-house-only work)
+        for r in range(1, len(pools) + 1):
+            for chosen in combinations(pools, r):
+                family.add(frozenset(s for s in skills if holders[s] <= set(chosen)))
     return sorted((k for k in family if k), key=lambda k: (len(k), sorted(k)))
 
 

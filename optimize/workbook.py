@@ -28,7 +28,7 @@ def write_workbook(path: Path, plan: pd.DataFrame, summary: dict[str, Any], raw:
               plan[["week", "pool", "headcount", "hires", "paid_hours", "cost"]].values.tolist(),
               [FORMATS["count"], None, FORMATS["hours"], FORMATS["count"], FORMATS["hours"], FORMATS["money"]])
     ws = add_sheet(wb, "kpis", ["entity type", "entity", "kpi", "mean", "95% low", "95% high"],
-                   kpi_rows(summary["kpis"]))
+                   kpi_rows(summary["kpis"]) if summary["kpis"] else [])  # none when every trial was screened out
     format_kpi_rows(ws, 3, 4)
     scenario = validate_data(with_values(raw, summary["params"]), {}, "plan")
     rows = assumptions(scenario)

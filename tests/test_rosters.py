@@ -168,3 +168,16 @@ def test_a_roster_must_name_a_pool_and_owns_its_head_count(tmp_path):
     result = Runner().invoke(main, ["optimize", str(write_yaml(tmp_path, both)), "-q"])
     assert result.exit_code == 2 and "the roster of p decides its shifts and head-count" in result.stderr
     assert "s.yaml:" in result.stderr.split("optimize.variables.pools.p.headcount")[0]
+
+
+def test_a_search_whose_every_trial_is_screened_out_still_writes_its_folder(tmp_path):
+    """One head per pattern cannot carry 3.6 servers of load: the screen rules out every trial, nothing
+    is simulated, and the folder (workbook with an empty kpis sheet) and its report are still written."""
+    data = dict(THREE_BLOCKS, optimize=dict(THREE_BLOCKS["optimize"], trials=2,
+                                            rosters={"p": dict(THREE_BLOCKS["optimize"]["rosters"]["p"], max_heads=1)}))
+    out = tmp_path / "plan"
+    result = CliRunner().invoke(main, ["optimize", str(write_yaml(tmp_path, data)), "-q", "--out", str(out)])
+    assert result.exit_code == 1, result.stderr
+    assert "no plan met every constraint" in result.stderr
+    assert openpyxl.load_workbook(out / "plan.xlsx")["kpis"].max_row == 1
+    assert CliRunner().invoke(main, ["report", str(out)]).exit_code == 0

@@ -151,11 +151,10 @@ def optimization_sections(summary: dict[str, Any], folder: Path) -> tuple[list[S
                          [[k, f"{v:+.4g}"] for k, v in margins.items()],
                          [["", "met" if v >= 0 else "miss"] for v in margins.values()])
     kpis = summary["kpis"]
-    sections = [
-        Section("The chosen plan", intro, tables=[margin_table, plan_table]),
-        Section("The plan's service", charts=[tat_chart(kpis, scenario), cost_chart({"plan": kpis})],
-                tables=kpi_tables(kpis, scenario)),
-    ]
+    sections = [Section("The chosen plan", intro, tables=[margin_table, plan_table])]
+    if kpis:  # none when the analytic screen ruled out every trial
+        sections.append(Section("The plan's service", charts=[tat_chart(kpis, scenario), cost_chart({"plan": kpis})],
+                                tables=kpi_tables(kpis, scenario)))
     search_charts = [history_chart(trials, objectives[0]), feasibility_chart(trials, objectives[0])]
     if (folder / "pareto.parquet").exists() and len(objectives) > 1:
         search_charts.append(pareto_chart(trials, pd.read_parquet(folder / "pareto.parquet"), objectives))
