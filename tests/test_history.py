@@ -1,0 +1,201 @@
+"""Task logs: simulate --events writes the log format; calibrate recovers the scenario that made it;
+bad logs exit 2 naming file, row and column. The truth is the scenario itself, so every recovered
+value is checked against the number that generated it, within its statistical tolerance."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cli import main
+from simulator.scenario import load_scenario
+from tests.helpers import write_yaml
+
+TRUTH = {
+    "name": "truth", "seed": 3,
+    "horizon": {"start": "2027-01-04", "duration": "5w", "warmup": "1d"},
+    "queues": {
+        "abuse": {"volume": {"mean": 3000, "per": "day"},
+                  "hourly_profile": [1, 1, 1, 1, 1, 1, 2, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 2, 2, 1, 1, 1],
+                  "weekly_profile": [1.2, 1, 1, 1, 1, 0.9, 0.9], "timezone": "America/New_York",
+                  "growth_weekly": 0.03, "volume_cv": 0.1,
+                  "handling_time": {"mean": "60s", "cv": 1.2, "dist": "gamma"}, "skill": "abuse",
+                  "sla": {"target": "24h", "attainment": 0.95}, "workflow": "checked"},
+        "spam": {"volume": {"mean": 1500, "per": "day"}, "timezone": "UTC",
+                 "handling_time": {"mean": "30s", "cv": 0.5, "dist": "lognormal"}, "skill": "spam",
+                 "sla": {"target": "24h", "attainment": 0.95}},
+        "misinfo": {"volume": {"mean": 400, "per": "day"}, "handling_time": {"mean": "2m", "cv": 0.8},
+                    "skill": "misinfo", "sla": {"target": "48h", "attainment": 0.9}, "workflow": "consensus"},
+    },
+    "workflows": {
+        "checked": {"review": {"sample": 0.2, "skill": "qa", "handling_time": {"mean": "40s", "cv": 0.5},
+                               "detection": 0.8},
+                    "rework": {"handling_factor": 0.5, "max_loops": 2},
+                    "escalation": {"probability": 0.03, "skill": "policy",
+                                   "handling_time": {"mean": "5m", "cv": 0.7}}},
+        "consensus": {"label": {"passes": 3}},
+    },
+    "pools": {
+        "a": {"headcount": 22, "skills": {"abuse": {"accuracy": 0.9}, "spam": {"speed": 1.5, "accuracy": 0.97},
+                                          "qa": {}, "misinfo": {"accuracy": 0.85}},
+              "timezone": "America/New_York", "shrinkage": 0.2,
+              "shifts": [{"start": "07:00", "length": "9h", "days": "Mon-Sun", "share": 0.5},
+                         {"start": "13:00", "length": "9h", "days": "Mon-Sun", "share": 0.5}]},
+        "b": {"headcount": 14, "skills": {"abuse": {"speed": 0.6, "accuracy": 0.8}, "spam": {}},
+              "timezone": "Asia/Manila", "shrinkage": 0.2},
+        "experts": {"headcount": 4, "skills": ["policy"], "accuracy": 0.99},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """The truth simulated once with --events (1 replication), its folder and scenario path."""
+    folder = tmp_path_factory.mktemp("history")
+    path = write_yaml(folder, TRUTH, "truth.yaml")
+    out = folder / "run"
+    result = CliRunner().invoke(main, ["simulate", str(path), "-r", "1", "--events", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.stderr
+    return folder, path, out
+
+
+def test_events_follow_the_log_format_and_conserve_items(simulated):
+    """Every item that arrived is in the log with its passes; no worker does two tasks at once; times
+    are ordered; reviews carry pass/fail and decisions right/wrong."""
+    _, path, out = simulated
+    events = pd.read_parquet(out / "events.parquet")
+    assert list(events.columns) == ["replication", "item_id", "queue", "created_at", "stage", "pool", "started_at",
+                                    "finished_at", "worker_id", "correct", "qa_result"]
+    series = pd.read_parquet(out / "timeseries.parquet")
+    arrived = series[(series.entity_type == "queue") & (series.metric == "arrivals")].groupby("entity")["value"].sum()
+    summary = yaml.safe_load((out / "summary.json").read_text())
+    assert all(summary["queues"][q]["undelivered"]["mean"] == 0 for q in TRUTH["queues"])
+    items = events.groupby("queue", observed=True)["item_id"].nunique()
+    assert items.to_dict() == {q: int(n) for q, n in arrived.items()}  # conservation: every item, once
+    labels = events[events.stage == "label"].groupby("item_id").size()
+    misinfo = events.loc[events.queue == "misinfo", "item_id"].unique()
+    assert (labels.loc[misinfo] == 3).all() and (labels.drop(misinfo) == 1).all()
+    assert (events.started_at >= events.created_at).all() and (events.finished_at >= events.started_at).all()
+    by_worker = events.sort_values(["worker_id", "started_at"])
+    overlap = (by_worker.started_at.to_numpy()[1:] < by_worker.finished_at.to_numpy()[:-1]) & \
+        (by_worker.worker_id.to_numpy()[1:] == by_worker.worker_id.to_numpy()[:-1])
+    assert not overlap.any()
+    assert set(events.loc[events.stage == "review", "qa_result"]) == {"pass", "fail"}
+    assert events.loc[events.stage != "review", "correct"].notna().all()
+    assert events.loc[events.stage == "review", "correct"].isna().all()
+
+
+def test_events_are_the_same_bytes_whatever_jobs_and_leave_results_unchanged(tmp_path):
+    small = dict(TRUTH, horizon={"start": "2027-01-04", "duration": "1w", "warmup": "1d"})
+    path = write_yaml(tmp_path, small)
+    digests, summaries = [], []
+    for jobs, extra in (("1", ["--events"]), ("2", ["--events"]), ("2", [])):
+        out = tmp_path / f"j{jobs}{len(extra)}"
+        result = CliRunner().invoke(main, ["simulate", str(path), "-r", "3", "-j", jobs, "--out", str(out), "-q",
+                                           *extra])
+        assert result.exit_code == 0, result.stderr
+        if extra:
+            digests.append(hashlib.sha256((out / "events.parquet").read_bytes()).hexdigest())
+            assert sorted(pd.read_parquet(out / "events.parquet").replication.unique()) == [0, 1, 2]
+        summaries.append((out / "summary.json").read_text())
+        assert not (out / ".events-parts").exists()
+    assert digests[0] == digests[1]
+    assert summaries[0] == summaries[1] == summaries[2]
+
+
+def test_calibrate_recovers_the_scenario_that_made_the_log(simulated):
+    folder, path, out = simulated
+    target = folder / "calibrated.yaml"
+    result = CliRunner().invoke(main, ["calibrate", str(out / "events.parquet"), "--base", str(path), "-o",
+                                       str(target)])
+    assert result.exit_code == 0, result.stderr
+    fitted = load_scenario(target)  # loads as it is
+    text = target.read_text()
+    assert "# 95% CI" not in text and "95% CI" in text and "label tasks at speed 1" in text
+    abuse, spam = fitted.queues["abuse"], fitted.queues["spam"]
+    assert abuse.volume.mean == pytest.approx(3000, rel=0.04)
+    assert spam.volume.mean == pytest.approx(1500, rel=0.03)
+    low, high = map(float, re.search(r"whole weeks; 95% CI (\S+) to (\S+)", text).groups())
+    assert low <= 0.03 <= high and high - low < 0.1  # 10% day-to-day noise: about 4 weekly points' worth
+    assert abs(spam.growth_weekly) < 0.01
+    weekly = np.array(abuse.weekly_profile)
+    assert weekly == pytest.approx(np.array(TRUTH["queues"]["abuse"]["weekly_profile"]), abs=0.08)
+    hourly = np.array(abuse.hourly_profile)
+    truth_hourly = np.array(TRUTH["queues"]["abuse"]["hourly_profile"], dtype=float)
+    assert hourly / hourly.mean() == pytest.approx(truth_hourly / truth_hourly.mean(), abs=0.1)
+    assert abuse.volume_cv == pytest.approx(0.1, abs=0.05) and spam.volume_cv < 0.04
+    assert abuse.handling_time.mean == pytest.approx(60 / 3600, rel=0.02)
+    assert abuse.handling_time.cv == pytest.approx(1.2, abs=0.06) and abuse.handling_time.dist == "gamma"
+    assert spam.handling_time.mean == pytest.approx(30 / 3600, rel=0.02) and spam.handling_time.dist == "lognormal"
+    a, b = fitted.pools["a"], fitted.pools["b"]
+    assert a.skills["spam"].speed == pytest.approx(1.5, rel=0.03)
+    assert a.skills["abuse"].speed == pytest.approx(1.0, rel=0.03)
+    for pool, skill, accuracy in ((a, "abuse", 0.9), (b, "abuse", 0.8), (a, "spam", 0.97), (b, "spam", 0.95),
+                                  (a, "misinfo", 0.85), (fitted.pools["experts"], "policy", 0.99)):
+        assert pool.skill_accuracy(skill) == pytest.approx(accuracy, abs=0.012), (skill, pool)
+    checked = fitted.workflows["checked"]
+    assert checked.review.sample == pytest.approx(0.2, abs=0.01)
+    assert checked.review.detection == pytest.approx(0.8, abs=0.03)
+    assert checked.escalation.probability == pytest.approx(0.03, abs=0.004)
+    assert checked.review.handling_time.mean == pytest.approx(40 / 3600, rel=0.03)
+    assert fitted.workflows["consensus"].label.passes == 3
+
+
+def test_calibrate_without_a_base_writes_a_scenario_that_runs(simulated, tmp_path):
+    _, _, out = simulated
+    target = tmp_path / "bare.yaml"
+    result = CliRunner().invoke(main, ["calibrate", str(out / "events.parquet"), "-o", str(target)])
+    assert result.exit_code == 0, result.stderr
+    assert "no --base" in result.stderr
+    fitted = load_scenario(target)
+    assert fitted.horizon.duration == 5 * 168
+    assert fitted.pools["a"].headcount == 22 and fitted.pools["experts"].headcount == 4
+    b = fitted.pools["b"]  # the reference pool of both its queues: speed 1, the handling mean at its pace
+    assert b.skills["abuse"].speed == 1.0 and fitted.queues["abuse"].handling_time.mean == pytest.approx(100 / 3600,
+                                                                                                       rel=0.02)
+    assert fitted.pools["a"].skills["abuse"].speed == pytest.approx(1 / 0.6, rel=0.03)
+    assert "review_abuse" in fitted.pools["a"].skills and fitted.workflows["abuse"].review.skill == "review_abuse"
+    assert CliRunner().invoke(main, ["simulate", str(target), "-r", "1", "-q"]).exit_code == 0
+
+
+GOOD = ("item_id,queue,created_at,stage,pool,started_at,finished_at,worker_id,correct,qa_result\n"
+        "1,q,2027-01-04T00:00:00,label,p,2027-01-04T00:01:00,2027-01-04T00:02:00,w1,true,\n"
+        "1,q,2027-01-04T00:00:00,review,p,2027-01-04T00:03:00,2027-01-04T00:04:00,w2,,pass\n")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda text: text.replace("stage,", "step,"), "column stage: this required column is missing"),
+    (lambda text: text.replace("2027-01-04T00:03:00", "Jan 4th"), "line 3, column started_at: 'Jan 4th' is not an ISO 8601"),
+    (lambda text: text.replace("2027-01-04T00:02:00", "2027-01-03T00:02:00"),
+     "line 2, column finished_at: the task finished"),
+    (lambda text: text.replace("review,", "triage,"), "line 3, column stage: unknown stage 'triage'"),
+    (lambda text: text.replace(",q,2027-01-04T00:00:00,review", ",,2027-01-04T00:00:00,review"), "line 3, column queue: empty"),
+])
+def test_a_bad_log_exits_2_naming_file_row_and_column(tmp_path, change, message):
+    log = tmp_path / "tasks.csv"
+    log.write_text(change(GOOD))
+    result = CliRunner().invoke(main, ["calibrate", str(log), "-o", str(tmp_path / "c.yaml")])
+    assert result.exit_code == 2, result.output
+    assert str(log) in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "c.yaml").exists()
+
+
+def test_tolerable_defects_are_counted_and_reported_not_dropped_silently(tmp_path):
+    lines = GOOD.splitlines()
+    body = [lines[0]] + lines[1:] + [lines[2], lines[1].replace(",true,", ",maybe,").replace("w1", "w4"),
+                                     lines[2].replace(",pass", ",unsure").replace("w2", "w3")]
+    log = tmp_path / "tasks.csv"
+    log.write_text("\n".join(body) + "\n")
+    from simulator.scenario.task_log import read_task_log
+
+    read = read_task_log(log)
+    assert read.defects["repeating an earlier row (dropped)"] == (1, "line 4")
+    assert read.defects["with a correct value that is not true/false (read as unknown)"] == (1, "line 5")
+    assert read.defects["with a qa_result that is not pass/fail (read as unknown)"] == (1, "line 6")
+    assert len(read.tasks) == 4
