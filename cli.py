@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import signal
 import shutil
@@ -514,6 +515,61 @@ def calibrate(log: Path, base: Path | None, output: Path) -> None:
     for line in task_log.defect_lines() + result.notes:
         click.echo(f"note: {line}", err=True)
     click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.argument("log", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--horizon", "length", default="13w", show_default=True,
+              help="How far to forecast past the log's last whole day (e.g. 13w, 90d).")
+@click.option("--base", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Scenario giving each queue's time zone (days are counted in it) [default: UTC].")
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for QUEUE.csv (start, volume, lo80, hi80, lo95, hi95) and summary.json.")
+@clean_errors
+def forecast(log: Path, length: str, base: Path | None, output: Path) -> None:
+    """Forecast each queue's daily volume with trend and weekly seasonality (ETS), with 80% and 95%
+    intervals, and its error (WAPE) on the log's held-out final weeks.
+
+    \b
+    Example:  annoplan forecast tasks.parquet --horizon 13w -o forecasts/
+              then in the scenario:  volume: {file: forecasts/hate_en.csv}
+    """
+    from simulator.history.forecast import daily_counts, forecast_queue
+    from simulator.outputs.files import claim_folder, to_json, write_all
+    from simulator.scenario import AnnoplanError, load_scenario
+    from simulator.scenario.durations import parse_duration
+    from simulator.scenario.task_log import read_task_log
+
+    try:
+        days = math.ceil(parse_duration(length) / 24)
+    except ValueError as exc:
+        raise AnnoplanError(f"--horizon {length}: {exc}") from None
+    if not 1 <= days <= 3660:
+        raise AnnoplanError(f"--horizon {length}: give 1 day to 10 years")
+    zones = {q: spec.timezone for q, spec in load_scenario(base).queues.items()} if base is not None else {}
+    tasks = read_task_log(log)
+    items = tasks.tasks
+    if "replication" in items:
+        items = items[items["replication"] == items["replication"].min()]
+    items = items.drop_duplicates("item_id")
+    results = [forecast_queue(str(q), daily_counts(created, zones.get(str(q), "UTC")), days)
+               for q, created in items.groupby("queue", observed=True)["created_at"]]
+    output.mkdir(parents=True, exist_ok=True)
+    claim_folder(output)
+    summary = {"log": str(log), "days": days, "queues": {
+        r.queue: {"model": r.model, "wape": r.wape, "held_out_days": r.held_out_days, "interval_widening": r.widen,
+                  "file": f"{r.queue}.csv",
+                  "total": float(r.table["volume"].sum())} for r in results}}
+    files = {f"{r.queue}.csv": (lambda p, t=r.table: t.to_csv(p, index=False)) for r in results}
+    files["summary.json"] = lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8")
+    write_all(output, files)
+    for line in tasks.defect_lines():
+        click.echo(f"note: {line}", err=True)
+    for r in results:
+        error = (f"WAPE {r.wape:.1%} on the last {r.held_out_days // 7} week(s) held out" if r.wape is not None
+                 else "too short to hold weeks out")
+        click.echo(f"{r.queue}: {r.model}; {error}; {days} days forecast, {r.table['volume'].sum():,.0f} items "
+                   f"-> {output / (r.queue + '.csv')}")
 
 
 def yaml_data(text: str) -> Any:

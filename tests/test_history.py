@@ -199,3 +199,61 @@ def test_tolerable_defects_are_counted_and_reported_not_dropped_silently(tmp_pat
     assert read.defects["with a correct value that is not true/false (read as unknown)"] == (1, "line 5")
     assert read.defects["with a qa_result that is not pass/fail (read as unknown)"] == (1, "line 6")
     assert len(read.tasks) == 4
+
+
+def synthetic_log(path, days: int, level: float, trend: float, weekly: list[float], seed: int = 5) -> np.ndarray:
+    """A task log (one label row per item) whose daily counts are Poisson around level x (1 + trend x day) x
+    weekly[weekday], from Monday 2027-01-04 UTC; returns the daily counts."""
+    rng = np.random.default_rng(seed)
+    day = np.arange(days)
+    counts = rng.poisson(level * (1 + trend * day) * np.asarray(weekly)[day % 7])
+    created = pd.Timestamp("2027-01-04", tz="UTC") + pd.to_timedelta(
+        np.repeat(day, counts) + rng.random(counts.sum()), unit="D")
+    created = created.sort_values()
+    n = len(created)
+    pd.DataFrame({"item_id": np.arange(n), "queue": "q", "created_at": created, "stage": "label", "pool": "p",
+                  "started_at": created, "finished_at": created + pd.Timedelta(minutes=1)}).to_parquet(path)
+    return counts
+
+
+def test_forecast_intervals_hold_a_known_trend_and_weekly_season(tmp_path):
+    """12 weeks of history, 4 forecast, four independent logs: pooled over their 112 held-back days the
+    truth lies inside the 95% band about 95% of the time and inside the 80% band about 80%; the point
+    forecast's WAPE is small. The files feed volume: {file: ...}."""
+    weekly = [1.3, 1.1, 1.0, 1.0, 1.0, 0.8, 0.8]
+    inside95, inside80 = [], []
+    for seed in (1, 2, 3, 4):
+        counts = synthetic_log(tmp_path / "all.parquet", 16 * 7, 800.0, 0.004, weekly, seed)
+        history = pd.read_parquet(tmp_path / "all.parquet")
+        history[history.created_at < pd.Timestamp("2027-03-29", tz="UTC")].to_parquet(tmp_path / "history.parquet")
+        out = tmp_path / f"fc{seed}"
+        result = CliRunner().invoke(main, ["forecast", str(tmp_path / "history.parquet"), "--horizon", "4w",
+                                           "-o", str(out)])
+        assert result.exit_code == 0, result.stderr
+        assert "WAPE" in result.stdout
+        table = pd.read_csv(out / "q.csv")
+        assert len(table) == 28 and table.start.iloc[0].startswith("2027-03-29")
+        actual = counts[84:]
+        inside95 += list((actual >= table.lo95) & (actual <= table.hi95))
+        inside80 += list((actual >= table.lo80) & (actual <= table.hi80))
+        assert (table.lo95 <= table.lo80).all() and (table.lo80 <= table.volume).all()
+        assert (table.volume <= table.hi80).all() and (table.hi80 <= table.hi95).all()
+        assert float(np.abs(actual - table.volume).sum() / actual.sum()) < 0.05
+        summary = yaml.safe_load((out / "summary.json").read_text())
+        assert 0 <= summary["queues"]["q"]["wape"] < 0.06 and summary["queues"]["q"]["held_out_days"] == 21
+    assert np.mean(inside95) >= 0.88 and np.mean(inside80) >= 0.65, (np.mean(inside95), np.mean(inside80))
+    scenario = {"name": "from-forecast", "seed": 1,
+                "horizon": {"start": "2027-03-29", "duration": "4w", "warmup": "0h"},
+                "queues": {"q": {"volume": {"file": str(out / "q.csv")}, "handling_time": {"mean": "1m"},
+                                 "skill": "s", "sla": {"target": "24h"}}},
+                "pools": {"p": {"headcount": 5, "skills": ["s"]}}}
+    run = CliRunner().invoke(main, ["simulate", str(write_yaml(tmp_path, scenario)), "-r", "1", "--json", "-q"])
+    assert run.exit_code == 0, run.stderr
+    arrivals = yaml.safe_load(run.stdout)["queues"]["q"]["arrivals"]["mean"]
+    assert arrivals == pytest.approx(table.volume.sum(), rel=0.02)
+
+
+def test_forecast_refuses_a_log_too_short_for_weekly_seasonality(tmp_path):
+    synthetic_log(tmp_path / "short.parquet", 20, 100.0, 0.0, [1] * 7)
+    result = CliRunner().invoke(main, ["forecast", str(tmp_path / "short.parquet"), "-o", str(tmp_path / "fc")])
+    assert result.exit_code == 2 and "at least 28" in result.stderr
