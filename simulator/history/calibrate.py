@@ -87,6 +87,7 @@ def calibrate(log: TaskLog, base: dict[str, Any] | None) -> Calibration:
     skill_of = {q: str((queues.get(q) or {}).get("skill", q)) for q in items["queue"].astype(str).unique()}
     _horizon(cal, items, base)
     decisions = tasks[tasks["stage"].isin(("label", "rework", "adjudication", "escalation"))]
+    by_queue = tasks.groupby("queue", observed=True)
     for qid, created in items.groupby("queue", observed=True)["created_at"]:
         qid = str(qid)
         node = queues.setdefault(qid, {})
@@ -103,7 +104,7 @@ def calibrate(log: TaskLog, base: dict[str, Any] | None) -> Calibration:
         node.setdefault("skill", skill_of[qid])
         if "sla" not in node:
             cal.set(("queues", qid, "sla"), {"target": "24h", "attainment": 0.95}, "not in the log: set your SLA")
-        mine = tasks[tasks["queue"] == qid]
+        mine = by_queue.get_group(qid)
         _handling(cal, qid, mine, pools, skill_of[qid])
         _workflow(cal, qid, mine, node, workflows, pools)
     _accuracy(cal, decisions, skill_of, queues)
@@ -128,8 +129,8 @@ def _handling(cal: Calibration, qid: str, tasks: pd.DataFrame, pools: dict[str, 
     labels = tasks[tasks["stage"] == "label"]
     if labels.empty:
         return
-    frame = pd.DataFrame({"pool": labels["pool"].astype(str), "seconds": _seconds(labels)})
-    fit = fit_handling(frame, {p: _base_speed(pools, p, skill) for p in frame["pool"].unique()})
+    frame = pd.DataFrame({"pool": labels["pool"].cat.remove_unused_categories(), "seconds": _seconds(labels)})
+    fit = fit_handling(frame, {str(p): _base_speed(pools, str(p), skill) for p in frame["pool"].cat.categories})
     cal.set(("queues", qid, "handling_time"), {"mean": f"{fit.mean_seconds.value}s", "cv": fit.cv, "dist": fit.dist},
             fit.mean_seconds.evidence)
     for pid, (speed, n) in fit.speeds.items():
@@ -165,8 +166,8 @@ def _accuracy(cal: Calibration, decisions: pd.DataFrame, skill_of: dict[str, str
     if known.empty:
         return
     workflows = cal.data.get("workflows", {})
-    frame = pd.DataFrame({"pool": known["pool"].astype(str), "queue": known["queue"].astype(str),
-                          "stage": known["stage"].astype(str), "right": known["correct"].astype(bool)})
+    counts = (known.assign(right=known["correct"].astype(bool))
+              .groupby(["pool", "queue", "stage"], observed=True)["right"].agg(["size", "sum"]).reset_index())
 
     def skill(queue: str, stage: str) -> str:
         if stage in ("label", "rework"):
@@ -174,14 +175,13 @@ def _accuracy(cal: Calibration, decisions: pd.DataFrame, skill_of: dict[str, str
         flow = workflows.get(str((queues.get(queue) or {}).get("workflow", queue)), {})
         return str((flow.get(stage) or {}).get("skill", f"{stage}_{queue}"))
 
-    pairs = frame[["queue", "stage"]].drop_duplicates()
-    skills = {(q, st): skill(q, st) for q, st in pairs.itertuples(index=False)}
-    frame["skill"] = [skills[key] for key in zip(frame["queue"], frame["stage"])]
-    frame["difficulty"] = [float((queues.get(q) or {}).get("difficulty", 1.0)) if st in ("label", "rework") else 1.0
-                           for q, st in zip(frame["queue"], frame["stage"])]
-    for (pid, name), group in frame.groupby(["pool", "skill"]):
-        n, right = len(group), int(group["right"].sum())
-        difficulty = float(group["difficulty"].mean())
+    counts["skill"] = [skill(str(q), str(st)) for q, st in zip(counts["queue"], counts["stage"])]
+    counts["difficulty"] = [float((queues.get(str(q)) or {}).get("difficulty", 1.0)) if st in ("label", "rework")
+                            else 1.0 for q, st in zip(counts["queue"], counts["stage"])]
+    counts["pool"] = counts["pool"].astype(str)
+    for (pid, name), group in counts.groupby(["pool", "skill"]):
+        n, right = int(group["size"].sum()), int(group["sum"].sum())
+        difficulty = float((group["difficulty"] * group["size"]).sum() / n)
         accuracy = 1 - (1 - right / n) / difficulty
         lo, hi = wilson(right, n)
         _skill_node(cal.data["pools"], pid, name)["accuracy"] = round(float(min(1.0, max(0.0, accuracy))), 4)
@@ -194,7 +194,7 @@ def _accuracy(cal: Calibration, decisions: pd.DataFrame, skill_of: dict[str, str
 def _workflow(cal: Calibration, qid: str, tasks: pd.DataFrame, queue: dict[str, Any],
               workflows: dict[str, Any], pools: dict[str, Any]) -> None:
     """Label passes, review sample and detection, escalation probability and later stages' handling."""
-    stages = set(tasks["stage"].astype(str).unique())
+    stages = {str(x) for x in tasks["stage"].unique()}
     label_rows = tasks[tasks["stage"] == "label"].groupby("item_id", observed=True).size()
     passes = int(label_rows.mode().iloc[0]) if len(label_rows) else 1
     if passes == 1 and not stages & set(LATER):
@@ -213,8 +213,8 @@ def _workflow(cal: Calibration, qid: str, tasks: pd.DataFrame, queue: dict[str, 
         node = flow.setdefault(stage, {})
         if "skill" not in node:
             node["skill"] = f"{stage}_{qid}"
-        for pid in rows["pool"].astype(str).unique():
-            _skill_node(pools, pid, node["skill"])
+        for pid in rows["pool"].unique():
+            _skill_node(pools, str(pid), node["skill"])
         mean, cv = fit_duration(_seconds(rows), stage)
         cal.set(("workflows", wid, stage, "handling_time"), {"mean": f"{mean.value}s", "cv": cv}, mean.evidence)
     if "escalation" in stages:
@@ -234,7 +234,7 @@ def _detection(cal: Calibration, wid: str, tasks: pd.DataFrame) -> None:
     if "correct" not in tasks or "qa_result" not in tasks:
         return
     previous_correct = tasks["correct"].shift(1)
-    previous_stage = tasks["stage"].astype(str).shift(1)
+    previous_stage = tasks["stage"].shift(1)
     same_item = tasks["item_id"].eq(tasks["item_id"].shift(1))
     mask = ((tasks["stage"] == "review") & same_item & previous_stage.isin(("label", "rework", "adjudication"))
             & previous_correct.eq(False)).fillna(False).to_numpy(dtype=bool)

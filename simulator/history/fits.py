@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-FIT_SAMPLE = 200_000  # durations the distribution's shape is fitted on (all of them give the mean and cv)
+FIT_SAMPLE = 50_000  # durations the distribution's shape is fitted on (all of them give the mean and cv)
 Z95 = 1.959963984540054
 
 
@@ -155,12 +155,13 @@ def fit_handling(labels: pd.DataFrame, reference_speed: dict[str, float]) -> Han
     """From one queue's label tasks (pool, seconds): each pool's speed is the reference pool's mean
     duration over its own, the reference (most tasks) keeping its speed from --base (else 1); the
     distribution is fitted to the durations rescaled to speed 1."""
+    labels = labels.assign(pool=labels["pool"].astype("category").cat.rename_categories(str))
     by_pool = labels.groupby("pool", observed=True)["seconds"].agg(["mean", "size"])
     by_pool = by_pool[by_pool["size"] > 0]
     reference = str(by_pool["size"].idxmax())
     mean_work = float(by_pool.loc[reference, "mean"]) * reference_speed.get(reference, 1.0)
     speeds = {str(p): (mean_work / float(row["mean"]), int(row["size"])) for p, row in by_pool.iterrows()}
-    factor = labels["pool"].astype(str).map({p: s for p, (s, _) in speeds.items()}).to_numpy(dtype=float)
+    factor = labels["pool"].map({p: s for p, (s, _) in speeds.items()}).to_numpy(dtype=float)
     work = labels["seconds"].to_numpy(dtype=float) * factor
     n = len(work)
     cv = float(work.std(ddof=1) / work.mean()) if n > 1 and work.mean() > 0 else 0.0
