@@ -257,3 +257,67 @@ def test_forecast_refuses_a_log_too_short_for_weekly_seasonality(tmp_path):
     synthetic_log(tmp_path / "short.parquet", 20, 100.0, 0.0, [1] * 7)
     result = CliRunner().invoke(main, ["forecast", str(tmp_path / "short.parquet"), "-o", str(tmp_path / "fc")])
     assert result.exit_code == 2 and "at least 28" in result.stderr
+
+
+LOADED = {"name": "loaded", "seed": 8, "horizon": {"start": "2027-01-04", "duration": "3w", "warmup": "1d"},
+          "queues": {"q": {"volume": {"mean": 1200, "per": "day"}, "skill": "s",
+                           "handling_time": {"mean": "6m", "dist": "exponential"},
+                           "sla": {"target": "30m", "attainment": 0.9}}},
+          "pools": {"p": {"headcount": 7, "skills": ["s"], "cost_per_hour": 10.0}}}  # 5 servers of load: 71%
+
+
+@pytest.fixture(scope="module")
+def loaded_log(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("backtest")
+    path = write_yaml(folder, LOADED)
+    out = folder / "run"
+    result = CliRunner().invoke(main, ["simulate", str(path), "-r", "1", "--seed", "99", "--events", "--out",
+                                       str(out), "-q"])
+    assert result.exit_code == 0, result.stderr
+    return folder, path, out / "events.parquet"
+
+
+def test_a_scenario_backtested_on_its_own_log_is_within_noise(loaded_log):
+    """The log is another replication of the same model (seed 99): replayed, every weekly figure is within
+    twice the noise between simulated replications; the arrivals are the log's, so delivered matches."""
+    folder, path, log = loaded_log
+    out = folder / "own"
+    result = CliRunner().invoke(main, ["backtest", str(path), str(log), "-r", "3", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.stderr
+    summary = yaml.safe_load(result.stdout)
+    assert summary["flagged"] == []
+    rows = {(r["entity"], r["metric"]): r for r in summary["errors"]}
+    assert rows[("q", "delivered")]["error"] < 0.01
+    assert rows[("q", "sla_attainment")]["actual"] == pytest.approx(rows[("q", "sla_attainment")]["simulated"], abs=0.03)
+    assert rows[("p", "utilisation")]["actual"] == pytest.approx(0.71, abs=0.03)
+    assert CliRunner().invoke(main, ["report", str(out)]).exit_code == 0
+    assert "How well the model reproduces history" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_log_with_double_the_volume_is_flagged(loaded_log, tmp_path):
+    """Every item twice (new ids, the same times): replayed through 7 heads the load is 10 servers, so the
+    simulated TAT, SLA and backlog are far from the log's, and the backtest exits 1 naming them."""
+    _, path, log = loaded_log
+    events = pd.read_parquet(log)
+    twin = events.assign(item_id=events.item_id + events.item_id.max() + 1)
+    doubled = tmp_path / "doubled.parquet"
+    pd.concat([events, twin]).sort_values(["item_id", "started_at"]).to_parquet(doubled)
+    result = CliRunner().invoke(main, ["backtest", str(path), str(doubled), "-r", "2", "--json"])
+    assert result.exit_code == 1, result.stderr
+    flagged = set(yaml.safe_load(result.stdout)["flagged"])
+    assert {"q.tat_p90_h", "q.sla_attainment", "q.backlog"} <= flagged
+    assert "the model does not reproduce" in result.stderr
+
+
+def test_a_replayed_volume_is_checked_at_load(loaded_log, tmp_path):
+    _, _, log = loaded_log
+    queue = dict(LOADED["queues"]["q"], volume={"replay": str(log)})
+    ok = dict(LOADED, queues={"q": queue})
+    assert CliRunner().invoke(main, ["validate", str(write_yaml(tmp_path, ok))]).exit_code == 0
+    for volume, extra, message in (({"replay": "nowhere.csv"}, {}, "no such task log"),
+                                   ({"replay": str(log), "queue": "zz"}, {}, "the log has no queue named 'zz'"),
+                                   ({"replay": str(log)}, {"growth_weekly": 0.1}, "played as they happened"),
+                                   ({"replay": str(log), "mean": 5}, {}, "give one of mean")):
+        bad = dict(LOADED, queues={"q": dict(queue, volume=volume, **extra)})
+        result = CliRunner().invoke(main, ["validate", str(write_yaml(tmp_path, bad))])
+        assert result.exit_code == 2 and message in result.stderr and "queues.q" in result.stderr, result.stderr

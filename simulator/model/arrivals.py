@@ -19,6 +19,7 @@ import pandas as pd
 
 from simulator.scenario.calendar import horizon_origin, local_hour_and_day, to_hours, zone
 from simulator.scenario.forecast import forecast_hours, read_forecast
+from simulator.scenario.task_log import replay_hours
 from simulator.scenario.schema import Queue, Surge
 
 
@@ -43,6 +44,9 @@ def expected_per_hour(queue: Queue, start: dt.date, n_hours: int) -> np.ndarray:
     """Expected arrivals in each clock hour before the day-level forecast error (deterministic)."""
     origin = horizon_origin(start)
     clock = np.arange(n_hours, dtype=float)
+    if queue.volume.replay is not None:
+        times = replayed(queue, start)
+        return np.bincount(times[(times >= 0) & (times < n_hours)].astype(int), minlength=n_hours).astype(float)
     if queue.volume.file is None:
         local_hour, local_weekday, _ = local_hour_and_day(origin, n_hours, queue.timezone)
         weights = _profile_weights(queue, local_hour, local_weekday)
@@ -53,6 +57,18 @@ def expected_per_hour(queue: Queue, start: dt.date, n_hours: int) -> np.ndarray:
         begin, end = surge_hours(surge, queue.timezone, origin)
         rate = np.where((clock >= begin) & (clock < end), rate * surge.factor, rate)
     return rate
+
+
+def replayed(queue: Queue, start: dt.date) -> np.ndarray:
+    """A replayed queue's arrival times (clock hours, sorted) from its task log."""
+    assert queue.volume.replay is not None and queue.volume.queue is not None
+    return replay_hours(queue.volume.replay, queue.volume.queue, horizon_origin(start))
+
+
+def replay_chunks(times: np.ndarray, n_hours: int, chunk_hours: int = 168) -> Iterator[np.ndarray]:
+    """The replayed times in [0, n_hours) cut into the same weekly chunks as `arrival_chunks`."""
+    for h0 in range(0, n_hours, chunk_hours):
+        yield times[(times >= h0) & (times < min(h0 + chunk_hours, n_hours))]
 
 
 def _spread_forecast(queue: Queue, origin: dt.datetime, n_hours: int) -> np.ndarray:
@@ -92,7 +108,7 @@ def day_factors(volume_cv: float, n_days: int, rng: np.random.Generator) -> np.n
 def hourly_rates(queue: Queue, start: dt.date, n_hours: int, rng: np.random.Generator) -> np.ndarray:
     """Expected arrivals per clock hour for one replication, with that replication's day factors."""
     rate = expected_per_hour(queue, start, n_hours)
-    if queue.volume_cv == 0:
+    if queue.volume_cv == 0 or queue.volume.replay is not None:
         return rate
     _, _, local_day = local_hour_and_day(horizon_origin(start), n_hours, queue.timezone)
     return rate * day_factors(queue.volume_cv, int(local_day[-1]) + 1, rng)[local_day]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from .arrivals import arrival_chunks, hourly_rates, merged_arrivals
+from .arrivals import arrival_chunks, hourly_rates, merged_arrivals, replay_chunks, replayed
 from simulator.scenario.calendar import horizon_origin, local_hour_and_day
 from .dispatch import Dispatcher, Wake
 from .handling import handling_times
@@ -67,7 +67,10 @@ class QueueRuntime:
         self.stats = QueueStats(scenario.horizon.warmup, scenario.horizon.duration, spec.sla.target)
         self.work = handling_times(spec.handling_time, stream(scenario.seed, replication, f"handling/{queue_id}"))
         rng = stream(scenario.seed, replication, f"arrivals/{queue_id}")
-        self.arrival_chunks = arrival_chunks(hourly_rates(spec, scenario.horizon.start, math.ceil(until), rng), rng)
+        if spec.volume.replay is not None:  # a backtest: the log's arrivals as they happened
+            self.arrival_chunks = replay_chunks(replayed(spec, scenario.horizon.start), math.ceil(until))
+        else:
+            self.arrival_chunks = arrival_chunks(hourly_rates(spec, scenario.horizon.start, math.ceil(until), rng), rng)
         self.series = {name: np.zeros(n_hours) for name in ("arrivals", "completions", "backlog")}
         self.flow: QueueFlow = None  # type: ignore[assignment]  # set once the dispatcher exists
 

@@ -92,7 +92,8 @@ def assumptions(scenario: Scenario) -> list[list[Any]]:
                              ["horizon", "duration (h)", scenario.horizon.duration],
                              ["horizon", "warm-up (h)", scenario.horizon.warmup]]
     for qid, q in scenario.queues.items():
-        volume = f"{q.volume.mean:g} per {q.volume.per}" if q.volume.file is None else f"file {q.volume.file}"
+        volume = (f"replay of {q.volume.replay}" if q.volume.replay is not None else
+                  f"{q.volume.mean:g} per {q.volume.per}" if q.volume.file is None else f"file {q.volume.file}")
         rows += [[f"queue {qid}", "volume", volume], [f"queue {qid}", "handling mean (h)", q.handling_time.mean],
                  [f"queue {qid}", "SLA target (h)", q.sla.target], [f"queue {qid}", "SLA attainment", q.sla.attainment],
                  [f"queue {qid}", "quality target", q.quality_target if q.quality_target is not None else "-"],

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import Problem, ScenarioError
+from .errors import AnnoplanError, Problem, ScenarioError
 from .forecast import read_forecast
 from .schema import Scenario
 from .checks import cross_check
@@ -146,6 +146,9 @@ def _resolve_forecast_files(data: dict[str, Any], lines: LineMap) -> list[Proble
         return problems
     for qid, queue in queues.items():
         volume = queue.get("volume") if isinstance(queue, dict) else None
+        if isinstance(volume, dict) and isinstance(volume.get("replay"), str):
+            problems += _resolve_replay(queues, qid, volume, lines)
+            continue
         if not isinstance(volume, dict) or not isinstance(volume.get("file"), str):
             continue
         key = ("queues", qid, "volume", "file")
@@ -161,6 +164,27 @@ def _resolve_forecast_files(data: dict[str, Any], lines: LineMap) -> list[Proble
         volume = dict(volume, file=str(target))
         queues[qid] = dict(queue, volume=volume)
     return problems
+
+
+def _resolve_replay(queues: dict[str, Any], qid: str, volume: dict[str, Any], lines: LineMap) -> list[Problem]:
+    """`volume: {replay: LOG}`: the log's path made absolute and read once (a bad log is reported here,
+    naming its row and column); the queue's name in the log defaults to the queue's own."""
+    from .task_log import read_cached
+
+    key = ("queues", qid, "volume", "replay")
+    src, line = _line_of(key, lines, "")
+    base = Path(src).parent if src not in ("", "--set") else Path.cwd()
+    target = (base / volume["replay"]).resolve()
+    try:
+        log = read_cached(str(target))
+    except AnnoplanError as exc:
+        return [Problem(src, line, ".".join(key), str(exc), "give a task log (README, \"Task logs\")")]
+    name = str(volume.get("queue", qid))
+    if name not in set(log.tasks["queue"].astype(str).unique()):
+        return [Problem(src, line, ".".join(key), f"the log has no queue named {name!r}",
+                        "give volume.queue: the queue's name in the log")]
+    queues[qid] = dict(queues[qid], volume=dict(volume, replay=str(target), queue=name))
+    return []
 
 
 def load_raw(path: str | Path, overrides: Iterable[str] = ()) -> tuple[dict[str, Any], LineMap]:

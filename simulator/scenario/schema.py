@@ -57,16 +57,21 @@ class Horizon(Model):
 
 
 class Volume(Model):
-    """Either a mean rate (`mean` + `per`) or a forecast file (`file`)."""
+    """A mean rate (`mean` + `per`), a forecast file (`file`), or a task log whose arrivals are replayed
+    as they happened (`replay`, with the queue's name in the log in `queue`: backtests)."""
 
     mean: Annotated[float, Field(ge=0)] | None = None
     per: Literal["hour", "day", "week"] = "day"
     file: str | None = Field(default=None, description="CSV or Parquet with columns start, volume")
+    replay: str | None = Field(default=None, description="task log (CSV or Parquet) whose items' created_at "
+                                                         "are this queue's arrivals")
+    queue: str | None = Field(default=None, description="with replay: the queue's name in the log "
+                                                        "(default: this queue's)")
 
     @model_validator(mode="after")
     def _one_source(self) -> Volume:
-        if (self.mean is None) == (self.file is None):
-            raise ValueError("give either mean (with per) or file, not both and not neither")
+        if sum(x is not None for x in (self.mean, self.file, self.replay)) != 1:
+            raise ValueError("give one of mean (with per), file or replay")
         return self
 
     def daily_mean(self) -> float:
@@ -143,6 +148,9 @@ class Queue(Model):
 
     @model_validator(mode="after")
     def _growth_with_file(self) -> Queue:
+        if self.volume.replay is not None and (self.growth_weekly != 0 or self.volume_cv != 0 or self.surges):
+            raise ValueError("a replayed log's arrivals are played as they happened: remove growth_weekly, "
+                             "volume_cv and surges from this queue")
         if self.volume.file is not None and self.growth_weekly != 0:
             raise ValueError("growth_weekly does not apply to a forecast file (the forecast carries its own "
                              "trend); remove growth_weekly or use volume: {mean: ...}")

@@ -10,6 +10,8 @@ worker_id, correct (true/false where an audit or gold check knows the decision),
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import AnnoplanError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -117,6 +120,8 @@ def _names(values: pd.Series, lower: bool = False) -> pd.Series:
         names = names.str.lower()
     unique, inverse = np.unique(np.asarray(names, dtype=object), return_inverse=True)
     codes = category.cat.codes.to_numpy()
+    if not len(unique):  # every value missing
+        return pd.Series(pd.Categorical.from_codes(codes, []), index=values.index)
     mapped = np.where(codes >= 0, inverse[np.maximum(codes, 0)], -1)
     keep = unique != ""
     renumber = np.cumsum(keep) - 1
@@ -146,6 +151,27 @@ def _booleans(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     truth = {name: True for name in TRUE} | {name: False for name in FALSE}
     out = names.map(truth)
     return out.astype("boolean"), names.notna() & ~names.isin(list(truth))
+
+
+@functools.lru_cache(maxsize=4)
+def read_cached(path: str) -> TaskLog:
+    """read_task_log, once per path and process (replayed logs are read by every replication)."""
+    return read_task_log(Path(path))
+
+
+@functools.lru_cache(maxsize=16)
+def replay_hours(path: str, queue: str, origin: dt.datetime) -> np.ndarray:
+    """Clock hours (from `origin`) at which the log's items of `queue` were created, sorted; the first
+    replication of a simulated log."""
+    import numpy as np
+
+    tasks = read_cached(path).tasks
+    if "replication" in tasks:
+        tasks = tasks[tasks["replication"] == tasks["replication"].min()]
+    mine = tasks.loc[tasks["queue"] == queue].drop_duplicates("item_id")["created_at"]
+    micros = mine.to_numpy(dtype="datetime64[us]").astype(np.int64)
+    origin_us = int(origin.timestamp()) * 1_000_000
+    return np.sort((micros - origin_us) / 3_600_000_000)
 
 
 def read_task_log(path: Path) -> TaskLog:

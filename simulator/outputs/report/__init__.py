@@ -1,5 +1,5 @@
-"""`annoplan report DIR`: one offline HTML page from the output folder of simulate, compare, sweep or
-optimize. The folder's files say which command wrote it."""
+"""`annoplan report DIR`: one offline HTML page from the output folder of simulate, compare, sweep,
+optimize or backtest. The folder's files say which command wrote it."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from .summary_file import check_summary
 
 
 def kind_of(folder: Path) -> str:
-    """Which command wrote `folder`: optimize, sweep, compare or simulate."""
-    for name, kind in (("trials.parquet", "optimize"), ("sweep.parquet", "sweep"),
+    """Which command wrote `folder`: optimize, backtest, sweep, compare or simulate."""
+    for name, kind in (("trials.parquet", "optimize"), ("backtest.parquet", "backtest"), ("sweep.parquet", "sweep"),
                        ("differences.parquet", "compare"), ("timeseries.parquet", "simulate")):
         if (folder / name).exists():
             return kind
     raise AnnoplanError(f"{folder}: no annoplan output here (summary.json with timeseries.parquet, "
-                        "differences.parquet, sweep.parquet or trials.parquet); run simulate, compare, sweep or "
-                        f"optimize with --out {folder} first")
+                        "differences.parquet, sweep.parquet, trials.parquet or backtest.parquet); run simulate, "
+                        f"compare, sweep, optimize or backtest with --out {folder} first")
 
 
 def build_report(folder: Path) -> str:
@@ -58,6 +58,10 @@ def _page(folder: Path, kind: str) -> str:
         from .sweep import sweep_sections
 
         sections, title, subtitle = sweep_sections(summary, folder)
+    elif kind == "backtest":
+        from .backtest import backtest_sections
+
+        sections, title, subtitle = backtest_sections(summary, folder)
     else:
         from .optimization import optimization_sections
 

@@ -65,8 +65,25 @@ class OptimizationSummary(_Open):
     search: dict[str, Any]
 
 
+class BacktestError(_Open):
+    entity: str
+    metric: str
+    actual: float | None
+    simulated: float | None
+    error: float | None
+    noise: float | None
+    flagged: bool
+
+
+class BacktestSummary(_Open):
+    replications: int
+    errors: list[BacktestError]
+    flagged: list[str]
+
+
 SHAPES: dict[str, type[BaseModel]] = {"simulate": SimulationSummary, "compare": ComparisonSummary,
-                                      "sweep": SweepSummary, "optimize": OptimizationSummary}
+                                      "sweep": SweepSummary, "optimize": OptimizationSummary,
+                                      "backtest": BacktestSummary}
 
 
 def check_summary(data: Any, kind: str, file: str) -> None:
