@@ -486,8 +486,11 @@ def report(folder: Path, output: Path | None) -> None:
               help="Scenario whose fields the log cannot tell (SLAs, shifts, costs) the result keeps.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The calibrated scenario (YAML) to write.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write summary.json and calibration.parquet (fitted against observed) here, for "
+                   "`annoplan report`.")
 @clean_errors
-def calibrate(log: Path, base: Path | None, output: Path) -> None:
+def calibrate(log: Path, base: Path | None, output: Path, out: Path | None) -> None:
     """Fit a scenario to a task log: volumes, profiles, growth, handling times, speeds, accuracies,
     review and escalation rates, each with its evidence as a YAML comment.
 
@@ -512,6 +515,16 @@ def calibrate(log: Path, base: Path | None, output: Path) -> None:
 
     validate_data(yaml_data(text), {}, str(output))
     atomic_write(output, lambda p: p.write_text(text, encoding="utf-8"))
+    if out is not None:
+        from simulator.outputs.files import claim_folder, to_json, write_all
+
+        out.mkdir(parents=True, exist_ok=True)
+        claim_folder(out)
+        summary = {"log": str(log), "base": None if base is None else str(base), "scenario": str(output),
+                   "defects": task_log.defect_lines(), "notes": result.notes}
+        view = result.view_table()
+        write_all(out, {"summary.json": lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"),
+                        "calibration.parquet": lambda p: view.to_parquet(p, index=False)})
     for line in task_log.defect_lines() + result.notes:
         click.echo(f"note: {line}", err=True)
     click.echo(f"wrote {output}")

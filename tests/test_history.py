@@ -147,6 +147,27 @@ def test_calibrate_recovers_the_scenario_that_made_the_log(simulated):
     assert fitted.workflows["consensus"].label.passes == 3
 
 
+def test_the_calibration_view_sets_fitted_against_observed(simulated, tmp_path):
+    """calibrate --out: QQ points of the handling time lie on the diagonal (within 5% over the 5th..95th
+    percentiles, the fitted family being the true one), the fitted hour-of-week profile follows the
+    observed one, and the report draws both."""
+    _, path, out = simulated
+    view_dir = tmp_path / "view"
+    result = CliRunner().invoke(main, ["calibrate", str(out / "events.parquet"), "--base", str(path), "-o",
+                                       str(tmp_path / "c.yaml"), "--out", str(view_dir)])
+    assert result.exit_code == 0, result.stderr
+    view = pd.read_parquet(view_dir / "calibration.parquet")
+    qq = view[(view.kind == "qq") & (view.queue == "abuse")].iloc[4:95]
+    assert (np.abs(qq.y / qq.x - 1) < 0.05).all()
+    observed = view[(view.kind == "observed") & (view.queue == "abuse")].y.to_numpy()
+    fitted = view[(view.kind == "fitted") & (view.queue == "abuse")].y.to_numpy()
+    assert len(observed) == len(fitted) == 168
+    assert np.abs(observed - fitted).sum() / observed.sum() < 0.06
+    assert CliRunner().invoke(main, ["report", str(view_dir)]).exit_code == 0
+    page = (view_dir / "report.html").read_text(encoding="utf-8")
+    assert "Fitted against observed" in page and "empirical handling time (s)" in page
+
+
 def test_calibrate_without_a_base_writes_a_scenario_that_runs(simulated, tmp_path):
     _, _, out = simulated
     target = tmp_path / "bare.yaml"

@@ -32,6 +32,12 @@ class Calibration:
     data: dict[str, Any]
     evidence: dict[Path_, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    view: list[tuple[str, str, float, float]] = field(default_factory=list)  # (what, queue, x, y): the report's
+
+    def view_table(self) -> pd.DataFrame:
+        """The calibration view as a table: kind (`qq`: x empirical and y fitted handling quantile at 1..99%,
+        seconds at speed 1; `observed` / `fitted`: x hour of the week, y items in that hour), queue, x, y."""
+        return pd.DataFrame(self.view, columns=["kind", "queue", "x", "y"])
 
     def set(self, path: Path_, estimate: Estimate | Any, evidence: str | None = None) -> None:
         """Write a fitted value at `path` (creating mappings on the way) with its evidence comment."""
@@ -101,6 +107,8 @@ def calibrate(log: TaskLog, base: dict[str, Any] | None) -> Calibration:
             cal.set(("queues", qid, "weekly_profile"), fit.weekly_profile)
             cal.set(("queues", qid, "growth_weekly"), fit.growth_weekly)
             cal.set(("queues", qid, "volume_cv"), fit.volume_cv)
+            cal.view += [("observed", qid, float(h), float(v)) for h, v in enumerate(fit.observed_week)]
+            cal.view += [("fitted", qid, float(h), float(v)) for h, v in enumerate(fit.fitted_week)]
         node.setdefault("skill", skill_of[qid])
         if "sla" not in node:
             cal.set(("queues", qid, "sla"), {"target": "24h", "attainment": 0.95}, "not in the log: set your SLA")
@@ -133,6 +141,7 @@ def _handling(cal: Calibration, qid: str, tasks: pd.DataFrame, pools: dict[str, 
     fit = fit_handling(frame, {str(p): _base_speed(pools, str(p), skill) for p in frame["pool"].cat.categories})
     cal.set(("queues", qid, "handling_time"), {"mean": f"{fit.mean_seconds.value}s", "cv": fit.cv, "dist": fit.dist},
             fit.mean_seconds.evidence)
+    cal.view += [("qq", qid, float(e), float(f)) for e, f in zip(*fit.qq)]
     for pid, (speed, n) in fit.speeds.items():
         _skill_node(pools, pid, skill)["speed"] = round(float(speed), 3)
         cal.evidence.setdefault(("pools", pid, "skills", skill), "")

@@ -56,6 +56,8 @@ class VolumeFit:
     volume_cv: Estimate
     first_day: pd.Timestamp  # the first whole local day the fit used
     days: int
+    observed_week: np.ndarray  # mean items per local hour of the week (Mon 00-01 first), whole weeks only
+    fitted_week: np.ndarray  # the same from the fitted profiles: mean per day x weekly x hourly
 
 
 def whole_days(created: pd.Series, tz: str) -> tuple[pd.Series, pd.Timestamp, int]:
@@ -108,6 +110,10 @@ def fit_volume(created: pd.Series, tz: str) -> VolumeFit | None:
     half_mean = stats.t.ppf(0.975, n_days - 1) * sd / math.sqrt(n_days)
     mean_note = (f"{int(counts.sum()):,} items over {n_days} whole days from {first.date()}; level at the first day"
                  f"{' (trend removed)' if n_weeks >= 2 else ''}; mean per day {counts.mean():,.1f} +- {half_mean:,.1f} (95%)")
+    span = 7 * n_weeks if n_weeks else n_days  # whole weeks where there are: every hour of the week alike
+    seen = local[(local - first).dt.days < span]
+    observed_week = np.bincount((seen.dt.day_of_week * 24 + seen.dt.hour).to_numpy(), minlength=168) / (span / 7)
+    fitted_week = counts[:span].mean() * np.repeat(weekly, 24) * np.tile(hourly / hourly.sum(), 7)
     return VolumeFit(
         daily_mean=Estimate(round(level, 2), mean_note),
         growth_weekly=Estimate(round(growth, 5), growth_note),
@@ -115,7 +121,7 @@ def fit_volume(created: pd.Series, tz: str) -> VolumeFit | None:
         hourly_profile=Estimate([round(float(x), 3) for x in hourly], f"{len(local):,} items by local hour, mean 1"),
         volume_cv=Estimate(round(cv, 3), f"{n_days} days; day-to-day variance beyond Poisson around the fitted "
                                          "level, trend and weekly profile"),
-        first_day=first, days=n_days)
+        first_day=first, days=n_days, observed_week=observed_week, fitted_week=fitted_week)
 
 
 def _slope_half(fit: Any, n_weeks: int) -> float:
@@ -131,6 +137,17 @@ class HandlingFit:
     cv: float
     dist: str
     speeds: dict[str, tuple[float, int]]  # pool -> (speed relative to the reference, label tasks)
+    qq: tuple[np.ndarray, np.ndarray]  # (empirical, fitted) quantiles of the work at 1..99%, seconds
+
+
+def family(dist: str, mean: float, cv: float) -> Any:
+    """The frozen scipy distribution of a handling time given as family, mean and cv (as the model draws it)."""
+    if dist == "exponential" or cv <= 0:
+        return stats.expon(scale=mean)
+    if dist == "gamma":
+        return stats.gamma(1 / cv ** 2, scale=mean * cv ** 2)
+    sigma2 = math.log1p(cv * cv)
+    return stats.lognorm(math.sqrt(sigma2), scale=mean * math.exp(-sigma2 / 2))
 
 
 def choose_distribution(work: np.ndarray) -> tuple[str, str]:
@@ -169,7 +186,9 @@ def fit_handling(labels: pd.DataFrame, reference_speed: dict[str, float]) -> Han
     dist, aic = choose_distribution(work)
     note = (f"{n:,} label tasks at speed 1 (reference pool {reference}); mean 95% CI {work.mean() - half:.1f}-"
             f"{work.mean() + half:.1f} s; AIC against the best: {aic}")
-    return HandlingFit(Estimate(round(float(work.mean()), 2), note), round(cv, 3), dist, speeds)
+    probabilities = np.arange(1, 100) / 100
+    qq = (np.quantile(work, probabilities), family(dist, float(work.mean()), cv).ppf(probabilities))
+    return HandlingFit(Estimate(round(float(work.mean()), 2), note), round(cv, 3), dist, speeds, qq)
 
 
 def fit_duration(seconds: pd.Series, what: str) -> tuple[Estimate, float]:

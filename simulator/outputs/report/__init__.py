@@ -1,5 +1,5 @@
 """`annoplan report DIR`: one offline HTML page from the output folder of simulate, compare, sweep,
-optimize or backtest. The folder's files say which command wrote it."""
+optimize, backtest or calibrate. The folder's files say which command wrote it."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ from .summary_file import check_summary
 
 
 def kind_of(folder: Path) -> str:
-    """Which command wrote `folder`: optimize, backtest, sweep, compare or simulate."""
-    for name, kind in (("trials.parquet", "optimize"), ("backtest.parquet", "backtest"), ("sweep.parquet", "sweep"),
+    """Which command wrote `folder`: optimize, backtest, calibrate, sweep, compare or simulate."""
+    for name, kind in (("trials.parquet", "optimize"), ("backtest.parquet", "backtest"),
+                       ("calibration.parquet", "calibrate"), ("sweep.parquet", "sweep"),
                        ("differences.parquet", "compare"), ("timeseries.parquet", "simulate")):
         if (folder / name).exists():
             return kind
     raise AnnoplanError(f"{folder}: no annoplan output here (summary.json with timeseries.parquet, "
-                        "differences.parquet, sweep.parquet, trials.parquet or backtest.parquet); run simulate, "
-                        f"compare, sweep, optimize or backtest with --out {folder} first")
+                        "differences.parquet, sweep.parquet, trials.parquet, backtest.parquet or calibration.parquet); run "
+                        f"simulate, compare, sweep, optimize, backtest or calibrate with --out {folder} first")
 
 
 def build_report(folder: Path) -> str:
@@ -62,6 +63,10 @@ def _page(folder: Path, kind: str) -> str:
         from .backtest import backtest_sections
 
         sections, title, subtitle = backtest_sections(summary, folder)
+    elif kind == "calibrate":
+        from .calibration import calibration_sections
+
+        sections, title, subtitle = calibration_sections(summary, folder)
     else:
         from .optimization import optimization_sections
 

@@ -81,7 +81,15 @@ class BacktestSummary(_Open):
     flagged: list[str]
 
 
-SHAPES: dict[str, type[BaseModel]] = {"simulate": SimulationSummary, "compare": ComparisonSummary,
+class CalibrationSummary(_Open):
+    log: str
+    base: str | None
+    scenario: str
+    defects: list[str]
+    notes: list[str]
+
+
+SHAPES: dict[str, type[BaseModel]] = {"calibrate": CalibrationSummary, "simulate": SimulationSummary, "compare": ComparisonSummary,
                                       "sweep": SweepSummary, "optimize": OptimizationSummary,
                                       "backtest": BacktestSummary}
 
