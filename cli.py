@@ -489,8 +489,10 @@ def report(folder: Path, output: Path | None) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write summary.json and calibration.parquet (fitted against observed) here, for "
                    "`annoplan report`.")
+@click.option("--schedule", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Rostered shifts (worker_id, pool, start, end): fit each pool's shrinkage too.")
 @clean_errors
-def calibrate(log: Path, base: Path | None, output: Path, out: Path | None) -> None:
+def calibrate(log: Path, base: Path | None, output: Path, out: Path | None, schedule: Path | None) -> None:
     """Fit a scenario to a task log: volumes, profiles, growth, handling times, speeds, accuracies,
     review and escalation rates, each with its evidence as a YAML comment.
 
@@ -507,7 +509,12 @@ def calibrate(log: Path, base: Path | None, output: Path, out: Path | None) -> N
     if base is not None:
         load_scenario(base)  # a broken base exits 2 here, naming its own lines
     task_log = read_task_log(log)
-    result = fit(task_log, raw)
+    if schedule is not None:
+        from simulator.history.shrinkage import read_schedule
+
+        result = fit(task_log, raw, read_schedule(schedule))
+    else:
+        result = fit(task_log, raw)
     header = (f"# calibrated by annoplan {annoplan_version()} from {log}"
               f"{f' on {base}' if base is not None else ''}; evidence (n, 95% CI) above each fitted field\n")
     text = result.yaml(header)

@@ -342,3 +342,30 @@ def test_a_replayed_volume_is_checked_at_load(loaded_log, tmp_path):
         bad = dict(LOADED, queues={"q": dict(queue, volume=volume, **extra)})
         result = CliRunner().invoke(main, ["validate", str(write_yaml(tmp_path, bad))])
         assert result.exit_code == 2 and message in result.stderr and "queues.q" in result.stderr, result.stderr
+
+
+def test_shrinkage_is_read_from_a_schedule_where_work_waited(tmp_path):
+    """10 heads around the clock with 25% shrinkage, loaded past capacity by day: in the hours an item
+    waited throughout, busy over rostered worker-hours is 0.75, so the fitted shrinkage is 0.25."""
+    data = {"name": "shrink", "seed": 4, "horizon": {"start": "2027-01-04", "duration": "1w", "warmup": "0h",
+                                                     "drain": "0h"},
+            "queues": {"q": {"volume": {"mean": 2080, "per": "day"}, "hourly_profile": [20] * 8 + [120] * 16,
+                             "handling_time": {"mean": "6m", "dist": "exponential"}, "skill": "s",
+                             "sla": {"target": "24h"}}},
+            "pools": {"p": {"headcount": 10, "skills": ["s"], "shrinkage": 0.25}}}
+    path = write_yaml(tmp_path, data)
+    out = tmp_path / "run"
+    assert CliRunner().invoke(main, ["simulate", str(path), "-r", "1", "--events", "--out", str(out), "-q"]).exit_code == 0
+    schedule = tmp_path / "schedule.csv"
+    schedule.write_text("worker_id,pool,start,end\n" + "".join(
+        f"p-{w},p,2027-01-04T00:00:00,2027-01-11T00:00:00\n" for w in range(10)))
+    target = tmp_path / "c.yaml"
+    result = CliRunner().invoke(main, ["calibrate", str(out / "events.parquet"), "--base", str(path), "-o", str(target),
+                                       "--schedule", str(schedule)])
+    assert result.exit_code == 0, result.stderr
+    assert load_scenario(target).pools["p"].shrinkage == pytest.approx(0.25, abs=0.02)
+    assert "hours with work waiting" in target.read_text()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("worker_id,pool,start,end\np-0,p,2027-01-04T00:00:00,yesterday\n")
+    result = CliRunner().invoke(main, ["calibrate", str(out / "events.parquet"), "-o", str(target), "--schedule", str(bad)])
+    assert result.exit_code == 2 and "row 1, column end" in result.stderr

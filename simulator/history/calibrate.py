@@ -20,6 +20,7 @@ import yaml
 from simulator.scenario.task_log import TaskLog
 
 from .fits import Estimate, fit_duration, fit_handling, fit_volume, proportion, wilson
+from .shrinkage import fit_shrinkage
 
 Path_ = tuple[str, ...]
 LATER = ("review", "escalation", "adjudication")
@@ -74,8 +75,9 @@ def _seconds(frame: pd.DataFrame) -> pd.Series:
     return (frame["finished_at"] - frame["started_at"]).dt.total_seconds()
 
 
-def calibrate(log: TaskLog, base: dict[str, Any] | None) -> Calibration:
-    """Fit the scenario to `log`, starting from the `base` scenario data (None: a scenario of defaults)."""
+def calibrate(log: TaskLog, base: dict[str, Any] | None, schedule: pd.DataFrame | None = None) -> Calibration:
+    """Fit the scenario to `log`, starting from the `base` scenario data (None: a scenario of defaults);
+    with a `schedule` (shrinkage.read_schedule), also each pool's shrinkage."""
     tasks = log.tasks
     if "replication" in tasks:
         first = tasks["replication"].min()
@@ -117,6 +119,14 @@ def calibrate(log: TaskLog, base: dict[str, Any] | None) -> Calibration:
         _workflow(cal, qid, mine, node, workflows, pools)
     _accuracy(cal, decisions, skill_of, queues)
     _pools(cal, tasks, pools)
+    if schedule is not None:
+        fitted = fit_shrinkage(tasks, schedule)
+        for pid, estimate in fitted.items():
+            cal.set(("pools", pid, "shrinkage"), estimate)
+            if "absence" in pools[pid]:
+                pools[pid]["absence"] = 0.0  # the fitted share holds absence too
+        cal.notes += [f"schedule: no hour with work waiting for pool {p}; its shrinkage is not fitted"
+                      for p in pools if p not in fitted]
     if not workflows:
         data.pop("workflows")
     return cal
@@ -139,8 +149,9 @@ def _handling(cal: Calibration, qid: str, tasks: pd.DataFrame, pools: dict[str, 
         return
     frame = pd.DataFrame({"pool": labels["pool"].cat.remove_unused_categories(), "seconds": _seconds(labels)})
     fit = fit_handling(frame, {str(p): _base_speed(pools, str(p), skill) for p in frame["pool"].cat.categories})
-    cal.set(("queues", qid, "handling_time"), {"mean": f"{fit.mean_seconds.value}s", "cv": fit.cv, "dist": fit.dist},
-            fit.mean_seconds.evidence)
+    shape = {"dist": fit.dist} if fit.dist == "exponential" else {"cv": fit.cv, "dist": fit.dist}  # exponential: cv 1
+    cal.set(("queues", qid, "handling_time"), {"mean": f"{fit.mean_seconds.value}s", **shape},
+            fit.mean_seconds.evidence + f"; cv {fit.cv}")
     cal.view += [("qq", qid, float(e), float(f)) for e, f in zip(*fit.qq)]
     for pid, (speed, n) in fit.speeds.items():
         _skill_node(pools, pid, skill)["speed"] = round(float(speed), 3)
