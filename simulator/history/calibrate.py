@@ -153,10 +153,11 @@ def _handling(cal: Calibration, qid: str, tasks: pd.DataFrame, pools: dict[str, 
     cal.set(("queues", qid, "handling_time"), {"mean": f"{fit.mean_seconds.value}s", **shape},
             fit.mean_seconds.evidence + f"; cv {fit.cv}")
     cal.view += [("qq", qid, float(e), float(f)) for e, f in zip(*fit.qq)]
-    for pid, (speed, n) in fit.speeds.items():
+    for pid, (speed, n, half) in fit.speeds.items():
         _skill_node(pools, pid, skill)["speed"] = round(float(speed), 3)
         cal.evidence.setdefault(("pools", pid, "skills", skill), "")
-        cal.evidence[("pools", pid, "skills", skill)] += f"speed from {n:,} label tasks of {qid}; "
+        cal.evidence[("pools", pid, "skills", skill)] += (f"speed from {n:,} label tasks of {qid} (95% CI "
+                                                          f"{speed * (1 - half):.3f}-{speed * (1 + half):.3f}); ")
 
 
 def _base_speed(pools: dict[str, Any], pid: str, skill: str) -> float:

@@ -104,8 +104,13 @@ def fit_volume(created: pd.Series, tz: str) -> VolumeFit | None:
     hours = np.bincount(local.dt.hour.to_numpy(), minlength=24).astype(float)
     hourly = hours / hours.mean() if hours.sum() else np.ones(24)
     expected = level * trend * weekly[weekday]
-    excess = float(((counts - expected) ** 2 - expected).sum() / max(1e-9, (expected ** 2).sum()))
-    cv = math.sqrt(max(0.0, excess))
+    excess = (counts - expected) ** 2 - expected
+    cv = _cv(excess, expected, np.arange(n_days))
+    resampled = np.random.default_rng(0).integers(0, n_days, (200, n_days))  # bootstrap over days
+    cv_lo, cv_hi = np.quantile([_cv(excess, expected, days) for days in resampled], [0.025, 0.975])
+    weekday_half = max(float(Z95 * detrended[weekday == d].std(ddof=1) / math.sqrt((weekday == d).sum()))
+                       for d in range(7) if (weekday == d).sum() > 1) / by_weekday.mean() if n_days >= 14 else float("nan")
+    hour_half = float(Z95 * np.sqrt(hours.max()) / hours.mean()) if hours.sum() else float("nan")
     sd = float(counts.std(ddof=1)) if n_days > 1 else 0.0
     half_mean = stats.t.ppf(0.975, n_days - 1) * sd / math.sqrt(n_days)
     mean_note = (f"{int(counts.sum()):,} items over {n_days} whole days from {first.date()}; level at the first day"
@@ -117,11 +122,20 @@ def fit_volume(created: pd.Series, tz: str) -> VolumeFit | None:
     return VolumeFit(
         daily_mean=Estimate(round(level, 2), mean_note),
         growth_weekly=Estimate(round(growth, 5), growth_note),
-        weekly_profile=Estimate([round(float(x), 3) for x in weekly], f"{n_days} days, Mon..Sun, mean 1"),
-        hourly_profile=Estimate([round(float(x), 3) for x in hourly], f"{len(local):,} items by local hour, mean 1"),
+        weekly_profile=Estimate([round(float(x), 3) for x in weekly],
+                                f"{n_days} days, Mon..Sun, mean 1; 95% CI of each weight +- {weekday_half:.3f} or less"),
+        hourly_profile=Estimate([round(float(x), 3) for x in hourly],
+                                f"{len(local):,} items by local hour, mean 1; 95% CI of each weight +- {hour_half:.3f} "
+                                "or less (Poisson)"),
         volume_cv=Estimate(round(cv, 3), f"{n_days} days; day-to-day variance beyond Poisson around the fitted "
-                                         "level, trend and weekly profile"),
+                                         f"level, trend and weekly profile; 95% CI {cv_lo:.3f}-{cv_hi:.3f} "
+                                         "(bootstrap over days)"),
         first_day=first, days=n_days, observed_week=observed_week, fitted_week=fitted_week)
+
+
+def _cv(excess: np.ndarray, expected: np.ndarray, days: np.ndarray) -> float:
+    """Day-to-day cv beyond Poisson over the chosen days: sqrt(sum((c - E)^2 - E) / sum(E^2)), 0 if negative."""
+    return math.sqrt(max(0.0, float(excess[days].sum() / max(1e-9, (expected[days] ** 2).sum()))))
 
 
 def _slope_half(fit: Any, n_weeks: int) -> float:
@@ -136,7 +150,7 @@ class HandlingFit:
     mean_seconds: Estimate
     cv: float
     dist: str
-    speeds: dict[str, tuple[float, int]]  # pool -> (speed relative to the reference, label tasks)
+    speeds: dict[str, tuple[float, int, float]]  # pool -> (speed, label tasks, relative 95% half-width)
     qq: tuple[np.ndarray, np.ndarray]  # (empirical, fitted) quantiles of the work at 1..99%, seconds
 
 
@@ -177,8 +191,13 @@ def fit_handling(labels: pd.DataFrame, reference_speed: dict[str, float]) -> Han
     by_pool = by_pool[by_pool["size"] > 0]
     reference = str(by_pool["size"].idxmax())
     mean_work = float(by_pool.loc[reference, "mean"]) * reference_speed.get(reference, 1.0)
-    speeds = {str(p): (mean_work / float(row["mean"]), int(row["size"])) for p, row in by_pool.iterrows()}
-    factor = labels["pool"].map({p: s for p, (s, _) in speeds.items()}).to_numpy(dtype=float)
+    spread = labels.groupby("pool", observed=True)["seconds"].agg(["std"])["std"].fillna(0.0)
+    relative = {str(p): float(spread[p] / row["mean"] / math.sqrt(row["size"])) if row["mean"] else 0.0
+                for p, row in by_pool.iterrows()}  # relative standard error of each pool's mean
+    speeds = {str(p): (mean_work / float(row["mean"]), int(row["size"]),
+                       Z95 * math.sqrt(relative[str(p)] ** 2 + (relative[reference] ** 2 if str(p) != reference else 0)))
+              for p, row in by_pool.iterrows()}
+    factor = labels["pool"].map({p: s for p, (s, _, _) in speeds.items()}).to_numpy(dtype=float)
     work = labels["seconds"].to_numpy(dtype=float) * factor
     n = len(work)
     cv = float(work.std(ddof=1) / work.mean()) if n > 1 and work.mean() > 0 else 0.0
