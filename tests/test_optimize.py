@@ -156,7 +156,10 @@ def test_out_dir_holds_the_plan_files_and_the_workbook_matches_them(tmp_path):
                                        "--out", str(out), "-j", "2", "-q"])
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {"summary.json", "trials.parquet", "plan.csv", "plan.xlsx", "study.db",
-                                               "scenario.resolved.yaml", "manifest.json"}
+                                               "scenario.resolved.yaml", "manifest.json", "pools_by_hour.parquet"}
+    hours = pd.read_parquet(out / "pools_by_hour.parquet")
+    assert list(hours.columns) == ["pool", "hour_of_week", "required", "on_shift", "busy"] and len(hours) == 168
+    assert (hours["busy"] <= hours["on_shift"] + 1e-9).mean() > 0.9 and hours["on_shift"].max() > 0
     summary = json.loads((out / "summary.json").read_text())
     plan = pd.read_csv(out / "plan.csv")
     heads = summary["params"]["pools.dublin.headcount"]
