@@ -381,21 +381,27 @@ def weekly_capacity(scenario: Scenario, pool_id: str, joined: float = 0.0, patte
     return fold_week(on, lo) * (1 - pool.shrinkage) * (1 - pool.absence)
 
 
-def _sets(scenario: Scenario, skills: list[str]) -> list[frozenset[str]]:
-    """The skill sets whose cover the staffing program checks: all of them for up to 4 skills; else each
-    skill, each pool's skills, the skills only each set of pools can do, and all together (Hall's
-    condition on the sets that bind in practice)."""
+def _sets(scenario: Scenario, skills: list[str]) -> list[tuple[frozenset[str], bool]]:
+    """The skill sets whose cover the staffing program checks, each with whether it is checked on mean
+    loads only: all sets, hour by hour, for up to 4 skills; else, hour by hour, each skill, each pool's
+    skills and all together, and on mean loads the skills only each further set of pools can do (Hall's
+    condition on the sets that bind in practice). A pool-closed set such as the in-house-only work mixes
+    SLA targets from 2 to 48 hours, so hour-by-hour cover over its shortest target would ask round-the-
+    clock capacity for work that may wait two days; its mean load must still fit, or the same heads
+    would be counted once per skill."""
     if len(skills) <= 4:
-        return skill_sets(skills)
+        return [(k, False) for k in skill_sets(skills)]
     family = {frozenset([s]) for s in skills} | {frozenset(skills)}
     family |= {frozenset(set(p.skills) & set(skills)) for p in scenario.pools.values()}
     holders = {s: frozenset(p for p, pool in scenario.pools.items() if s in pool.skills) for s in skills}
     pools = sorted(scenario.pools)
-    if len(pools) <= 12:  # the skills only a set of pools can do: Hall's binding sets (e.g. in-house-only work)
+    closed: set[frozenset[str]] = set()
+    if len(pools) <= 12:
         for r in range(1, len(pools) + 1):
             for chosen in combinations(pools, r):
-                family.add(frozenset(s for s in skills if holders[s] <= set(chosen)))
-    return sorted((k for k in family if k), key=lambda k: (len(k), sorted(k)))
+                closed.add(frozenset(s for s in skills if holders[s] <= set(chosen)))
+    ordered = sorted((k for k in family | closed if k), key=lambda k: (len(k), sorted(k)))
+    return [(k, k not in family) for k in ordered]
 
 
 SHORTFALL_PENALTY = 1e3  # per server-hour uncovered, relative to the dearest head: cover first, then cost
@@ -417,6 +423,7 @@ class SkillSetNeed:
     its work averaged over each queue's SLA span, plus square-root safety on its labelling load."""
 
     skills: frozenset[str]
+    mean_only: bool  # checked on mean loads (span: the week), not hour by hour
     holders: list[str]  # pools holding a skill of K
     queues: list[str]  # K's labelling queues with an SLA
     span: int  # hours capacity is averaged over (the shortest SLA target of K's queues)
@@ -433,11 +440,12 @@ def skill_set_needs(scenario: Scenario, weekly: bool = False,
     safety = safety_factors(scenario)
     skills = sorted({s for (_, s), w in work.items() if w.sum() > 0})
     out = []
-    for skills_k in _sets(scenario, skills):
+    for skills_k, mean_only in _sets(scenario, skills):
         holders = [p for p, pool in scenario.pools.items() if skills_k & set(pool.skills)]
         queues = [q for q, queue in scenario.queues.items() if queue.skill in skills_k and q in safety]
-        span = WEEK if weekly else math.ceil(min((scenario.queues[q].sla.target for q in queues), default=24.0))
-        need = sum((_window_mean(w, WEEK if weekly else math.ceil(scenario.queues[q].sla.target))
+        whole = weekly or mean_only
+        span = WEEK if whole else math.ceil(min((scenario.queues[q].sla.target for q in queues), default=24.0))
+        need = sum((_window_mean(w, WEEK if whole else math.ceil(scenario.queues[q].sla.target))
                     for (q, s), w in work.items() if s in skills_k), np.zeros(WEEK))
         if queues:
             load = _window_mean(sum((label[q] for q in queues), np.zeros(WEEK)), span)
@@ -448,7 +456,7 @@ def skill_set_needs(scenario: Scenario, weekly: bool = False,
                 need = need + extra[q]
         speeds = {p: max(scenario.pools[p].skills[s].speed for s in skills_k if s in scenario.pools[p].skills)
                   for p in holders}
-        out.append(SkillSetNeed(skills_k, holders, queues, span, need, label, speeds))
+        out.append(SkillSetNeed(skills_k, mean_only, holders, queues, span, need, label, speeds))
     return out
 
 
@@ -501,8 +509,11 @@ def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False,
         budget = WAIVER_SHARE * sum((1 - scenario.queues[q].sla.attainment) *
                                     float((skill_set.label[q] / scenario.queues[q].handling_time.mean).sum())
                                     for q in queues)
-        for hour in np.nonzero(need > 1e-9)[0]:
-            if not weekly and budget > 0 and arrivals[hour] > 0:
+        hours = np.nonzero(need > 1e-9)[0]
+        if skill_set.mean_only:
+            hours = hours[:1]  # mean loads: every hour's row is the same
+        for hour in hours:
+            if not (weekly or skill_set.mean_only) and budget > 0 and arrivals[hour] > 0:
                 waivable.append((len(rows), float(arrivals[hour]), len(budgets)))
             rows.append(block[hour])
             lower.append(need[hour])
