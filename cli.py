@@ -568,10 +568,7 @@ def forecast(log: Path, length: str, base: Path | None, output: Path) -> None:
         raise AnnoplanError(f"--horizon {length}: give 1 day to 10 years")
     zones = {q: spec.timezone for q, spec in load_scenario(base).queues.items()} if base is not None else {}
     tasks = read_task_log(log)
-    items = tasks.tasks
-    if "replication" in items:
-        items = items[items["replication"] == items["replication"].min()]
-    items = items.drop_duplicates("item_id")
+    items = tasks.history().drop_duplicates("item_id")
     results = [forecast_queue(str(q), daily_counts(created, zones.get(str(q), "UTC")), days)
                for q, created in items.groupby("queue", observed=True)["created_at"]]
     output.mkdir(parents=True, exist_ok=True)
@@ -613,17 +610,17 @@ def backtest(file: Path, log: Path, replications: int, jobs: int | None, seed: i
     from simulator.scenario import load_scenario
     from simulator.scenario.loader import load_raw
 
-    load_scenario(file, with_seed(overrides, seed))  # a broken scenario exits 2 here, naming its lines
+    scenario = load_scenario(file, with_seed(overrides, seed))  # a broken scenario exits 2 here, naming its lines
     raw = load_raw(file, with_seed(overrides, seed))[0]
-    preflight(file, [load_scenario(file, with_seed(overrides, seed))], replications, jobs, yes, out)
+    preflight(file, [scenario], replications, jobs, yes, out)
     result = run_backtest(raw, log, replications, jobs, str(file))
     summary = result.summary()
     if out is not None:
-        scenario = replay_scenario(raw, log, sorted({str(e) for e in result.weekly.query("metric == 'delivered'")
+        replayed = replay_scenario(raw, log, sorted({str(e) for e in result.weekly.query("metric == 'delivered'")
                                                      ["entity"]}), str(file))
         write_all(out, {"summary.json": lambda p: p.write_text(to_json(summary) + "\n", encoding="utf-8"),
                         "backtest.parquet": lambda p: result.weekly.to_parquet(p, index=False),
-                        "scenario.resolved.yaml": lambda p: p.write_text(resolved_yaml(scenario, annoplan_version()),
+                        "scenario.resolved.yaml": lambda p: p.write_text(resolved_yaml(replayed, annoplan_version()),
                                                                          encoding="utf-8")})
     if as_json:
         click.echo(to_json(summary))

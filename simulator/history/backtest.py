@@ -38,7 +38,9 @@ def weekly_figures(tasks: pd.DataFrame, origin: pd.Timestamp, weeks: int, target
     week (an item is delivered when its last task ends), their TAT p50 / p90 in hours and the share
     within the SLA target, and the items open at the week's end; per pool busy hours over on-shift
     hours (`on_shift`: on-shift heads summed per week)."""
-    hours = lambda t: (t - origin).dt.total_seconds().to_numpy() / 3600.0  # noqa: E731
+    def hours(times: pd.Series) -> np.ndarray:
+        return (times - origin).dt.total_seconds().to_numpy() / 3600.0
+
     items = tasks.groupby("item_id", observed=True).agg(queue=("queue", "first"), created=("created_at", "first"),
                                                          done=("finished_at", "max"))
     created, done = hours(items["created"]), hours(items["done"])
@@ -106,9 +108,7 @@ def backtest(raw: dict[str, Any], log_path: Path, replications: int = 3, jobs: i
              file: str = "scenario") -> Backtest:
     """Replay `log_path` through the scenario `raw` in `replications` runs and compare week by week."""
     log = read_task_log(log_path)
-    tasks = log.tasks
-    if "replication" in tasks:
-        tasks = tasks[tasks["replication"] == tasks["replication"].min()]
+    tasks = log.history()
     in_log = sorted(set(tasks["queue"].astype(str).unique()))
     queues = [q for q in in_log if q in raw.get("queues", {})]
     if not queues:

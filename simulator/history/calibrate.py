@@ -78,10 +78,7 @@ def _seconds(frame: pd.DataFrame) -> pd.Series:
 def calibrate(log: TaskLog, base: dict[str, Any] | None, schedule: pd.DataFrame | None = None) -> Calibration:
     """Fit the scenario to `log`, starting from the `base` scenario data (None: a scenario of defaults);
     with a `schedule` (shrinkage.read_schedule), also each pool's shrinkage."""
-    tasks = log.tasks
-    if "replication" in tasks:
-        first = tasks["replication"].min()
-        tasks = tasks[tasks["replication"] == first]
+    tasks = log.history()
     data = copy.deepcopy(base) if base is not None else {"name": "calibrated", "seed": 1}
     cal = Calibration(data)
     if base is None:
@@ -270,8 +267,9 @@ def _pools(cal: Calibration, tasks: pd.DataFrame, pools: dict[str, Any]) -> None
     """Pools the log names but the base lacks: head-count from distinct workers, the rest defaults."""
     workers = tasks.groupby("pool", observed=True)["worker_id"].nunique() if "worker_id" in tasks else None
     for pid, pool in pools.items():
-        if "headcount" in pool or "shifts" in pool and isinstance(pool["shifts"], list) and \
-                all("headcount" in s for s in pool["shifts"]):
+        shifts = pool.get("shifts")
+        by_shift = isinstance(shifts, list) and all(isinstance(s, dict) and "headcount" in s for s in shifts)
+        if "headcount" in pool or by_shift:
             continue
         heads = int(workers.get(pid, 1)) if workers is not None else 1
         cal.set(("pools", pid, "headcount"), max(1, heads),

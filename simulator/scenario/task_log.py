@@ -50,6 +50,12 @@ class TaskLog:
     path: str
     defects: dict[str, tuple[int, str]] = field(default_factory=dict)  # what -> (rows, the first such row)
 
+    def history(self) -> pd.DataFrame:
+        """The tasks of one history: a simulated log's first replication, a production log whole."""
+        if "replication" not in self.tasks:
+            return self.tasks
+        return self.tasks[self.tasks["replication"] == self.tasks["replication"].min()]
+
     def defect_lines(self) -> list[str]:
         """One line per tolerated defect, for the terminal."""
         return [f"{self.path}: {n:,} row(s) {what} (first: {first})" for what, (n, first) in self.defects.items()]
@@ -165,9 +171,7 @@ def replay_hours(path: str, queue: str, origin: dt.datetime) -> np.ndarray:
     replication of a simulated log."""
     import numpy as np
 
-    tasks = read_cached(path).tasks
-    if "replication" in tasks:
-        tasks = tasks[tasks["replication"] == tasks["replication"].min()]
+    tasks = read_cached(path).history()
     mine = tasks.loc[tasks["queue"] == queue].drop_duplicates("item_id")["created_at"]
     micros = mine.to_numpy(dtype="datetime64[us]").astype(np.int64)
     origin_us = int(origin.timestamp()) * 1_000_000
