@@ -1,7 +1,8 @@
 """The certificate of local optimality: for every variable of the chosen plan, what one step down does.
 
 Each one-step decrease is looked up among the study's trials. It was either screened (work above
-capacity), or evaluated on the search's replications; then the certificate names the constraint it
+capacity), or evaluated on the search's replications (or on the first, paired with a neighbour:
+sequential.Paired); then the certificate names the constraint it
 misses most surely and the one-sided Student-t confidence that the true mean misses it, or, when its
 means meet every target, the target it is too close to for verification's 95% rule. A plan is a
 certified local optimum when every decrease is at a range's end, screened, a miss or too close.
@@ -38,6 +39,11 @@ def miss_confidence(values: list[float], sd: float | None = None) -> float:
     return float(stats.t.cdf(mean / se, len(data) - 1))
 
 
+def paired_confidence(estimate: float, sd: float) -> float:
+    """Normal confidence that a paired estimate's true mean violation is > 0 (sd: the paired difference's)."""
+    return NormalDist().cdf(estimate / sd) if sd > 0 else float(estimate > 0)
+
+
 def _entry(decision: Decision, params: dict[str, Any], trials: dict[str, optuna.trial.FrozenTrial]) -> dict[str, Any]:
     value = params[decision.path]
     k = decision.index(value)
@@ -52,8 +58,14 @@ def _entry(decision: Decision, params: dict[str, Any], trials: dict[str, optuna.
     if "screened" in trial.user_attrs:
         return dict(entry, status="screened", reason=trial.user_attrs["screened"], confidence=1.0)
     by_rep: dict[str, list[float]] = trial.user_attrs.get("violations_by_replication", {})
-    noise = trial.user_attrs.get("noise") or {}
-    missed = {name: miss_confidence(v, noise.get(name)) for name, v in by_rep.items() if float(np.mean(v)) > 0}
+    paired = trial.user_attrs.get("paired")
+    if paired:  # stopped by the paired look: its estimates, each with the SD of a paired difference
+        estimate = paired["estimate"]
+        by_rep = {name: [value] for name, value in estimate.items()}
+        missed = {name: paired_confidence(value, paired["sd"][name]) for name, value in estimate.items() if value > 0}
+    else:
+        noise = trial.user_attrs.get("noise") or {}
+        missed = {name: miss_confidence(v, noise.get(name)) for name, v in by_rep.items() if float(np.mean(v)) > 0}
     if not missed:
         if not trial.user_attrs.get("verification_ready", True):
             closest = max(by_rep, key=lambda n: (float(np.mean(by_rep[n])), n))

@@ -8,11 +8,18 @@ After each replication from the second on, a trial stops when, over the replicat
 99% rather than 95% because the rule looks after every replication. Replication k is the same
 common-random-number replication in every trial, so a stopped trial's estimate is the same paired
 estimate, only over fewer replications. The trial is recorded with those means and marked `pruned`.
+
+The paired look (`Paired`): a neighbour of a plan that ran every replication is judged after its first
+replication by the control-variate estimate reference mean + (neighbour's replication 0 - reference's
+replication 0). Under common random numbers the two first replications share their arrivals and
+handling times, so that difference varies far less than either level: a neighbour stops when the
+estimate misses by more than PAIRED_SDS of the difference's SD, measured on earlier pairs of plans.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -32,7 +39,32 @@ def _lower_bound(values: Sequence[float]) -> float:
     return float(data.mean()) - float(stats.t.ppf(LEVEL, len(data) - 1)) * se
 
 
-FIRST_LOOK_SDS = 4.0  # a one-replication miss by this many of the incumbent's per-replication SDs stops
+FIRST_LOOK_SDS = 4.0
+PAIRED_SDS = 3.0  # a paired estimate this many difference SDs beyond a target stops after one replication
+
+
+@dataclass(frozen=True)
+class Paired:
+    """The reference of a paired look: a plan's per-replication violations and, per constraint, the SD of
+    the per-replication difference between neighbouring plans (pairs.difference_spread)."""
+
+    number: int  # the reference trial
+    by_replication: dict[str, list[float]]
+    spread: dict[str, float]
+
+    def estimate(self, first: dict[str, float]) -> dict[str, float]:
+        """Each constraint's mean violation, estimated from the neighbour's first replication."""
+        return {name: float(np.mean(ref)) + first[name] - ref[0] for name, ref in self.by_replication.items()
+                if name in first and name in self.spread}
+
+    def stop_reason(self, first: dict[str, float]) -> str | None:
+        """Why a neighbour with these first-replication violations can stop; None: keep going."""
+        for name, value in self.estimate(first).items():
+            sd = self.spread[name]
+            if value > PAIRED_SDS * sd:
+                far = f"{value / sd:.1f} difference SDs" if sd > 0 else "a deterministic margin"
+                return f"{name} missed by {far} (paired with trial {self.number})"
+        return None  # a one-replication miss by this many of the incumbent's per-replication SDs stops
 
 
 def stop_reason(summaries: list[dict[str, Any]], objectives: list[str], constraints: list[Constraint],

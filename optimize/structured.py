@@ -35,7 +35,7 @@ class StructuredSearch:
     -> their outcomes, None where the budget ran out)."""
 
     def __init__(self, raw: dict[str, Any], decisions: list[Decision], constraints: list[Constraint],
-                 evaluate: Callable[[list[dict[str, Any]]], list[Outcome | None]]):
+                 evaluate: Callable[[list[dict[str, Any]], Outcome | None], list[Outcome | None]]):
         self.raw, self.decisions, self.constraints, self._evaluate = raw, decisions, constraints, evaluate
         self._exhausted = False
         self.base: Scenario = validate_data(raw, {}, "search")
@@ -45,9 +45,10 @@ class StructuredSearch:
         self._cost_cache: dict[str, float] = {}
 
     # --- helpers ----------------------------------------------------------------------------------
-    def evaluate(self, plans: list[dict[str, Any]]) -> list[Outcome | None]:
-        """Outcomes of a batch; notes when the budget or time ran out (a None among them)."""
-        results = self._evaluate(plans)
+    def evaluate(self, plans: list[dict[str, Any]], near: Outcome | None = None) -> list[Outcome | None]:
+        """Outcomes of a batch of neighbours of `near` (their paired look's reference, if given); notes
+        when the budget or time ran out (a None among them)."""
+        results = self._evaluate(plans, near)
         self._exhausted = self._exhausted or any(r is None for r in results)
         return results
 
@@ -133,7 +134,7 @@ class StructuredSearch:
                         candidates.append((d, moved))
             if not candidates:
                 return None
-            results = self.evaluate([p for _, p in candidates])
+            results = self.evaluate([p for _, p in candidates], out)
             for r in results:
                 self._keep(r)
             done = [(self._key(r), p, r) for (_, p), r in zip(candidates, results) if r is not None and r.feasible]
@@ -157,7 +158,7 @@ class StructuredSearch:
                         grown = self._moved(grown, d, moves[d.path]) or grown
                 if grown == plan:
                     return None
-                [r] = self.evaluate([grown])
+                [r] = self.evaluate([grown], out)
                 if r is None or self._violation(r) >= before:
                     return None
                 self._keep(r)
@@ -171,7 +172,7 @@ class StructuredSearch:
                     helpful[m.path] = (self._moved(plan, m, units) or plan)[m.path]
             if len(helpful) > 1 or any(helpful[m.path] != p[m.path] for _, _, m, p, _ in scored if m.choices is None):
                 combined = dict(plan, **helpful)  # moves serving different targets usually add up
-                [r] = self.evaluate([combined])
+                [r] = self.evaluate([combined], out)
                 self._keep(r)
                 if r is not None and self._violation(r) < self._violation(best_out):
                     best_plan, best_out = combined, r
@@ -210,7 +211,7 @@ class StructuredSearch:
                 return plan, out
             candidates.sort(key=lambda c: c[0])
             batch = candidates[:WIDTH]
-            results = self.evaluate([p for _, _, p in batch])
+            results = self.evaluate([p for _, _, p in batch], out)
             if all(r is None for r in results):
                 return plan, out  # budget or time ran out
             for r in results:
@@ -218,7 +219,7 @@ class StructuredSearch:
             better = [(self._key(r), d, p, r) for (_, d, p), r in zip(batch, results)
                       if r is not None and r.feasible]
             if not better:
-                better = self._compensate(plan, [(d, p, r) for (_, d, p), r in zip(batch, results)])
+                better = self._compensate(plan, out, [(d, p, r) for (_, d, p), r in zip(batch, results)])
             for (_, d, _), r in zip(batch, results):
                 if r is None or r.feasible:
                     continue
@@ -233,7 +234,7 @@ class StructuredSearch:
                 failed_before.discard(d.path)
                 blocked.clear()  # the plan changed: every one-step decrease is open again, the failed ones last
 
-    def _compensate(self, plan: dict[str, Any],
+    def _compensate(self, plan: dict[str, Any], out: Outcome,
                     failed: list[tuple[Decision, dict[str, Any], Outcome | None]]) -> list[Any]:
         """A saving that misses only by a little can often be kept by raising what costs nothing (a QC
         rate when fewer in-house heads push work to a less accurate vendor): each failed decrease with a
@@ -253,14 +254,16 @@ class StructuredSearch:
                 tries.append((d, raised))
         if not tries:
             return []
-        results = self.evaluate([p for _, p in tries])
+        results = self.evaluate([p for _, p in tries], out)
         for r in results:
             self._keep(r)
         return [(self._key(r), d, p, r) for (d, p), r in zip(tries, results) if r is not None and r.feasible]
 
-    def local_search(self, plan: dict[str, Any], tabu: str | None = None) -> tuple[dict[str, Any], Outcome] | None:
-        """Evaluate, repair if needed, descend (not lowering `tabu` at first): a local optimum, or None."""
-        [out] = self.evaluate([plan])
+    def local_search(self, plan: dict[str, Any], tabu: str | None = None,
+                     near: Outcome | None = None) -> tuple[dict[str, Any], Outcome] | None:
+        """Evaluate (paired with `near`, the plan it was kicked from), repair if needed, descend (not
+        lowering `tabu` at first): a local optimum, or None."""
+        [out] = self.evaluate([plan], near)
         if out is None:
             return None
         self._keep(out)
@@ -329,7 +332,7 @@ class StructuredSearch:
                 if plan_key(kicked) in tried:
                     continue
                 tried.add(plan_key(kicked))
-                other = self.local_search(kicked, tabu=path)
+                other = self.local_search(kicked, tabu=path, near=out)
                 if other is None and not self.exhausted():
                     continue
                 if other is None:

@@ -10,6 +10,7 @@ numbers the same plan gives the same numbers.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -29,6 +30,7 @@ from .evaluate import Evaluation, evaluate
 from .rosters import over_pattern_limit
 from .screen import overload, paid_cost
 from .search_space import Decision, with_values
+from .sequential import Paired
 from .storage import Heartbeat, StudyLock
 
 DUPLICATE_TRIES = 10  # proposals of finished plans before one is recorded as a repeat
@@ -96,6 +98,7 @@ class Outcome:
     violations: dict[str, float]  # each constraint's violation as verification would judge it (see below)
     screened: bool
     late_share: dict[str, list[float]] | None = None  # rosters: per queue and hour of the week, share missed
+    by_replication: dict[str, list[float]] = field(default_factory=dict)  # each constraint's, per replication run
 
     @property
     def feasible(self) -> bool:
@@ -106,10 +109,42 @@ class Outcome:
 def outcome(trial: optuna.trial.FrozenTrial) -> Outcome:
     """A finished trial as the structured search sees it: each constraint's mean violation plus the
     one-sided 95% t margin that verification's fresh replications would add, with the plan's own spread
-    (`verification_margins`); screened trials keep their constraints."""
+    (`verification_margins`); a trial the paired look stopped, its paired estimates; screened trials
+    keep their constraints."""
     margins = trial.user_attrs.get("verification_margins") or dict(trial.constraints)
-    return Outcome(dict(trial.params), trial.number, objective_values(trial)[0], dict(margins),
-                   "screened" in trial.user_attrs, trial.user_attrs.get("late_share"))
+    margins = dict(margins, **(trial.user_attrs.get("paired") or {}).get("estimate", {}))
+    return Outcome(dict(trial.params), trial.number, objective_values(trial)[0], margins,
+                   "screened" in trial.user_attrs, trial.user_attrs.get("late_share"),
+                   trial.user_attrs.get("violations_by_replication", {}))
+
+
+def difference_spread(trials: list[optuna.trial.FrozenTrial], replications: int) -> dict[str, float]:
+    """Per constraint, the pooled SD of the per-replication difference between two plans that ran every
+    replication and differ in one variable: the noise of a paired comparison under common random numbers.
+    Pairs whose values of that constraint are identical (the variable does not touch it) are left out; a
+    constraint with fewer than MIN_PAIRS pairs is left out (no paired look on it)."""
+    full = [t for t in trials if t.user_attrs.get("replications") == replications >= 2
+            and "screened" not in t.user_attrs]
+    buckets: dict[tuple[str, str], list[optuna.trial.FrozenTrial]] = {}
+    for t in full:
+        for name in t.params:
+            rest = {k: v for k, v in t.params.items() if k != name}
+            buckets.setdefault((name, plan_key(rest)), []).append(t)
+    squares: dict[str, float] = {}
+    pairs: dict[str, int] = {}
+    for group in buckets.values():
+        for a, b in itertools.combinations(group, 2):
+            ra, rb = a.user_attrs["violations_by_replication"], b.user_attrs["violations_by_replication"]
+            for name in ra.keys() & rb.keys():
+                d = np.subtract(ra[name], rb[name])
+                if d.any():
+                    squares[name] = squares.get(name, 0.0) + float(((d - d.mean()) ** 2).sum())
+                    pairs[name] = pairs.get(name, 0) + 1
+    return {name: math.sqrt(total / (pairs[name] * (replications - 1))) for name, total in squares.items()
+            if pairs[name] >= MIN_PAIRS}
+
+
+MIN_PAIRS = 3  # pairs of neighbouring plans before the paired look trusts its difference SD
 
 
 def fresh_replications(replications: int) -> int:
@@ -287,11 +322,12 @@ class TrialDriver:
         return "mine", self._screen(trial, values)
 
     # --- evaluating -------------------------------------------------------------------------------
-    def _args(self, incumbent: float | None, noise: dict[str, float] | None = None) -> tuple[Any, ...]:
+    def _args(self, incumbent: float | None, noise: dict[str, float] | None = None,
+              paired: Paired | None = None) -> tuple[Any, ...]:
         s = self.settings
         single_cost = len(s.objectives) == 1 and s.objectives[0] in ("cost", "budget")
         return (s.objectives, s.constraints, s.replications, incumbent if s.prune and single_cost else None, s.prune,
-                noise if s.prune else None)
+                noise if s.prune else None, paired if s.prune else None)
 
     def record(self, trial: optuna.Trial, result: Evaluation) -> None:
         """Store a finished evaluation: constraints, KPIs, per-replication violations, objective values."""
@@ -306,6 +342,8 @@ class TrialDriver:
         trial.set_user_attr("verification_ready", all(v <= 0 for v in margins.values()))
         if result.pruned:
             trial.set_user_attr("pruned", result.pruned)
+        if result.paired:
+            trial.set_user_attr("paired", result.paired)
         if result.late_share is not None and self.settings.rosters:
             trial.set_user_attr("late_share", result.late_share)
         is_feasible = all(v <= 0 for v in result.violations.values())
@@ -316,7 +354,7 @@ class TrialDriver:
         self.progress()
 
     def _run(self, claimed: list[tuple[optuna.Trial, dict[str, Any]]], incumbent: float | None,
-             noise: dict[str, float] | None = None) -> None:
+             noise: dict[str, float] | None = None, paired: Paired | None = None) -> None:
         """Evaluate claimed trials, here or in the process pool, and record each as it finishes."""
         raw = self.settings.raw
         if noise:
@@ -324,10 +362,10 @@ class TrialDriver:
                 trial.set_user_attr("noise", noise)
         if self._pool is None:
             for trial, values in claimed:
-                self.record(trial, evaluate(raw, values, *self._args(incumbent, noise)))
+                self.record(trial, evaluate(raw, values, *self._args(incumbent, noise, paired)))
             return
         pending: dict[Future[Evaluation], optuna.Trial] = {
-            self._pool.submit(evaluate, raw, values, *self._args(incumbent, noise)): trial
+            self._pool.submit(evaluate, raw, values, *self._args(incumbent, noise, paired)): trial
             for trial, values in claimed}
         while pending:
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -345,12 +383,23 @@ class TrialDriver:
         by_rep = best.user_attrs.get("violations_by_replication", {})
         return {name: float(np.std(values, ddof=1)) for name, values in by_rep.items() if len(values) >= 2}
 
-    def evaluate_plans(self, plans: list[dict[str, Any]]) -> list[Outcome | None]:
+    def paired(self, reference: Outcome | None) -> Paired | None:
+        """The paired look's reference for neighbours of `reference`: only a plan that ran every
+        replication, once enough neighbouring pairs measured the difference SD (difference_spread)."""
+        s = self.settings
+        if reference is None or not s.prune or len(next(iter(reference.by_replication.values()), [])) != s.replications:
+            return None
+        spread = difference_spread(self.study.get_trials(deepcopy=False, states=(COMPLETE,)), s.replications)
+        return Paired(reference.number, reference.by_replication, spread) if spread else None
+
+    def evaluate_plans(self, plans: list[dict[str, Any]], reference: Outcome | None = None) -> list[Outcome | None]:
         """Each plan's outcome, in order: read back if the study has it, else claimed and evaluated (in
         parallel), or waited for while another worker runs it. None where the budget or time ran out.
         No plan is stopped early for its cost: the structured search compares neighbours on every
-        replication (a plan clearly missing a target still stops early)."""
+        replication (a plan clearly missing a target still stops early, by the paired look against
+        `reference`, a neighbouring plan, when given)."""
         incumbent, noise = None, self.noise()  # read once per batch: the same for every job count
+        paired = self.paired(reference)
         results: dict[str, Outcome | None] = {}
         while True:
             claimed, waiting = [], False
@@ -371,7 +420,7 @@ class TrialDriver:
                         claimed.append((trial, values))
                     else:
                         self.progress()
-            self._run(claimed, incumbent, noise)
+            self._run(claimed, incumbent, noise, paired)
             if not claimed and not waiting:
                 break
             if waiting and not claimed:

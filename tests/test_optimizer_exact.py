@@ -115,6 +115,23 @@ def test_a_shared_multi_skill_pool_reaches_the_enumerated_optimum(tmp_path):
     assert result.params == dict(zip(RANGES, best))
 
 
+def test_plans_the_paired_look_stopped_do_miss_on_every_replication(tmp_path):
+    """Each plan the paired look stopped after one replication, re-run on all the search's replications
+    (common random numbers), misses the constraint it was stopped for."""
+    reps = 3
+    data = dict(SHARED, optimize={"trials": 30, "replications": reps,
+                                  "variables": {k: {"low": r.start, "high": r.stop - 1} for k, r in RANGES.items()}})
+    result = optimize(write_yaml(tmp_path, data), jobs=2)
+    paired = result.trials[result.trials["pruned"].str.contains("paired with trial", regex=False)]
+    assert len(paired) >= 3 and (paired["replications"] == 1).all()
+    for _, row in paired.iterrows():
+        name = row["pruned"].split(": ", 1)[1].split(" missed")[0]
+        queue = name.split(".")[1]
+        plan = {k: int(row[f"param.{k}"]) for k in RANGES}
+        mean = mean_sla(SHARED, plan, reps)[queue]
+        assert mean < SHARED["queues"][queue]["sla"]["attainment"], (plan, name, mean)
+
+
 def exact_quality(accuracy: float, sample: float, detection: float, loops: int) -> float:
     """Delivered quality with sampled review: 1 - e[(1 - s) + s R(m)], R(0) = 1, R(m) = (1-d) + d e R(m-1)."""
     e = 1 - accuracy
