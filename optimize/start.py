@@ -126,7 +126,11 @@ def _fixed_cost(scenario: Any, cols: list[Any]) -> float:
 
 def lower_bound(raw: dict[str, Any], decisions: list[Decision]) -> float | None:
     """The cost no plan in the search space can beat by the fluid argument above (None: not computable)."""
-    cheapest = dict(base_values(raw, decisions), **{d.path: d.cheapest() for d in decisions if d.choices is None})
+    # the program's columns (head-counts, hires, pattern heads) keep the scenario's values: the LP sets them,
+    # and a roster with every pattern at 0 would not load
+    chosen_by_lp = {c.path for c in columns(validate_data(raw, {}, "bound"), _int_paths(decisions))}
+    cheapest = dict(base_values(raw, decisions),
+                    **{d.path: d.cheapest() for d in decisions if d.choices is None and d.path not in chosen_by_lp})
     best = math.inf
     for _, scenario in _over_choices(raw, decisions, cheapest, 64):
         solution = cover(scenario, columns(scenario, _int_paths(decisions)), offered_work(scenario), integral=False)

@@ -66,6 +66,9 @@ def test_the_exact_three_block_optimum_is_found_and_beats_covering_each_block(tm
     summary = json.loads(result.stdout)
     assert summary["feasible"]
     assert tuple(summary["params"][f"pools.p.shifts.{i}.headcount"] for i in range(3)) == best
+    # the fluid bound: capacity equal to the mean work, (12 + 36 + 18) / 3 / 10 = 2.2 heads at 10/h, 456 h
+    assert summary["search"]["lower_bound"] == pytest.approx(sum(BLOCKS) / 3 / MU * 10.0 * (21 - 2) * 24)
+    assert summary["search"]["gap"] == pytest.approx(1 - summary["search"]["lower_bound"] / summary["objective"]["cost"])
     sheet = openpyxl.load_workbook(out / "plan.xlsx")["roster"]
     rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
     assert rows == [["p", start, 8, "daily", heads, heads * 8 * 7]
