@@ -3,6 +3,7 @@
     python bench/optimize_bench.py                      # seeds 2027, 7, 11; TPE baseline on the first
     python bench/optimize_bench.py --seeds 1 2 --no-baseline
     python bench/optimize_bench.py --rosters --seeds 2027      # rosters for the four review sites
+    python bench/optimize_bench.py --time 4m --no-baseline     # what a 4-minute search budget buys
 
 Each run is `annoplan optimize scenarios/trust_safety_q1.yaml --jobs 2 --set seed=S` in a child process,
 interleaved with the baseline (`optimize.strategy=tpe`, the sampler the structured search replaced) so
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[2027, 7, 11])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--no-baseline", action="store_true", help="skip the TPE baseline run")
+    parser.add_argument("--time", help="a time budget for each search (optimize --time), e.g. 4m")
     parser.add_argument("--rosters", action="store_true", help="compare rosters against head-count-only plans")
     parser.add_argument("--no-headcount", action="store_true",
                         help="with --rosters: run only the roster searches (compare against earlier figures)")
@@ -87,12 +89,13 @@ def main() -> None:
     if args.rosters:
         return compare_rosters(args.seeds, args.jobs, not args.no_headcount)
     rows, baseline = [], None
+    budget = ["--time", args.time] if args.time else []
     for i, seed in enumerate(args.seeds):
-        row = run("structured", seed, [], args.jobs)
+        row = run("structured", seed, budget, args.jobs)
         rows.append(row)
         print(json.dumps(row), flush=True)
         if i == 0 and not args.no_baseline:  # interleaved: between the first and second structured runs
-            baseline = run("tpe", seed, ["--set", "optimize.strategy=tpe"], args.jobs)
+            baseline = run("tpe", seed, ["--set", "optimize.strategy=tpe", *budget], args.jobs)
             print(json.dumps(baseline), flush=True)
     feasible = [r for r in rows if r["feasible"]]
     walls = [r["wall_s"] for r in rows]

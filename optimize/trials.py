@@ -152,19 +152,39 @@ def fresh_replications(replications: int) -> int:
     return max(5, 2 * replications)
 
 
-def verification_margins(by_replication: dict[str, list[float]], fresh: int) -> dict[str, float]:
-    """Each constraint's mean violation plus the one-sided 95% t margin that `fresh` replications with the
-    same spread would add: > 0 means a plan on the edge of its means, which verification would reject,
-    so the structured search does not treat it as feasible."""
+def verification_margins(by_replication: dict[str, list[float]], fresh: int,
+                         pooled: dict[str, float] | None = None) -> dict[str, float]:
+    """Each constraint's mean violation plus the one-sided 95% t margin that `fresh` replications would
+    add: > 0 means a plan on the edge of its means, which verification would reject, so the structured
+    search does not treat it as feasible. The spread is the larger of the plan's own and the `pooled` SD
+    of plans known to be feasible (level_spread): an SD from three replications is as likely as not to
+    fall well short of the true one (a chi distribution with 2 degrees of freedom)."""
     from scipy import stats
 
     quantile = float(stats.t.ppf(0.95, fresh - 1))
     out = {}
     for name, values in by_replication.items():
         data = np.asarray(values, dtype=float)
-        spread = float(data.std(ddof=1)) if len(data) > 1 else 0.0
+        spread = max(float(data.std(ddof=1)) if len(data) > 1 else 0.0, (pooled or {}).get(name, 0.0))
         out[name] = float(data.mean()) + quantile * spread / math.sqrt(fresh)
     return out
+
+
+def level_spread(trials: list[optuna.trial.FrozenTrial], replications: int) -> dict[str, float]:
+    """Per constraint, the pooled per-replication SD over plans that ran every replication and meet every
+    target on their means (at least two such plans)."""
+    squares: dict[str, float] = {}
+    plans: dict[str, int] = {}
+    for t in trials:
+        if t.user_attrs.get("replications") != replications or replications < 2 or "screened" in t.user_attrs \
+                or not feasible(t):
+            continue
+        for name, values in t.user_attrs.get("violations_by_replication", {}).items():
+            data = np.asarray(values, dtype=float)
+            squares[name] = squares.get(name, 0.0) + float(((data - data.mean()) ** 2).sum())
+            plans[name] = plans.get(name, 0) + 1
+    return {name: math.sqrt(total / (plans[name] * (replications - 1))) for name, total in squares.items()
+            if plans[name] >= 2}
 
 
 @dataclass
@@ -329,15 +349,16 @@ class TrialDriver:
         return (s.objectives, s.constraints, s.replications, incumbent if s.prune and single_cost else None, s.prune,
                 noise if s.prune else None, paired if s.prune else None)
 
-    def record(self, trial: optuna.Trial, result: Evaluation) -> None:
-        """Store a finished evaluation: constraints, KPIs, per-replication violations, objective values."""
+    def record(self, trial: optuna.Trial, result: Evaluation, pooled: dict[str, float] | None = None) -> None:
+        """Store a finished evaluation: constraints, KPIs, per-replication violations, objective values, and
+        the margins verification would want (with `pooled`, the feasible plans' SD read before the batch)."""
         for name, violation in result.violations.items():
             trial.set_constraint(name, violation)
         trial.set_user_attr("kpis", result.kpis)
         trial.set_user_attr("constraints", result.violations)  # also as a user attribute: optuna-dashboard lists them
         trial.set_user_attr("replications", result.replications)
         trial.set_user_attr("violations_by_replication", result.by_replication)
-        margins = verification_margins(result.by_replication, fresh_replications(self.settings.replications))
+        margins = verification_margins(result.by_replication, fresh_replications(self.settings.replications), pooled)
         trial.set_user_attr("verification_margins", margins)
         trial.set_user_attr("verification_ready", all(v <= 0 for v in margins.values()))
         if result.pruned:
@@ -355,14 +376,18 @@ class TrialDriver:
 
     def _run(self, claimed: list[tuple[optuna.Trial, dict[str, Any]]], incumbent: float | None,
              noise: dict[str, float] | None = None, paired: Paired | None = None) -> None:
-        """Evaluate claimed trials, here or in the process pool, and record each as it finishes."""
+        """Evaluate claimed trials, here or in the process pool, and record each as it finishes (the pooled
+        SD is read once before: the same margins whatever order the jobs finish in)."""
         raw = self.settings.raw
+        if not claimed:
+            return
+        pooled = level_spread(self.study.get_trials(deepcopy=False, states=(COMPLETE,)), self.settings.replications)
         if noise:
             for trial, _ in claimed:
                 trial.set_user_attr("noise", noise)
         if self._pool is None:
             for trial, values in claimed:
-                self.record(trial, evaluate(raw, values, *self._args(incumbent, noise, paired)))
+                self.record(trial, evaluate(raw, values, *self._args(incumbent, noise, paired)), pooled)
             return
         pending: dict[Future[Evaluation], optuna.Trial] = {
             self._pool.submit(evaluate, raw, values, *self._args(incumbent, noise, paired)): trial
@@ -370,7 +395,7 @@ class TrialDriver:
         while pending:
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ready:
-                self.record(pending.pop(future), future.result())
+                self.record(pending.pop(future), future.result(), pooled)
 
     def noise(self) -> dict[str, float] | None:
         """Each constraint's per-replication SD in the preferred feasible trial that ran every replication:
