@@ -427,7 +427,7 @@ class TrialDriver:
         paired = self.paired(reference)
         results: dict[str, Outcome | None] = {}
         while True:
-            claimed, waiting = [], False
+            claimed, waiting, screened = [], False, False
             for plan in plans:
                 key = plan_key(plan)
                 if key in results:
@@ -443,10 +443,11 @@ class TrialDriver:
                     trial, values = found
                     if values is not None:
                         claimed.append((trial, values))
-                    else:
+                    else:  # screened: recorded already, read back on the next pass
+                        screened = True
                         self.progress()
             self._run(claimed, incumbent, noise, paired)
-            if not claimed and not waiting:
+            if not claimed and not waiting and not screened:
                 break
             if waiting and not claimed:
                 time.sleep(min(5.0, self.heartbeat / 4))

@@ -60,6 +60,30 @@ def test_six_independent_pools_each_at_its_erlang_c_optimum(tmp_path, seed):
     assert 0 < result.search["lower_bound"] <= result.objective["cost"]
 
 
+def test_a_batch_the_screen_rejects_whole_comes_back_screened_not_as_budget_spent(tmp_path):
+    """Two plans below the offered work, evaluated as one batch, are screened (never simulated) and come
+    back as screened outcomes; None would tell the structured search its budget ran out."""
+    import optuna
+
+    from optimize.runner import prepare
+    from optimize.storage import Heartbeat, StudyLock
+    from optimize.trials import Settings, TrialDriver
+
+    data = six_pools(4)
+    data["optimize"]["variables"] = {path: {"low": 1, "high": 60} for path in data["optimize"]["variables"]}
+    search = prepare(write_yaml(tmp_path, data))
+    study = optuna.create_study(directions=["minimize"])
+    settings = Settings(search.raw, search.decisions, search.objectives, search.constraints, search.replications,
+                        search.trials, search.screen, search.prune, None, search.seed)
+    enough = {f"pools.p{i}.headcount": erlang_optimum(*spec[:4]) for i, spec in enumerate(SIX)}
+    batch = [dict(enough, **{"pools.p0.headcount": 1}), dict(enough, **{"pools.p1.headcount": 1})]
+    with Heartbeat(None, 60.0) as beat, TrialDriver(study, settings, StudyLock(None, "t"), beat, 1, 60.0,
+                                                    lambda: None) as driver:
+        outcomes = driver.evaluate_plans(batch)
+    assert all(o is not None and o.screened and not o.feasible for o in outcomes)
+    assert len(study.trials) == 2
+
+
 SHARED = {
     "name": "shared", "seed": 8,
     "horizon": {"start": "2027-01-04", "duration": "1500h", "warmup": "40h"},
