@@ -1,5 +1,7 @@
 """The structured search: repair and descent on common random numbers, from the analytic start.
 
+- Bracket: when one analytic start is feasible and the other is not, plans at the thirds of the segment
+  between them narrow down where feasibility begins; the search starts from the cheapest feasible one.
 - Repair (infeasible plan): every variable that can serve a violated constraint's work is raised one
   move (a categorical is switched), all evaluated as one batch; the move that removes the most
   violation per unit of cost is taken. A variable serves a queue's constraint when it belongs to a pool
@@ -28,6 +30,7 @@ from .search_space import Decision, with_values
 from .trials import Outcome, effort, plan_key
 
 WIDTH = 2  # plans per descent batch: fixed, so that the path does not depend on --jobs
+BRACKET_ROUNDS = 2  # rounds of bracketing between a feasible and an infeasible start (two plans each)
 
 
 class StructuredSearch:
@@ -312,15 +315,54 @@ class StructuredSearch:
             out.append((d.path, up))
         return out
 
+    def between(self, low: dict[str, Any], high: dict[str, Any], share: float) -> dict[str, Any]:
+        """The plan `share` of the way from `low` to `high`: each numeric variable on its grid (rounded),
+        each categorical as in `high`."""
+        plan = dict(high)
+        for d in self.decisions:
+            if d.choices is None:
+                k0, k1 = d.index(low[d.path]), d.index(high[d.path])
+                plan[d.path] = d.at(int(round(k0 + share * (k1 - k0))))
+        return plan
+
+    def bracket(self, starts: list[dict[str, Any]], results: list[Outcome | None]) -> dict[str, Any] | None:
+        """With a feasible and an infeasible start, the cheapest feasible plan on the segment between them:
+        BRACKET_ROUNDS rounds of two plans at the thirds of the interval still bracketing the edge, each
+        round one batch. The analytic starts fall on either side of the cheapest plan (hour-by-hour cover
+        above it, mean-load cover below), so descent or repair starts from far closer. None: no bracket."""
+        feasible = [(r.cost, s) for s, r in zip(starts, results) if r is not None and r.feasible]
+        short = [(r.cost, s) for s, r in zip(starts, results) if r is not None and not r.feasible]
+        if not feasible or not short:
+            return None
+        high, low = min(feasible, key=lambda x: x[0])[1], min(short, key=lambda x: -x[0])[1]
+        a, b, best = 0.0, 1.0, None
+        for _ in range(BRACKET_ROUNDS):
+            shares = [a + (b - a) / 3, a + 2 * (b - a) / 3]
+            plans = [self.between(low, high, x) for x in shares]
+            outs = self.evaluate(plans)
+            for r in outs:
+                self._keep(r)
+            if any(r is None for r in outs):
+                break
+            ok = [(x, p) for x, p, r in zip(shares, plans, outs) if r is not None and r.feasible]
+            if ok:
+                b, best = ok[0][0], ok[0][1]
+                a = max([a] + [x for x, r in zip(shares, outs) if r is not None and not r.feasible and x < b])
+            else:
+                a = shares[-1]
+        return best
+
     def run(self, starts: list[dict[str, Any]]) -> None:
         """Local search from the best of `starts` (the cheapest feasible, else the least violation, all
-        evaluated as one batch), then iterated local search: kick the optimum (kicks()), descend without
-        undoing the kick, keep a cheaper optimum and kick again, until no kick improves."""
+        evaluated as one batch; a feasible and an infeasible start are first bracketed, bracket()), then
+        iterated local search: kick the optimum (kicks()), descend without undoing the kick, keep a
+        cheaper optimum and kick again, until no kick improves."""
         results = self.evaluate(starts)
         scored = [(not r.feasible, self._violation(r), self._key(r), s) for s, r in zip(starts, results) if r]
         if not scored:
             return
-        found = self.local_search(min(scored, key=lambda x: x[:3])[3])
+        first = self.bracket(starts, results) or min(scored, key=lambda x: x[:3])[3]
+        found = self.local_search(first)
         if found is None:
             return
         plan, out = found
