@@ -334,8 +334,10 @@ class StructuredSearch:
         short = [(r.cost, s) for s, r in zip(starts, results) if r is not None and not r.feasible]
         if not feasible or not short:
             return None
-        high, low = min(feasible, key=lambda x: x[0])[1], min(short, key=lambda x: -x[0])[1]
-        a, b, best = 0.0, 1.0, None
+        (top, high), (bottom, low) = min(feasible, key=lambda x: x[0]), max(short, key=lambda x: x[0])
+        if bottom >= top:
+            return None  # the infeasible start is no cheaper: nothing to find between them
+        a, b, found = 0.0, 1.0, []
         for _ in range(BRACKET_ROUNDS):
             shares = [a + (b - a) / 3, a + 2 * (b - a) / 3]
             plans = [self.between(low, high, x) for x in shares]
@@ -344,13 +346,12 @@ class StructuredSearch:
                 self._keep(r)
             if any(r is None for r in outs):
                 break
-            ok = [(x, p) for x, p, r in zip(shares, plans, outs) if r is not None and r.feasible]
-            if ok:
-                b, best = ok[0][0], ok[0][1]
-                a = max([a] + [x for x, r in zip(shares, outs) if r is not None and not r.feasible and x < b])
-            else:
-                a = shares[-1]
-        return best
+            ok = [x for x, r in zip(shares, outs) if r is not None and r.feasible]
+            b = ok[0] if ok else b
+            a = max([a] + [x for x, r in zip(shares, outs) if r is not None and not r.feasible and x < b])
+            found += [(r.cost, x, p) for x, p, r in zip(shares, plans, outs) if r is not None and r.feasible]
+        cheaper = [(cost, x, p) for cost, x, p in found if cost < top]
+        return min(cheaper, key=lambda c: c[:2])[2] if cheaper else None
 
     def run(self, starts: list[dict[str, Any]]) -> None:
         """Local search from the best of `starts` (the cheapest feasible, else the least violation, all
