@@ -1,7 +1,8 @@
 """The structured search: repair and descent on common random numbers, from the analytic start.
 
-- Bracket: when one analytic start is feasible and the other is not, plans at the thirds of the segment
-  between them narrow down where feasibility begins; the search starts from the cheapest feasible one.
+- Bracket: between the first feasible plan (a start, or the repaired start) and a cheaper infeasible
+  start, plans at the thirds of the segment narrow down where feasibility begins; the descent starts
+  from the cheapest feasible one.
 - Repair (infeasible plan): every variable that can serve a violated constraint's work is raised one
   move (a categorical is switched), all evaluated as one batch; the move that removes the most
   violation per unit of cost is taken. A variable serves a queue's constraint when it belongs to a pool
@@ -326,15 +327,16 @@ class StructuredSearch:
         return plan
 
     def bracket(self, starts: list[dict[str, Any]], results: list[Outcome | None]) -> dict[str, Any] | None:
-        """With a feasible and an infeasible start, the cheapest feasible plan on the segment between them:
-        BRACKET_ROUNDS rounds of two plans at the thirds of the interval still bracketing the edge, each
-        round one batch. The analytic starts fall on either side of the cheapest plan (hour-by-hour cover
-        above it, mean-load cover below), so descent or repair starts from far closer. None: no bracket."""
+        """Between the cheapest feasible plan and the cheapest infeasible one among `starts`, the cheapest
+        feasible plan on the segment: BRACKET_ROUNDS rounds of two plans at the thirds of the interval
+        still bracketing the edge, each round one batch. The analytic starts fall on either side of the
+        cheapest plan (hour-by-hour cover above it, mean-load cover below), so the descent starts far
+        closer. None: nothing cheaper found, or no bracket."""
         feasible = [(r.cost, s) for s, r in zip(starts, results) if r is not None and r.feasible]
         short = [(r.cost, s) for s, r in zip(starts, results) if r is not None and not r.feasible]
         if not feasible or not short:
             return None
-        (top, high), (bottom, low) = min(feasible, key=lambda x: x[0]), max(short, key=lambda x: x[0])
+        (top, high), (bottom, low) = min(feasible, key=lambda x: x[0]), min(short, key=lambda x: x[0])
         if bottom >= top:
             return None  # the infeasible start is no cheaper: nothing to find between them
         a, b, found = 0.0, 1.0, []
@@ -354,19 +356,26 @@ class StructuredSearch:
         return min(cheaper, key=lambda c: c[:2])[2] if cheaper else None
 
     def run(self, starts: list[dict[str, Any]]) -> None:
-        """Local search from the best of `starts` (the cheapest feasible, else the least violation, all
-        evaluated as one batch; a feasible and an infeasible start are first bracketed, bracket()), then
-        iterated local search: kick the optimum (kicks()), descend without undoing the kick, keep a
-        cheaper optimum and kick again, until no kick improves."""
+        """From the best of `starts` (the cheapest feasible, else the least violation, all evaluated as
+        one batch): repair if needed, bracket between that feasible plan and a cheaper infeasible start
+        (bracket()), descend; then iterated local search: kick the optimum (kicks()), descend without
+        undoing the kick, keep a cheaper optimum and kick again, until no kick improves."""
         results = self.evaluate(starts)
-        scored = [(not r.feasible, self._violation(r), self._key(r), s) for s, r in zip(starts, results) if r]
+        scored = [(not r.feasible, self._violation(r), self._key(r), s, r) for s, r in zip(starts, results) if r]
         if not scored:
             return
-        first = self.bracket(starts, results) or min(scored, key=lambda x: x[:3])[3]
-        found = self.local_search(first)
-        if found is None:
-            return
-        plan, out = found
+        *_, plan, out = min(scored, key=lambda x: x[:3])
+        self._keep(out)
+        if not out.feasible:
+            repaired = self.repair(plan, out)
+            if repaired is None:
+                return
+            plan, out = repaired
+        bracketed = self.bracket([plan, *starts], [out, *results])
+        if bracketed is not None:
+            plan, [out] = bracketed, self.evaluate([bracketed])  # read back: the bracket evaluated it
+        plan, out = self.descend(plan, out)  # type: ignore[arg-type]
+        self.optima.append(out)
         tried: set[str] = set()
         improved = True
         while improved:

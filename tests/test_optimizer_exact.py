@@ -84,6 +84,42 @@ def test_a_batch_the_screen_rejects_whole_comes_back_screened_not_as_budget_spen
     assert len(study.trials) == 2
 
 
+def test_the_search_logic_reaches_the_optimum_of_an_exact_oracle_and_the_bracket_saves_steps(tmp_path):
+    """The structured search's logic on an exact, noise-free oracle (a plan is feasible when every pool has at
+    least its Erlang-C optimum; cost is paid heads): from an infeasible cheap start and a dear start it
+    repairs, brackets and descends to the optimum, in fewer evaluations than without the bracket."""
+    from optimize.runner import prepare
+    from optimize.structured import StructuredSearch
+    from optimize.trials import Outcome
+
+    data = six_pools(4)
+    data["optimize"]["variables"] = {path: {"low": 1, "high": 60} for path in data["optimize"]["variables"]}
+    search = prepare(write_yaml(tmp_path, data))
+    exact = {f"pools.p{i}.headcount": erlang_optimum(*spec[:4]) for i, spec in enumerate(SIX)}
+    rate = {f"pools.p{i}.headcount": spec[4] for i, spec in enumerate(SIX)}
+
+    def run(bracket: bool) -> tuple[dict, int]:
+        seen: list[dict] = []
+
+        def oracle(plans: list[dict], near: Outcome | None = None) -> list[Outcome]:
+            seen.extend(p for p in plans if p not in seen)
+            return [Outcome(dict(p), seen.index(p), sum(rate[k] * v for k, v in p.items()),
+                            {k: float(exact[k] - v) for k, v in p.items()}, False) for p in plans]
+
+        structured = StructuredSearch(search.raw, search.decisions, search.constraints, oracle)
+        if not bracket:
+            structured.bracket = lambda *args: None  # type: ignore[method-assign]
+        cheap = {k: max(1, v - 4) for k, v in exact.items()}
+        dear = {k: min(60, v + 14) for k, v in exact.items()}
+        dear["pools.p0.headcount"] = exact["pools.p0.headcount"] - 1  # the dear start misses too: repair first
+        structured.run([dear, cheap])
+        return structured.best.params, len(seen)
+
+    with_bracket, without = run(True), run(False)
+    assert with_bracket[0] == exact and without[0] == exact
+    assert with_bracket[1] < without[1]
+
+
 SHARED = {
     "name": "shared", "seed": 8,
     "horizon": {"start": "2027-01-04", "duration": "1500h", "warmup": "40h"},
