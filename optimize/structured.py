@@ -84,7 +84,7 @@ class StructuredSearch:
         _, c = max(helped)
         return min(8.0, max(1.0, before.violations[c] / (before.violations[c] - after.violations[c])))
 
-    def _moved(self, plan: dict[str, Any], d: Decision, units: int) -> dict[str, Any] | None:
+    def moved(self, plan: dict[str, Any], d: Decision, units: int) -> dict[str, Any] | None:
         """The plan with `d` moved by `units` grid steps (clamped), or None if it cannot move that way."""
         k = d.index(plan[d.path])
         target = min(max(k + units, 0), d.steps)
@@ -92,7 +92,7 @@ class StructuredSearch:
             return None
         return dict(plan, **{d.path: d.at(target)})
 
-    def _serves(self, violated: list[str]) -> list[Decision]:
+    def serves(self, violated: list[str]) -> list[Decision]:
         """The variables that can serve the violated constraints: for a queue's turnaround, wait or backlog,
         those of the pools holding a skill of its workflow; for its quality, those of its workflow (QC
         rates, passes), or its pools' if the workflow has none; for a pool's KPI, that pool's; for a total,
@@ -129,11 +129,11 @@ class StructuredSearch:
                 return None  # repair only adds cost: this branch cannot beat the incumbent
             violated = [name for name, v in out.violations.items() if v > 0]
             candidates: list[tuple[Decision, dict[str, Any]]] = []
-            for d in self._serves(violated):
+            for d in self.serves(violated):
                 if d.choices is not None:
                     candidates += [(d, dict(plan, **{d.path: c})) for c in d.choices if c != plan[d.path]]
                 else:
-                    moved = self._moved(plan, d, moves[d.path])
+                    moved = self.moved(plan, d, moves[d.path])
                     if moved is not None:
                         candidates.append((d, moved))
             if not candidates:
@@ -159,7 +159,7 @@ class StructuredSearch:
                 grown = dict(plan)  # no single move helps: raise every serving variable at once
                 for d, _ in candidates:
                     if d.choices is None:
-                        grown = self._moved(grown, d, moves[d.path]) or grown
+                        grown = self.moved(grown, d, moves[d.path]) or grown
                 if grown == plan:
                     return None
                 [r] = self.evaluate([grown], out)
@@ -173,7 +173,7 @@ class StructuredSearch:
             for _, _, m, _, r in scored:  # a secant step: as many moves as the measured gain says are needed
                 if m.choices is None:
                     units = math.ceil(moves[m.path] * self._moves_needed(out, r))
-                    helpful[m.path] = (self._moved(plan, m, units) or plan)[m.path]
+                    helpful[m.path] = (self.moved(plan, m, units) or plan)[m.path]
             if len(helpful) > 1 or any(helpful[m.path] != p[m.path] for _, _, m, p, _ in scored if m.choices is None):
                 combined = dict(plan, **helpful)  # moves serving different targets usually add up
                 [r] = self.evaluate([combined], out)
@@ -202,7 +202,7 @@ class StructuredSearch:
             for d in numeric:
                 if d.path in blocked:
                     continue
-                moved = self._moved(plan, d, -moves[d.path])
+                moved = self.moved(plan, d, -moves[d.path])
                 if moved is None:
                     blocked.add(d.path)
                     continue
@@ -248,12 +248,12 @@ class StructuredSearch:
         for d, moved, r in failed:
             if r is None or self._estimated_cost(moved) >= self._estimated_cost(plan):
                 continue
-            free = [v for v in self._serves([c for c, x in r.violations.items() if x > 0])
+            free = [v for v in self.serves([c for c, x in r.violations.items() if x > 0])
                     if v.choices is None and v.path != d.path
-                    and self._estimated_cost(self._moved(moved, v, 1) or moved) <= self._estimated_cost(moved)]
+                    and self._estimated_cost(self.moved(moved, v, 1) or moved) <= self._estimated_cost(moved)]
             raised = dict(moved)
             for v in free:
-                raised = self._moved(raised, v, max(1, v.steps // 25)) or raised
+                raised = self.moved(raised, v, max(1, v.steps // 25)) or raised
             if raised != moved:
                 tries.append((d, raised))
         if not tries:
@@ -299,7 +299,7 @@ class StructuredSearch:
             return (-(len(self.base.pools[pool].skills) if pool else 0), self.decisions.index(d))
 
         for d in sorted((d for d in self.decisions if d.choices is None), key=flexibility):
-            up = self._moved(plan, d, 1)
+            up = self.moved(plan, d, 1)
             if up is None:
                 continue
             pool = self._pool_of(d)
@@ -310,7 +310,7 @@ class StructuredSearch:
                     q = self._pool_of(other)
                     if (other.choices is None and other.path.endswith(".headcount") and q not in (None, pool)
                             and set(self.base.pools[q].skills) <= skills):  # type: ignore[index]
-                        swapped = self._moved(swapped, other, -1) or swapped
+                        swapped = self.moved(swapped, other, -1) or swapped
                 if swapped != up:
                     out.append((d.path, swapped))
             out.append((d.path, up))

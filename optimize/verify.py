@@ -37,6 +37,7 @@ class Verification:
     confidence: float  # min over constraints of P(true mean meets the target)
     margins: dict[str, float]  # constraint -> how far the 95% bound is inside (+) or outside (-) the target
     pool_hours: dict[str, dict[str, np.ndarray]]  # pool -> on_shift / busy heads by hour of the week (mean)
+    raised: int = 0  # rounds the plan was raised after every search candidate failed verification
 
 
 def pool_hours(result: SimulationResult) -> dict[str, dict[str, np.ndarray]]:

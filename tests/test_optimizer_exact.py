@@ -280,3 +280,29 @@ def test_a_time_budget_stops_proposing_and_still_verifies(tmp_path):
     result = optimize(write_yaml(tmp_path, data), jobs=2, time_limit=6.0)
     assert 1 <= result.search["trials"] < 500
     assert result.verification is not None and result.verification["replications"] == 6
+
+
+def test_a_plan_every_candidate_of_which_fails_verification_is_raised_until_verified(tmp_path, monkeypatch):
+    """Verification made stricter than the search (one more head than the Erlang-C optimum in every pool):
+    every candidate fails, and the most confident is raised one head in each pool missing its target, then
+    verified: the result is feasible, the optimum plus one head, and says it was raised."""
+    import optimize.runner as runner
+
+    exact = {f"pools.p{i}.headcount": erlang_optimum(*spec[:4]) for i, spec in enumerate(SIX)}
+    real = runner.verify
+
+    def strict(raw, params, objectives, constraints, replications, jobs=None):
+        result = real(raw, params, objectives, constraints, replications, jobs)
+        short = {f"queues.q{i}.sla_attainment": -0.01 for i in range(len(SIX))
+                 if params[f"pools.p{i}.headcount"] <= exact[f"pools.p{i}.headcount"]}
+        result.margins = dict(result.margins, **{k: v for k, v in short.items() if k in result.margins})
+        result.met = all(m >= 0 for m in result.margins.values())
+        return result
+
+    monkeypatch.setattr(runner, "verify", strict)
+    data = six_pools(4)
+    data["optimize"] = dict(data["optimize"], trials=12)
+    result = optimize(write_yaml(tmp_path, data), jobs=2)
+    assert result.feasible
+    assert result.verification["raised_after_verification"] == 1
+    assert result.params == {k: v + 1 for k, v in exact.items()}
