@@ -39,14 +39,14 @@ def _lower_bound(values: Sequence[float]) -> float:
     return float(data.mean()) - float(stats.t.ppf(LEVEL, len(data) - 1)) * se
 
 
-FIRST_LOOK_SDS = 4.0
+FIRST_LOOK_SDS = 4.0  # a one-replication miss by this many of the incumbent's per-replication SDs stops
 PAIRED_SDS = 3.0  # a paired estimate this many difference SDs beyond a target stops after one replication
 
 
 @dataclass(frozen=True)
 class Paired:
     """The reference of a paired look: a plan's per-replication violations and, per constraint, the SD of
-    the per-replication difference between neighbouring plans (pairs.difference_spread)."""
+    the per-replication difference between neighbouring plans (trials.difference_spread)."""
 
     number: int  # the reference trial
     by_replication: dict[str, list[float]]

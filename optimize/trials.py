@@ -108,9 +108,9 @@ class Outcome:
 
 def outcome(trial: optuna.trial.FrozenTrial) -> Outcome:
     """A finished trial as the structured search sees it: each constraint's mean violation plus the
-    one-sided 95% t margin that verification's fresh replications would add, with the plan's own spread
-    (`verification_margins`); a trial the paired look stopped, its paired estimates; screened trials
-    keep their constraints."""
+    one-sided 95% t margin that verification's fresh replications would add (`verification_margins`: the
+    larger of the plan's own and the feasible plans' pooled spread); a trial the paired look stopped, its
+    paired estimates; screened trials keep their constraints."""
     margins = trial.user_attrs.get("verification_margins") or dict(trial.constraints)
     margins = dict(margins, **(trial.user_attrs.get("paired") or {}).get("estimate", {}))
     return Outcome(dict(trial.params), trial.number, objective_values(trial)[0], margins,
@@ -130,18 +130,24 @@ def difference_spread(trials: list[optuna.trial.FrozenTrial], replications: int)
         for name in t.params:
             rest = {k: v for k, v in t.params.items() if k != name}
             buckets.setdefault((name, plan_key(rest)), []).append(t)
-    squares: dict[str, float] = {}
-    pairs: dict[str, int] = {}
+    differences = []
     for group in buckets.values():
         for a, b in itertools.combinations(group, 2):
             ra, rb = a.user_attrs["violations_by_replication"], b.user_attrs["violations_by_replication"]
-            for name in ra.keys() & rb.keys():
-                d = np.subtract(ra[name], rb[name])
-                if d.any():
-                    squares[name] = squares.get(name, 0.0) + float(((d - d.mean()) ** 2).sum())
-                    pairs[name] = pairs.get(name, 0) + 1
-    return {name: math.sqrt(total / (pairs[name] * (replications - 1))) for name, total in squares.items()
-            if pairs[name] >= MIN_PAIRS}
+            differences += [(name, np.subtract(ra[name], rb[name])) for name in ra.keys() & rb.keys()]
+    return pooled_sd([(name, d) for name, d in differences if d.any()], MIN_PAIRS)
+
+
+def pooled_sd(samples: list[tuple[str, np.ndarray]], least: int) -> dict[str, float]:
+    """Per name, the pooled SD of its samples (each about its own mean), for names with `least` samples."""
+    squares: dict[str, float] = {}
+    dof: dict[str, int] = {}
+    count: dict[str, int] = {}
+    for name, data in samples:
+        squares[name] = squares.get(name, 0.0) + float(((data - data.mean()) ** 2).sum())
+        dof[name] = dof.get(name, 0) + len(data) - 1
+        count[name] = count.get(name, 0) + 1
+    return {name: math.sqrt(total / dof[name]) for name, total in squares.items() if count[name] >= least}
 
 
 MIN_PAIRS = 3  # pairs of neighbouring plans before the paired look trusts its difference SD
@@ -173,18 +179,10 @@ def verification_margins(by_replication: dict[str, list[float]], fresh: int,
 def level_spread(trials: list[optuna.trial.FrozenTrial], replications: int) -> dict[str, float]:
     """Per constraint, the pooled per-replication SD over plans that ran every replication and meet every
     target on their means (at least two such plans)."""
-    squares: dict[str, float] = {}
-    plans: dict[str, int] = {}
-    for t in trials:
-        if t.user_attrs.get("replications") != replications or replications < 2 or "screened" in t.user_attrs \
-                or not feasible(t):
-            continue
-        for name, values in t.user_attrs.get("violations_by_replication", {}).items():
-            data = np.asarray(values, dtype=float)
-            squares[name] = squares.get(name, 0.0) + float(((data - data.mean()) ** 2).sum())
-            plans[name] = plans.get(name, 0) + 1
-    return {name: math.sqrt(total / (plans[name] * (replications - 1))) for name, total in squares.items()
-            if plans[name] >= 2}
+    return pooled_sd([(name, np.asarray(values, dtype=float)) for t in trials
+                      if t.user_attrs.get("replications") == replications >= 2 and "screened" not in t.user_attrs
+                      and feasible(t)
+                      for name, values in t.user_attrs.get("violations_by_replication", {}).items()], 2)
 
 
 @dataclass
