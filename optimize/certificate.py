@@ -68,9 +68,10 @@ def _entry(decision: Decision, params: dict[str, Any], trials: dict[str, optuna.
         missed = {name: miss_confidence(v, noise.get(name)) for name, v in by_rep.items() if float(np.mean(v)) > 0}
     if not missed:
         if not trial.user_attrs.get("verification_ready", True):
-            closest = max(by_rep, key=lambda n: (float(np.mean(by_rep[n])), n))
+            margins = trial.user_attrs.get("verification_margins") or {}
+            closest = max(by_rep, key=lambda n: (margins.get(n, float(np.mean(by_rep[n]))), n))
             return dict(entry, status="too close to a target to pass verification", constraint=closest,
-                        violation=float(np.mean(by_rep[closest])))
+                        violation=float(np.mean(by_rep[closest])), margin=margins.get(closest))
         return dict(entry, status="meets every target on the search's replications")
     name = max(missed, key=lambda n: (missed[n], n))
     return dict(entry, status="misses", constraint=name, violation=float(np.mean(by_rep[name])),

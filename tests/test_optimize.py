@@ -339,3 +339,23 @@ def test_a_killed_tpe_run_resumes_to_the_same_plan_with_no_plan_run_twice(tmp_pa
     assert len({json.dumps(p, sort_keys=True) for p in resumed}) == 14  # no plan finished twice
     assert sorted(map(str, resumed)) == sorted(map(str, uninterrupted))
     assert json.loads(again.stdout)["params"] == json.loads(whole.stdout)["params"]
+
+
+def test_a_step_down_too_close_to_pass_verification_names_the_constraint_whose_margin_fails():
+    """The certificate names the constraint verification would reject (its mean meets the target, its
+    margin does not), not the one whose mean merely sits nearest to its target."""
+    from optimize.certificate import certify
+    from optimize.search_space import Decision
+
+    study = optuna.create_study()
+    dist = optuna.distributions.IntDistribution(1, 40)
+    by_rep = {"queues.noisy.sla_attainment": [-0.25, -0.26, 0.10], "queues.steady.sla_attainment": [-0.02] * 3}
+    margins = {"queues.noisy.sla_attainment": 0.03, "queues.steady.sla_attainment": -0.02}
+    study.add_trial(optuna.trial.create_trial(
+        params={"pools.p.headcount": 26}, distributions={"pools.p.headcount": dist}, value=1.0,
+        user_attrs={"violations_by_replication": by_rep, "verification_margins": margins,
+                    "verification_ready": False, "replications": 3}))
+    decision = Decision("pools.p.headcount", 1, 40, None, None)
+    entry = certify({"pools.p.headcount": 27}, [decision], study)["variables"]["pools.p.headcount"]
+    assert entry["status"] == "too close to a target to pass verification"
+    assert entry["constraint"] == "queues.noisy.sla_attainment" and entry["margin"] == 0.03
