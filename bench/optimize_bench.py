@@ -8,7 +8,8 @@
 Each run is `annoplan optimize scenarios/trust_safety_q1.yaml --jobs 2 --set seed=S` in a child process,
 interleaved with the baseline (`optimize.strategy=tpe`, the sampler the structured search replaced) so
 that both see the same machine load. Prints per run: wall time to a verified plan (search and
-verification), trials, replications run, the verified plan's cost, the analytic lower bound and the
+verification), the CPU time of the run and its workers and how many cores that kept busy on average
+(`cores_busy`, at most --jobs: what the waves of replications buy), trials, replications run, the verified plan's cost, the analytic lower bound and the
 gap to it, and whether the certificate of local optimality holds; then, over the structured runs, the
 median and spread of wall time and cost, the spread between seeds ((max - min) / min) and each run's
 gap to the cheapest plan any run found.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -56,20 +58,27 @@ def roster_scenario(folder: Path) -> Path:
     return path
 
 
+def _children_cpu() -> float:
+    """CPU seconds of every finished child process and its own children (the optimiser's workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(label: str, seed: int, extra: list[str], jobs: int, scenario: Path = SCENARIO) -> dict:
     """One optimisation in a child process; its wall time and the figures from summary.json."""
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, str(ROOT / "cli.py"), "optimize", str(scenario), "--jobs", str(jobs), "--out", out,
                    "-q", "--json", "--set", f"seed={seed}", *extra]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _children_cpu()
         done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, _children_cpu() - cpu
         if done.returncode not in (0, 1):
             sys.exit(f"{label}: exit {done.returncode}\n{done.stderr}")
         summary = json.loads(done.stdout)
     search = summary["search"]
     certificate = search.get("certificate") or {}
-    return {"run": label, "seed": seed, "wall_s": round(wall, 1), "feasible": summary["feasible"],
+    return {"run": label, "seed": seed, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+            "cores_busy": round(cpu / wall, 2), "feasible": summary["feasible"],
             "cost": round(summary["objective"]["cost"]), "trials": search["trials"],
             "replications_run": search["simulations_run"], "lower_bound": round(search.get("lower_bound") or 0),
             "gap_to_bound_pct": round(100 * (search.get("gap") or 0), 1),

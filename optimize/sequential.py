@@ -1,11 +1,12 @@
 """Stop spending replications on a trial that is clearly infeasible or clearly costlier (a sequential rule).
 
-After each replication from the second on, a trial stops when, over the replications run so far,
+At each look from the second replication on (after each wave, evaluate.Assessment), a trial stops
+when, over the replications run so far,
 - some constraint's violation has a one-sided 99% Student-t lower bound above 0 (it is missed with
   99% confidence), or
 - with cost as the only objective, the one-sided 99% lower bound of its cost is above the cheapest
   feasible cost found so far (it cannot be the answer).
-99% rather than 95% because the rule looks after every replication. Replication k is the same
+99% rather than 95% because the rule looks after every wave. Replication k is the same
 common-random-number replication in every trial, so a stopped trial's estimate is the same paired
 estimate, only over fewer replications. The trial is recorded with those means and marked `pruned`.
 

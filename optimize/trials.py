@@ -22,11 +22,12 @@ from typing import Any, Callable
 import numpy as np
 import optuna
 
+from simulator.model.engine import run_replication
 from simulator.processes import worker_pool
 from simulator.scenario import validate_data
 
 from .constraints import Constraint
-from .evaluate import Evaluation, evaluate
+from .evaluate import Assessment, Evaluation, evaluate
 from .rosters import over_pattern_limit
 from .screen import overload, paid_cost
 from .search_space import Decision, with_values
@@ -340,12 +341,13 @@ class TrialDriver:
         return "mine", self._screen(trial, values)
 
     # --- evaluating -------------------------------------------------------------------------------
-    def _args(self, incumbent: float | None, noise: dict[str, float] | None = None,
-              paired: Paired | None = None) -> tuple[Any, ...]:
+    def _assessment(self, values: dict[str, Any], incumbent: float | None, noise: dict[str, float] | None = None,
+                    paired: Paired | None = None) -> Assessment:
         s = self.settings
         single_cost = len(s.objectives) == 1 and s.objectives[0] in ("cost", "budget")
-        return (s.objectives, s.constraints, s.replications, incumbent if s.prune and single_cost else None, s.prune,
-                noise if s.prune else None, paired if s.prune else None)
+        return Assessment(s.raw, values, s.objectives, s.constraints, s.replications,
+                          incumbent if s.prune and single_cost else None, s.prune,
+                          noise if s.prune else None, paired if s.prune else None)
 
     def record(self, trial: optuna.Trial, result: Evaluation, pooled: dict[str, float] | None = None) -> None:
         """Store a finished evaluation: constraints, KPIs, per-replication violations, objective values, and
@@ -374,26 +376,37 @@ class TrialDriver:
 
     def _run(self, claimed: list[tuple[optuna.Trial, dict[str, Any]]], incumbent: float | None,
              noise: dict[str, float] | None = None, paired: Paired | None = None) -> None:
-        """Evaluate claimed trials, here or in the process pool, and record each as it finishes (the pooled
-        SD is read once before: the same margins whatever order the jobs finish in)."""
-        raw = self.settings.raw
+        """Evaluate claimed trials, here or with their replications spread over the process pool (each
+        trial's waves, evaluate.Assessment), and record each as it finishes (the pooled SD is read once
+        before: the same margins whatever order the jobs finish in)."""
         if not claimed:
             return
         pooled = level_spread(self.study.get_trials(deepcopy=False, states=(COMPLETE,)), self.settings.replications)
         if noise:
             for trial, _ in claimed:
                 trial.set_user_attr("noise", noise)
+        trials = [(trial, self._assessment(values, incumbent, noise, paired)) for trial, values in claimed]
         if self._pool is None:
-            for trial, values in claimed:
-                self.record(trial, evaluate(raw, values, *self._args(incumbent, noise, paired)), pooled)
+            for trial, assessment in trials:
+                self.record(trial, evaluate(assessment), pooled)
             return
-        pending: dict[Future[Evaluation], optuna.Trial] = {
-            self._pool.submit(evaluate, raw, values, *self._args(incumbent, noise, paired)): trial
-            for trial, values in claimed}
-        while pending:
-            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in ready:
-                self.record(pending.pop(future), future.result(), pooled)
+        waves: dict[int, list[Future[Any]]] = {}
+
+        def submit(i: int) -> None:
+            trial, assessment = trials[i]
+            ks = assessment.wave()
+            if ks:
+                waves[i] = [self._pool.submit(run_replication, assessment.scenario, k) for k in ks]  # type: ignore[union-attr]
+            else:
+                self.record(trial, assessment.evaluation(), pooled)
+
+        for i in range(len(trials)):
+            submit(i)
+        while waves:
+            wait([f for fs in waves.values() for f in fs], return_when=FIRST_COMPLETED)
+            for i in sorted(i for i, fs in waves.items() if all(f.done() for f in fs)):
+                trials[i][1].add([f.result() for f in waves.pop(i)])
+                submit(i)
 
     def noise(self) -> dict[str, float] | None:
         """Each constraint's per-replication SD in the preferred feasible trial that ran every replication:

@@ -220,20 +220,21 @@ def test_screened_trials_are_recorded_infeasible_without_simulation(tmp_path):
 
 
 def test_sequential_rule_stops_clearly_infeasible_and_clearly_dearer_trials(tmp_path):
-    """One job, grid in increasing head-count, 5 replications, no screen. 16 and 17 servers carry more
-    than the offered load of 18: attainment collapses and is missed with 99% confidence after 2
-    replications. 21 (the optimum) runs all 5 and becomes the incumbent; 22-26 cost a fixed
-    heads x 10 x 900 > 189,000, so they stop after 2. The plan is the one the full budget finds."""
+    """One job, grid in increasing head-count, 5 replications in waves of 1, 2 and 2, no screen. 16 and
+    17 servers carry less than the offered load of 18: attainment collapses and is missed with 99%
+    confidence at the look after the second wave (3 replications). 21 (the optimum) runs all 5 and
+    becomes the incumbent; 22-26 cost a fixed heads x 10 x 900 > 189,000, so they stop at that look
+    too. The plan is the one the full budget finds."""
     data = dict(STAFFING, optimize={"trials": 11, "replications": 5, "screen": False,
                                     "variables": {"pools.p.headcount": {"low": 16, "high": 26}}})
     result = optimize(write_yaml(tmp_path, data), jobs=1)
     trials = result.trials.set_index("param.pools.p.headcount")
     assert trials.loc[21, "replications"] == 5 and trials.loc[21, "pruned"] == ""
     for heads in (16, 17):
-        assert trials.loc[heads, "replications"] == 2
+        assert trials.loc[heads, "replications"] == 3
         assert "queues.q.sla_attainment missed with 99% confidence" in trials.loc[heads, "pruned"]
     for heads in range(22, 27):
-        assert trials.loc[heads, "replications"] == 2 and "costs more" in trials.loc[heads, "pruned"]
+        assert trials.loc[heads, "replications"] == 3 and "costs more" in trials.loc[heads, "pruned"]
     assert result.params == {"pools.p.headcount": 21}
     assert result.search["simulations_saved_by_pruning"] == int((5 - trials["replications"]).sum())
     assert result.search["screened"] == 0 and (trials["screened"] == "").all()
@@ -359,3 +360,24 @@ def test_a_step_down_too_close_to_pass_verification_names_the_constraint_whose_m
     entry = certify({"pools.p.headcount": 27}, [decision], study)["variables"]["pools.p.headcount"]
     assert entry["status"] == "too close to a target to pass verification"
     assert entry["constraint"] == "queues.noisy.sla_attainment" and entry["margin"] == 0.03
+
+
+def test_a_trial_runs_its_replications_in_waves_and_stops_at_the_first_clear_miss():
+    """Replication 0, a look, then two at a time with a look after each (the waves a worker pool runs side
+    by side); an overloaded plan stops at the first look; without pruning every replication runs at once."""
+    from optimize.constraints import Constraint
+    from optimize.evaluate import Assessment, evaluate
+    from simulator.model.engine import run_replication
+
+    data = dict(STAFFING_BASE, horizon={"start": "2027-01-04", "duration": "200h", "warmup": "20h"})
+    constraints = [Constraint("queues.q.sla_attainment", "queues.q.sla_attainment", ">=", 0.71)]
+    noise = {c.name: 0.02 for c in constraints}
+    waves = []
+    ok = Assessment(data, {"pools.p.headcount": 24}, ["cost"], constraints, 5, noise=noise)
+    while wave := ok.wave():
+        waves.append(wave)
+        ok.add([run_replication(ok.scenario, k) for k in wave])
+    assert waves == [[0], [1, 2], [3, 4]] and ok.evaluation().replications == 5
+    short = evaluate(Assessment(data, {"pools.p.headcount": 17}, ["cost"], constraints, 5, noise=noise))
+    assert short.replications == 1 and "replication SDs" in short.pruned
+    assert Assessment(data, {"pools.p.headcount": 24}, ["cost"], constraints, 5, prune=False).wave() == [0, 1, 2, 3, 4]
