@@ -7,6 +7,9 @@
   move (a categorical is switched), all evaluated as one batch; the move that removes the most
   violation per unit of cost is taken. A variable serves a queue's constraint when it belongs to a pool
   holding a skill of that queue's workflow, or to that workflow; a pool's constraint, to that pool.
+  Of a roster's pattern moves only REPAIR_PATTERNS go in a batch: those putting the most heads on
+  the hours whose items missed, per unit of cost (a roster has dozens of patterns; one batch of all
+  of them would spend the budget).
 - Descent (feasible plan): variables are lowered one move at a time, the largest saving first, in
   batches of `WIDTH`; the cheapest feasible result is taken. A variable's move doubles after a success
   and falls back to one step after a failure; the search ends when one step down of every variable
@@ -23,8 +26,11 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+import numpy as np
+
 from simulator.scenario import Scenario, validate_data
 
+from .analytic import pattern_of, weekly_capacity
 from .constraints import Constraint
 from .screen import paid_cost
 from .search_space import Decision, with_values
@@ -32,6 +38,7 @@ from .trials import Outcome, effort, plan_key
 
 WIDTH = 2  # plans per descent batch: fixed, so that the path does not depend on --jobs
 BRACKET_ROUNDS = 2  # rounds of bracketing between a feasible and an infeasible start (two plans each)
+REPAIR_PATTERNS = 4  # roster pattern moves per repair batch: those covering the most missed items per cost
 
 
 class StructuredSearch:
@@ -47,6 +54,7 @@ class StructuredSearch:
         self.best: Outcome | None = None
         self.optima: list[Outcome] = []  # every local optimum the descent reached
         self._cost_cache: dict[str, float] = {}
+        self._capacity: dict[str, np.ndarray] = {}  # "pool.pattern" -> servers by hour of the week
 
     # --- helpers ----------------------------------------------------------------------------------
     def evaluate(self, plans: list[dict[str, Any]], near: Outcome | None = None) -> list[Outcome | None]:
@@ -104,9 +112,7 @@ class StructuredSearch:
             parts = metric.split(".")
             if parts[0] == "queues" and len(parts) == 3 and parts[1] in self.base.queues:
                 qid = parts[1]
-                wf = self.base.workflow_of(qid)
-                skills = {self.base.queues[qid].skill}
-                skills |= {stage.skill for stage in (wf.adjudication, wf.review, wf.escalation) if stage is not None}
+                skills = self._skills_of(qid)
                 pools = {f"pools.{pid}." for pid, p in self.base.pools.items() if skills & set(p.skills)}
                 process = {f"workflows.{self.base.queues[qid].workflow}.", f"queues.{qid}."}
                 if "quality" in parts[2] and any(d.path.startswith(tuple(process)) for d in self.decisions):
@@ -119,6 +125,39 @@ class StructuredSearch:
                 general = True
         chosen = [d for d in self.decisions if d.path.startswith(tuple(prefixes))]
         return self.decisions if general or not chosen else chosen
+
+    def _skills_of(self, qid: str) -> set[str]:
+        """The skills a queue's items need: labelling and every stage of its workflow."""
+        wf = self.base.workflow_of(qid)
+        stages = (wf.adjudication, wf.review, wf.escalation)
+        return {self.base.queues[qid].skill} | {stage.skill for stage in stages if stage is not None}
+
+    def _pattern_capacity(self, pool: str, pattern: int) -> np.ndarray:
+        key = f"{pool}.{pattern}"
+        if key not in self._capacity:
+            self._capacity[key] = weekly_capacity(self.base, pool, pattern=pattern)
+        return self._capacity[key]
+
+    def _narrowed(self, plan: dict[str, Any], out: Outcome,
+                  candidates: list[tuple[Decision, dict[str, Any]]]) -> list[tuple[Decision, dict[str, Any]]]:
+        """Repair's moves with the roster pattern moves cut to the REPAIR_PATTERNS whose heads sit on the
+        most missed items per unit of cost: the pattern's servers by hour of the week against the late
+        share of each queue missing its SLA whose skills the pool holds (ties: the cheaper move)."""
+        patterns = [c for c in candidates if pattern_of(c[0].path) is not None]
+        if len(patterns) <= REPAIR_PATTERNS:
+            return candidates
+        late = {qid: np.asarray(share) for qid, share in (out.late_share or {}).items()
+                if out.violations.get(f"queues.{qid}.sla_attainment", 0.0) > 0}
+
+        def rank(c: tuple[Decision, dict[str, Any]]) -> tuple[float, float]:
+            pool, i = pattern_of(c[0].path)  # type: ignore[misc]
+            skills = set(self.base.pools[pool].skills)
+            missed = sum((share for qid, share in late.items() if self._skills_of(qid) & skills), np.zeros(168))
+            extra = max(self._estimated_cost(c[1]) - self._estimated_cost(plan), 1e-9)
+            return -float(self._pattern_capacity(pool, i) @ missed) / extra, extra
+
+        kept = sorted(patterns, key=rank)[:REPAIR_PATTERNS]
+        return [c for c in candidates if pattern_of(c[0].path) is None or c in kept]
 
     # --- phases -----------------------------------------------------------------------------------
     def repair(self, plan: dict[str, Any], out: Outcome) -> tuple[dict[str, Any], Outcome] | None:
@@ -136,6 +175,7 @@ class StructuredSearch:
                     moved = self.moved(plan, d, moves[d.path])
                     if moved is not None:
                         candidates.append((d, moved))
+            candidates = self._narrowed(plan, out, candidates)
             if not candidates:
                 return None
             results = self.evaluate([p for _, p in candidates], out)

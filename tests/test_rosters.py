@@ -203,3 +203,34 @@ def test_where_load_swings_4_to_1_a_roster_beats_fixed_shift_shares(tmp_path):
     assert shares.feasible and roster.feasible
     assert roster.objective["cost"] <= 0.95 * shares.objective["cost"]
     assert roster.search["lower_bound"] <= roster.objective["cost"] <= 1.06 * roster.search["lower_bound"]
+
+
+def test_roster_repair_tries_only_the_patterns_covering_the_hours_that_missed(tmp_path):
+    """12 daily 8-hour patterns (every 2 h) and items missing only between 00:00 and 08:00: repair's
+    batch keeps REPAIR_PATTERNS pattern moves, and no pattern left out covers more of those hours than
+    one kept (equal costs, no shrinkage: a pattern's weight is its hours on shift in 00-08)."""
+    from optimize.structured import REPAIR_PATTERNS, StructuredSearch
+    from optimize.trials import Outcome
+
+    data = dict(THREE_BLOCKS, optimize={"rosters": {"p": {"every": "2h", "lengths": ["8h"], "days": ["daily"],
+                                                          "max_heads": 8}}})
+    search = prepare(write_yaml(tmp_path, data))
+    batches = []
+
+    def evaluate(plans, near):
+        batches.append(plans)
+        return [None] * len(plans)
+
+    structured = StructuredSearch(search.raw, search.decisions, search.constraints, evaluate)
+    plan = {d.path: 1 for d in search.decisions}
+    late = [1.0 if h % 24 < 8 else 0.0 for h in range(168)]
+    out = Outcome(plan, 0, 1000.0, {"queues.q.sla_attainment": 0.1}, False, {"q": late})
+    assert structured.repair(plan, out) is None  # the fake evaluation ran out of budget
+    [batch] = batches
+
+    def overlap(i: int) -> int:  # hours of 00-08 on shift for the pattern starting at 2i o'clock
+        return sum(1 for h in range(2 * i, 2 * i + 8) if h % 24 < 8)
+
+    raised = [next(i for i in range(12) if p[f"pools.p.shifts.{i}.headcount"] == 2) for p in batch]
+    assert len(raised) == REPAIR_PATTERNS < 12
+    assert min(overlap(i) for i in raised) >= max(overlap(i) for i in range(12) if i not in raised)
