@@ -75,6 +75,10 @@ def search_lines(result: OptimizeResult) -> list[str]:
         v = result.verification
         lines.append(f"verified on {v['replications']} fresh replications ({v['candidates_checked']} candidate(s) "
                      f"checked): confidence {v['confidence']:.1%} that every target is met")
+        if v.get("corrected_after_verification"):
+            lines.append(f"every search candidate failed verification: the plan is the cheapest the search saw that "
+                         f"still meets every target once its margins carry the fresh replications' bias "
+                         f"(round {v['corrected_after_verification']})")
         if v.get("raised_after_verification"):
             lines.append(f"every search candidate failed verification: the plan was raised "
                          f"{v['raised_after_verification']} time(s) where it missed, so it is dearer than the search's optimum")

@@ -291,6 +291,46 @@ def _raise_until_verified(search: Search, failed: Verification, fresh: int, jobs
     return out
 
 
+def _search_bias(checked: list[Verification], margins: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Per constraint, how much worse fresh replications judged a failed candidate than the search's own
+    margins did (`margins`: plan key -> the trial's verification_margins), the largest over candidates."""
+    bias: dict[str, float] = {}
+    for v in checked:
+        search = margins.get(plan_key(v.params), {})
+        for name, fresh in v.margins.items():
+            if fresh < 0 and name in search:
+                bias[name] = max(bias.get(name, 0.0), -fresh - search[name])
+    return bias
+
+
+def _corrected_picks(search: Search, trials: list[optuna.trial.FrozenTrial], checked: list[Verification],
+                     fresh: int, jobs: int | None) -> list[Verification]:
+    """Every candidate failed verification: the search's replications were kinder than fresh ones (it
+    picked its plans for their luck). Shift every plan's search margins by that bias, per constraint
+    (_search_bias), and verify the cheapest plan of the study that still meets every target; repeat with
+    the bias updated, up to RAISES rounds. Under common random numbers the luck of the search's
+    replications is shared by every plan, so the plans on the descent's way down, with more room, are
+    the ones the correction brings back."""
+    full = [t for t in trials if t.user_attrs.get("replications") == search.replications
+            and "screened" not in t.user_attrs and t.user_attrs.get("verification_margins")]
+    margins = {plan_key(t.params): t.user_attrs["verification_margins"] for t in full}
+    out: list[Verification] = []
+    for round_ in range(RAISES):
+        bias = _search_bias(checked + out, margins)
+        tried = {plan_key(v.params) for v in checked + out}
+        meeting = [t for t in full if plan_key(t.params) not in tried
+                   and all(m + bias.get(name, 0.0) <= 0 for name, m in margins[plan_key(t.params)].items())]
+        if not bias or not meeting:
+            break
+        pick = min(meeting, key=lambda t: rank(t, search.decisions))
+        result = verify(search.raw, dict(pick.params), search.objectives, search.constraints, fresh, jobs)
+        result.corrected = round_ + 1
+        out.append(result)
+        if result.met:
+            break
+    return out
+
+
 def choose(study: optuna.Study, search: Search, jobs: int | None = None, candidates: int = 5) -> OptimizeResult:
     """The cheapest plan that meets every target with 95% confidence on fresh replications (see verify.py).
 
@@ -325,10 +365,14 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
         checked.append(result)
         if result.met:
             break
-    if checked and not any(v.met for v in checked) and len(unique) > candidates:
+    if checked and not any(v.met for v in checked):
+        checked += _corrected_picks(search, complete, checked, fresh, jobs)
+    tried = {plan_key(v.params) for v in checked}
+    rest = [t for t in unique[candidates:] if plan_key(t.params) not in tried]
+    if checked and not any(v.met for v in checked) and rest:
         # every cheap candidate sat on the edge of a target: verify the plan with the widest margins too
-        robust = min(unique[candidates:], key=lambda t: max((t.user_attrs.get("verification_margins") or
-                                                                dict(t.constraints)).values(), default=0.0))
+        robust = min(rest, key=lambda t: max((t.user_attrs.get("verification_margins") or
+                                              dict(t.constraints)).values(), default=0.0))
         checked.append(verify(search.raw, dict(robust.params), search.objectives, search.constraints, fresh, jobs))
     if checked and not any(v.met for v in checked):
         checked += _raise_until_verified(search, max(checked, key=lambda v: v.confidence), fresh, jobs)
@@ -338,6 +382,7 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
         verification = {"rule": "one-sided 95% t bound of every constraint meets its target",
                         "replications": fresh, "candidates_checked": len(checked), "met": best.met,
                         "confidence": best.confidence, "margins": best.margins,
+                        "corrected_after_verification": best.corrected,
                         "raised_after_verification": best.raised}
         _bound(info, search, best.objective.get(search.objectives[0]) if best.met else None)
         info["certificate"] = certify(best.params, search.decisions, study)

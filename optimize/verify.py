@@ -38,6 +38,7 @@ class Verification:
     margins: dict[str, float]  # constraint -> how far the 95% bound is inside (+) or outside (-) the target
     pool_hours: dict[str, dict[str, np.ndarray]]  # pool -> on_shift / busy heads by hour of the week (mean)
     raised: int = 0  # rounds the plan was raised after every search candidate failed verification
+    corrected: int = 0  # rounds of picking a study plan with the search's margins shifted by the fresh bias
 
 
 def pool_hours(result: SimulationResult) -> dict[str, dict[str, np.ndarray]]:

@@ -381,3 +381,35 @@ def test_a_trial_runs_its_replications_in_waves_and_stops_at_the_first_clear_mis
     short = evaluate(Assessment(data, {"pools.p.headcount": 17}, ["cost"], constraints, 5, noise=noise))
     assert short.replications == 1 and "replication SDs" in short.pruned
     assert Assessment(data, {"pools.p.headcount": 24}, ["cost"], constraints, 5, prune=False).wave() == [0, 1, 2, 3, 4]
+
+
+def test_when_every_candidate_fails_the_search_margins_shifted_by_the_fresh_bias_pick_the_next_plan(monkeypatch):
+    """Fresh replications judge every plan 0.05 worse than the search did. The cheapest candidate (search
+    margin -0.01) fails by 0.04, so the bias is 0.05: plans with margin -0.03 are passed over, the one
+    with -0.07 is verified and passes, without raising anything."""
+    import optimize.runner as runner
+    from optimize.verify import Verification
+
+    name = "queues.q.sla_attainment"
+    dist = optuna.distributions.IntDistribution(1, 40)
+    study = optuna.create_study()
+    for heads, margin in [(20, -0.01), (21, -0.03), (22, -0.07), (23, -0.2)]:
+        study.add_trial(optuna.trial.create_trial(
+            params={"pools.p.headcount": heads}, distributions={"pools.p.headcount": dist}, value=10.0 * heads,
+            constraints={name: margin}, user_attrs={"replications": 3, "verification_margins": {name: margin}}))
+    search_margin = {t.params["pools.p.headcount"]: t.user_attrs["verification_margins"][name] for t in study.trials}
+    verified = []
+
+    def harsher(raw, params, objectives, constraints, replications, jobs=None):
+        fresh = -(search_margin[params["pools.p.headcount"]] + 0.05)
+        verified.append(params["pools.p.headcount"])
+        return Verification(params, {}, {"cost": 10.0 * params["pools.p.headcount"]}, fresh >= 0, 0.5,
+                            {name: fresh}, {})
+
+    monkeypatch.setattr(runner, "verify", harsher)
+    search = type("S", (), {"replications": 3, "raw": {}, "objectives": ["cost"], "constraints": [],
+                            "decisions": [runner.Decision("pools.p.headcount", 1, 40, None, None)]})()
+    first = harsher({}, {"pools.p.headcount": 20}, [], [], 6)
+    picks = runner._corrected_picks(search, study.trials, [first], 6, None)
+    assert verified == [20, 22] and [p.params["pools.p.headcount"] for p in picks] == [22]
+    assert picks[0].met and picks[0].corrected == 1

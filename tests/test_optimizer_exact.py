@@ -306,3 +306,4 @@ def test_a_plan_every_candidate_of_which_fails_verification_is_raised_until_veri
     assert result.feasible
     assert result.verification["raised_after_verification"] == 1
     assert result.params == {k: v + 1 for k, v in exact.items()}
+
