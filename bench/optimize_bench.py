@@ -8,9 +8,9 @@
 Each run is `annoplan optimize scenarios/trust_safety_q1.yaml --jobs 2 --set seed=S` in a child process,
 interleaved with the baseline (`optimize.strategy=tpe`, the sampler the structured search replaced) so
 that both see the same machine load. Prints per run: wall time to a verified plan (search and
-verification), the CPU time of the run and its workers and how many cores that kept busy on average
-(`cores_busy`, at most --jobs: what the waves of replications buy), trials, replications run, the verified plan's cost, the analytic lower bound and the
-gap to it, and whether the certificate of local optimality holds; then, over the structured runs, the
+verification), trials, replications run, the verified plan's cost, the analytic lower bound and the
+gap to it, whether the certificate of local optimality holds and how verification ended (candidates
+checked, rounds of bias correction or raising); then, over the structured runs, the
 median and spread of wall time and cost, the spread between seeds ((max - min) / min) and each run's
 gap to the cheapest plan any run found.
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -58,31 +57,32 @@ def roster_scenario(folder: Path) -> Path:
     return path
 
 
-def _children_cpu() -> float:
-    """CPU seconds of every finished child process and its own children (the optimiser's workers)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+KEEP: Path | None = None  # --keep: each run's output folder (study, summary) stays here for inspection
 
 
 def run(label: str, seed: int, extra: list[str], jobs: int, scenario: Path = SCENARIO) -> dict:
     """One optimisation in a child process; its wall time and the figures from summary.json."""
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as scratch:
+        out = str(KEEP / f"{label}-{seed}") if KEEP else scratch
         command = [sys.executable, str(ROOT / "cli.py"), "optimize", str(scenario), "--jobs", str(jobs), "--out", out,
                    "-q", "--json", "--set", f"seed={seed}", *extra]
-        started, cpu = time.perf_counter(), _children_cpu()
+        started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-        wall, cpu = time.perf_counter() - started, _children_cpu() - cpu
+        wall = time.perf_counter() - started
         if done.returncode not in (0, 1):
             sys.exit(f"{label}: exit {done.returncode}\n{done.stderr}")
         summary = json.loads(done.stdout)
     search = summary["search"]
     certificate = search.get("certificate") or {}
-    return {"run": label, "seed": seed, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-            "cores_busy": round(cpu / wall, 2), "feasible": summary["feasible"],
+    verification = summary.get("verification") or {}
+    return {"run": label, "seed": seed, "wall_s": round(wall, 1), "feasible": summary["feasible"],
             "cost": round(summary["objective"]["cost"]), "trials": search["trials"],
             "replications_run": search["simulations_run"], "lower_bound": round(search.get("lower_bound") or 0),
             "gap_to_bound_pct": round(100 * (search.get("gap") or 0), 1),
-            "local_optimum": certificate.get("local_optimum"), "params": summary["params"]}
+            "local_optimum": certificate.get("local_optimum"),
+            "verification": {k: verification.get(k) for k in ("candidates_checked", "corrected_after_verification",
+                                                              "raised_after_verification", "confidence")},
+            "params": summary["params"]}
 
 
 def main() -> None:
@@ -94,7 +94,10 @@ def main() -> None:
     parser.add_argument("--rosters", action="store_true", help="compare rosters against head-count-only plans")
     parser.add_argument("--no-headcount", action="store_true",
                         help="with --rosters: run only the roster searches (compare against earlier figures)")
+    parser.add_argument("--keep", type=Path, help="keep each run's output folder (study.db, summary) under this folder")
     args = parser.parse_args()
+    global KEEP
+    KEEP = args.keep
     if args.rosters:
         return compare_rosters(args.seeds, args.jobs, not args.no_headcount)
     rows, baseline = [], None
