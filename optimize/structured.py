@@ -146,15 +146,15 @@ class StructuredSearch:
         patterns = [c for c in candidates if pattern_of(c[0].path) is not None]
         if len(patterns) <= REPAIR_PATTERNS:
             return candidates
-        late = {qid: np.asarray(share) for qid, share in (out.late_share or {}).items()
-                if out.violations.get(f"queues.{qid}.sla_attainment", 0.0) > 0}
+        late = [(self._skills_of(qid), np.asarray(share)) for qid, share in (out.late_share or {}).items()
+                if out.violations.get(f"queues.{qid}.sla_attainment", 0.0) > 0]
+        missed = {pid: sum((share for skills, share in late if skills & set(pool.skills)), np.zeros(168))
+                  for pid, pool in self.base.pools.items()}  # per pool: late share of the missed queues it serves
 
         def rank(c: tuple[Decision, dict[str, Any]]) -> tuple[float, float]:
             pool, i = pattern_of(c[0].path)  # type: ignore[misc]
-            skills = set(self.base.pools[pool].skills)
-            missed = sum((share for qid, share in late.items() if self._skills_of(qid) & skills), np.zeros(168))
             extra = max(self._estimated_cost(c[1]) - self._estimated_cost(plan), 1e-9)
-            return -float(self._pattern_capacity(pool, i) @ missed) / extra, extra
+            return -float(self._pattern_capacity(pool, i) @ missed[pool]) / extra, extra
 
         kept = sorted(patterns, key=rank)[:REPAIR_PATTERNS]
         return [c for c in candidates if pattern_of(c[0].path) is None or c in kept]
