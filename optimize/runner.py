@@ -39,7 +39,7 @@ from .search_space import Decision, decisions, with_values
 from .start import analytic_start, analytic_starts, lower_bound
 from .storage import Heartbeat, StudyLock, open_storage
 from .structured import StructuredSearch
-from .trials import (COMPLETE, RUNNING, WAITING, Settings, TrialDriver, feasible, fresh_replications, objective_values,
+from .trials import (COMPLETE, RUNNING, WAITING, Outcome, Settings, TrialDriver, feasible, fresh_replications, objective_values,
                      plan_key, rank)
 from .verify import Verification, verify
 
@@ -270,16 +270,19 @@ RAISES = 3  # rounds of raising a plan that failed verification before the searc
 def _raise_until_verified(search: Search, failed: Verification, fresh: int, jobs: int | None) -> list[Verification]:
     """Every candidate failed verification: raise, one move each, every variable serving the constraints
     the most confident one missed on its fresh replications (StructuredSearch.serves: the pools holding a
-    missed queue's skills, its QC settings), and verify again, up to RAISES rounds. The plan so found is
+    missed queue's skills, its QC settings; of a roster's patterns, only those with the most heads on the
+    hours whose items missed, as in repair), and verify again, up to RAISES rounds. The plan so found is
     dearer than the search's optimum, but verified; the summary says it was raised."""
     structured = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [])
     out, plan = [], dict(failed.params)
     for round_ in range(RAISES):
         missed = [name for name, margin in failed.margins.items() if margin < 0]
-        raised = dict(plan)
-        for d in structured.serves(missed):
-            if d.choices is None:
-                raised = structured.moved(raised, d, max(1, d.steps // 25) if not d.is_int else 1) or raised
+        step = {d.path: max(1, d.steps // 25) if not d.is_int else 1 for d in search.decisions}
+        moves = [(d, moved) for d in structured.serves(missed) if d.choices is None
+                 if (moved := structured.moved(plan, d, step[d.path])) is not None]
+        seen = Outcome(plan, -1, failed.objective.get(search.objectives[0], 0.0),
+                       {name: -margin for name, margin in failed.margins.items()}, False, failed.late_share)
+        raised = dict(plan, **{d.path: moved[d.path] for d, moved in structured.narrowed(plan, seen, moves)})
         if raised == plan:
             break
         plan = raised

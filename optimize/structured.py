@@ -138,7 +138,7 @@ class StructuredSearch:
             self._capacity[key] = weekly_capacity(self.base, pool, pattern=pattern)
         return self._capacity[key]
 
-    def _narrowed(self, plan: dict[str, Any], out: Outcome,
+    def narrowed(self, plan: dict[str, Any], out: Outcome,
                   candidates: list[tuple[Decision, dict[str, Any]]]) -> list[tuple[Decision, dict[str, Any]]]:
         """Repair's moves with the roster pattern moves cut to the REPAIR_PATTERNS whose heads sit on the
         most missed items per unit of cost: the pattern's servers by hour of the week against the late
@@ -175,7 +175,7 @@ class StructuredSearch:
                     moved = self.moved(plan, d, moves[d.path])
                     if moved is not None:
                         candidates.append((d, moved))
-            candidates = self._narrowed(plan, out, candidates)
+            candidates = self.narrowed(plan, out, candidates)
             if not candidates:
                 return None
             results = self.evaluate([p for _, p in candidates], out)

@@ -159,22 +159,40 @@ def fresh_replications(replications: int) -> int:
     return max(5, 2 * replications)
 
 
+PASS_CHANCE = 0.5  # a plan the search accepts passes verification at least this often, all constraints at once
+SURE = 0.99  # a constraint at least this likely to pass verification is not counted among the uncertain
+
+
 def verification_margins(by_replication: dict[str, list[float]], fresh: int,
                          pooled: dict[str, float] | None = None) -> dict[str, float]:
-    """Each constraint's mean violation plus the one-sided 95% t margin that `fresh` replications would
-    add: > 0 means a plan on the edge of its means, which verification would reject, so the structured
-    search does not treat it as feasible. The spread is the larger of the plan's own and the `pooled` SD
-    of plans known to be feasible (level_spread): an SD from three replications is as likely as not to
-    fall well short of the true one (a chi distribution with 2 degrees of freedom)."""
+    """Each constraint's mean violation plus what verification's `fresh` replications need on top of it;
+    > 0 means the structured search does not treat the plan as feasible.
+
+    - The one-sided 95% t margin of `fresh` replications (verification's rule).
+    - The chance that verification passes the plan: the fresh mean scatters about this plan's mean by
+      spread x sqrt(1/n + 1/fresh) (n: this plan's replications), so each constraint passes with a
+      normal probability. Verification needs every constraint to pass, so with k constraints below SURE,
+      each must reach PASS_CHANCE ** (1/k); its normal quantile times the scatter is added. With one
+      uncertain constraint that adds nothing: a plan on its edge passes half the time. With several,
+      the plan on the descent's edge would almost never pass (seven at one half: 1 in 128).
+
+    The spread is the larger of the plan's own and the `pooled` SD of plans known to be feasible
+    (level_spread): an SD from three replications is as likely as not to fall well short of the true one
+    (a chi distribution with 2 degrees of freedom)."""
     from scipy import stats
 
     quantile = float(stats.t.ppf(0.95, fresh - 1))
-    out = {}
+    edge, scatter = {}, {}
     for name, values in by_replication.items():
         data = np.asarray(values, dtype=float)
         spread = max(float(data.std(ddof=1)) if len(data) > 1 else 0.0, (pooled or {}).get(name, 0.0))
-        out[name] = float(data.mean()) + quantile * spread / math.sqrt(fresh)
-    return out
+        edge[name] = float(data.mean()) + quantile * spread / math.sqrt(fresh)
+        scatter[name] = spread * math.sqrt(1 / len(data) + 1 / fresh)
+    passing = [stats.norm.cdf(-edge[name] / scatter[name]) if scatter[name] > 0 else float(edge[name] <= 0)
+               for name in edge]
+    uncertain = max(1, sum(1 for p in passing if p < SURE))
+    z = float(stats.norm.ppf(PASS_CHANCE ** (1 / uncertain)))
+    return {name: edge[name] + z * scatter[name] for name in edge}
 
 
 def level_spread(trials: list[optuna.trial.FrozenTrial], replications: int) -> dict[str, float]:

@@ -21,6 +21,7 @@ from simulator.replications import run_replications
 from simulator.results import SimulationResult
 
 from .constraints import Constraint, metric_value
+from .evaluate import late_share
 from .search_space import with_values
 
 FRESH = 1_000_000  # replication indices of verification runs start here: streams unused by the search
@@ -37,6 +38,7 @@ class Verification:
     confidence: float  # min over constraints of P(true mean meets the target)
     margins: dict[str, float]  # constraint -> how far the 95% bound is inside (+) or outside (-) the target
     pool_hours: dict[str, dict[str, np.ndarray]]  # pool -> on_shift / busy heads by hour of the week (mean)
+    late_share: dict[str, list[float]]  # per queue and hour of the week of arrival: share missed (evaluate.late_share)
     raised: int = 0  # rounds the plan was raised after every search candidate failed verification
     corrected: int = 0  # rounds of picking a study plan with the search's margins shifted by the fresh bias
 
@@ -80,4 +82,5 @@ def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], c
     objective = {name: float(metric_value(name, summary) or math.inf) for name in objectives}
     return Verification(params=params, kpis=summary, objective=objective,
                         met=all(m >= 0 for m in margins.values()),
-                        confidence=min(confidences, default=1.0), margins=margins, pool_hours=pool_hours(result))
+                        confidence=min(confidences, default=1.0), margins=margins, pool_hours=pool_hours(result),
+                        late_share=late_share(result.runs))

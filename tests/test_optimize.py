@@ -4,6 +4,7 @@ rule out a cheap inaccurate pool, resuming a killed run, and reproducibility."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import openpyxl
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -404,7 +406,7 @@ def test_when_every_candidate_fails_the_search_margins_shifted_by_the_fresh_bias
         fresh = -(search_margin[params["pools.p.headcount"]] + 0.05)
         verified.append(params["pools.p.headcount"])
         return Verification(params, {}, {"cost": 10.0 * params["pools.p.headcount"]}, fresh >= 0, 0.5,
-                            {name: fresh}, {})
+                            {name: fresh}, {}, {})
 
     monkeypatch.setattr(runner, "verify", harsher)
     search = type("S", (), {"replications": 3, "raw": {}, "objectives": ["cost"], "constraints": [],
@@ -413,3 +415,36 @@ def test_when_every_candidate_fails_the_search_margins_shifted_by_the_fresh_bias
     picks = runner._corrected_picks(search, study.trials, [first], 6, None)
     assert verified == [20, 22] and [p.params["pools.p.headcount"] for p in picks] == [22]
     assert picks[0].met and picks[0].corrected == 1
+
+
+@pytest.mark.parametrize("uncertain", [1, 3])
+def test_a_plan_on_the_edge_of_the_search_margins_passes_verification_about_half_the_time(uncertain):
+    """Constraints whose search replications (n = 3) put the plan exactly on the edge of its margins: in an
+    independent simulation of verification (the true mean drawn about the search mean with the search's
+    standard error, 6 fresh normal replications, every constraint's one-sided 95% t bound inside its
+    target), the plan passes about half the time, whether one or three constraints are uncertain. With the
+    t margin alone, three such constraints pass together about 1 time in 8."""
+    from scipy import stats
+
+    from optimize.trials import verification_margins
+
+    rng = np.random.default_rng(5)
+    base = np.array([0.012, -0.007, -0.005])  # per-replication noise about the mean, SD 0.01
+    sd = float(base.std(ddof=1))
+    shape = {f"c{i}": base for i in range(uncertain)}
+    shape["sure"] = base - 1.0  # far inside its target: never in doubt
+    # shift each uncertain constraint's level until its margin is exactly 0 (margins move one for one)
+    level = -verification_margins({k: v.tolist() for k, v in shape.items()}, 6)["c0"]
+    margins = verification_margins({k: (v + level).tolist() for k, v in shape.items()}, 6)
+    assert all(abs(margins[f"c{i}"]) < 1e-12 for i in range(uncertain))
+    t = stats.t.ppf(0.95, 5)
+
+    def pass_rate(level: float) -> float:
+        true_mean = level + rng.normal(0, sd / math.sqrt(3), (20_000, uncertain))  # violation: <= 0 meets
+        fresh = true_mean[..., None] + rng.normal(0, sd, (20_000, uncertain, 6))
+        bound = fresh.mean(-1) + t * fresh.std(-1, ddof=1) / math.sqrt(6)
+        return float(np.mean((bound <= 0).all(-1)))
+
+    assert 0.4 <= pass_rate(level) <= 0.6
+    t_margin_alone = pass_rate(-(base.mean() + t * sd / math.sqrt(6)))
+    assert 0.4 <= t_margin_alone <= 0.6 if uncertain == 1 else t_margin_alone < 0.2

@@ -234,3 +234,37 @@ def test_roster_repair_tries_only_the_patterns_covering_the_hours_that_missed(tm
     raised = [next(i for i in range(12) if p[f"pools.p.shifts.{i}.headcount"] == 2) for p in batch]
     assert len(raised) == REPAIR_PATTERNS < 12
     assert min(overlap(i) for i in raised) >= max(overlap(i) for i in range(12) if i not in raised)
+
+
+def test_a_roster_raised_after_verification_moves_only_the_patterns_covering_the_hours_that_missed(
+        tmp_path, monkeypatch):
+    """Every candidate failed verification with items missing only between 00:00 and 08:00: the raise
+    adds one head to REPAIR_PATTERNS patterns, none of which covers fewer of those hours than a pattern
+    left out; it used to add a head to all 12."""
+    import optimize.runner as runner
+    from optimize.structured import REPAIR_PATTERNS
+    from optimize.verify import Verification
+
+    data = dict(THREE_BLOCKS, optimize={"rosters": {"p": {"every": "2h", "lengths": ["8h"], "days": ["daily"],
+                                                          "max_heads": 8}}})
+    search = prepare(write_yaml(tmp_path, data))
+    late = [1.0 if h % 24 < 8 else 0.0 for h in range(168)]
+    verified = []
+
+    def fresh(raw, params, objectives, constraints, replications, jobs=None):
+        verified.append(params)
+        return Verification(params, {}, {"cost": 0.0}, True, 0.99, {"queues.q.sla_attainment": 0.01}, {},
+                            {"q": late})
+
+    monkeypatch.setattr(runner, "verify", fresh)
+    plan = {d.path: 1 for d in search.decisions}
+    failed = Verification(plan, {}, {"cost": 0.0}, False, 0.3, {"queues.q.sla_attainment": -0.05}, {}, {"q": late})
+    [result] = runner._raise_until_verified(search, failed, 6, None)
+    assert result.met and result.raised == 1 and verified == [result.params]
+
+    def overlap(i: int) -> int:  # hours of 00-08 on shift for the pattern starting at 2i o'clock
+        return sum(1 for h in range(2 * i, 2 * i + 8) if h % 24 < 8)
+
+    raised = [i for i in range(12) if result.params[f"pools.p.shifts.{i}.headcount"] == 2]
+    assert len(raised) == REPAIR_PATTERNS < 12
+    assert min(overlap(i) for i in raised) >= max(overlap(i) for i in range(12) if i not in raised)
