@@ -34,13 +34,14 @@ from simulator.scenario import Problem, ScenarioError, load_raw, validate_data
 from .certificate import certify
 from .constraints import Constraint, check_objectives, plan_constraints
 from .pareto import pareto_front
+from .raising import move_effects, raise_moves
 from .rosters import expand, iterative_staffing, pattern_limits
 from .search_space import Decision, decisions, with_values
 from .start import analytic_start, analytic_starts, lower_bound
 from .storage import Heartbeat, StudyLock, open_storage
 from .structured import StructuredSearch
-from .trials import (COMPLETE, RUNNING, WAITING, Outcome, Settings, TrialDriver, feasible, fresh_replications, objective_values,
-                     plan_key, rank)
+from .trials import (COMPLETE, RUNNING, WAITING, Outcome, Settings, TrialDriver, difference_spread, feasible,
+                     fresh_replications, objective_values, outcome, plan_key, rank)
 from .verify import Verification, verify
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -267,22 +268,53 @@ def _bound(info: dict[str, Any], search: Search, cost: float | None) -> None:
 RAISES = 3  # rounds of raising a plan that failed verification before the search gives up
 
 
-def _raise_until_verified(search: Search, failed: Verification, fresh: int, jobs: int | None) -> list[Verification]:
-    """Every candidate failed verification: raise, one move each, every variable serving the constraints
-    the most confident one missed on its fresh replications (StructuredSearch.serves: the pools holding a
-    missed queue's skills, its QC settings; of a roster's patterns, only those with the most heads on the
-    hours whose items missed, as in repair), and verify again, up to RAISES rounds. The plan so found is
-    dearer than the search's optimum, but verified; the summary says it was raised."""
+@dataclass
+class Studied:
+    """What the study measured, for raising a plan: every simulated plan's outcome by plan key, and per
+    constraint the SD of the per-replication difference between neighbouring plans."""
+
+    outcomes: dict[str, Outcome]
+    spread: dict[str, float]
+
+
+def _studied(trials: list[optuna.trial.FrozenTrial], replications: int) -> Studied:
+    """The study's simulated plans (not screened ones) and its paired-difference SDs."""
+    return Studied({plan_key(t.params): outcome(t) for t in trials
+                    if t.user_attrs.get("violations_by_replication") and "screened" not in t.user_attrs},
+                   difference_spread(trials, replications))
+
+
+def _raised(search: Search, structured: StructuredSearch, plan: dict[str, Any], failed: Verification,
+            effects: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """`plan` raised to cover what `failed` (its latest fresh verification) missed: the cheapest moves
+    that the study's measured effects say remove every shortfall (raising.raise_moves); without such
+    effects, one move of every variable serving a missed constraint (StructuredSearch.serves: the pools
+    holding a missed queue's skills, its QC settings; of a roster's patterns only those with the most
+    heads on the hours whose items missed, as in repair)."""
+    shortfall = {name: -margin for name, margin in failed.margins.items()}
+    moved = raise_moves(plan, search.decisions, shortfall, effects, structured.estimated_cost) if effects else None
+    if moved is not None:
+        return moved
+    missed = [name for name, s in shortfall.items() if s > 0]
+    step = {d.path: max(1, d.steps // 25) if not d.is_int else 1 for d in search.decisions}
+    moves = [(d, m) for d in structured.serves(missed) if d.choices is None
+             if (m := structured.moved(plan, d, step[d.path])) is not None]
+    seen = Outcome(plan, -1, failed.objective.get(search.objectives[0], 0.0), dict(shortfall), False,
+                   failed.late_share)
+    return dict(plan, **{d.path: m[d.path] for d, m in structured.narrowed(plan, seen, moves)})
+
+
+def _raise_until_verified(search: Search, failed: Verification, fresh: int, jobs: int | None,
+                          studied: Studied | None = None) -> list[Verification]:
+    """A candidate failed verification: raise it where it missed (_raised, with the effects the study
+    measured around it) and verify again on the same fresh replications, so that the second look is
+    paired with the first, up to RAISES rounds. The plan so found is dearer than the search's optimum,
+    but verified; the summary says it was raised."""
     structured = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [])
+    effects = move_effects(failed.params, search.decisions, studied.outcomes, studied.spread) if studied else {}
     out, plan = [], dict(failed.params)
     for round_ in range(RAISES):
-        missed = [name for name, margin in failed.margins.items() if margin < 0]
-        step = {d.path: max(1, d.steps // 25) if not d.is_int else 1 for d in search.decisions}
-        moves = [(d, moved) for d in structured.serves(missed) if d.choices is None
-                 if (moved := structured.moved(plan, d, step[d.path])) is not None]
-        seen = Outcome(plan, -1, failed.objective.get(search.objectives[0], 0.0),
-                       {name: -margin for name, margin in failed.margins.items()}, False, failed.late_share)
-        raised = dict(plan, **{d.path: moved[d.path] for d, moved in structured.narrowed(plan, seen, moves)})
+        raised = _raised(search, structured, plan, failed, effects)
         if raised == plan:
             break
         plan = raised
@@ -292,6 +324,21 @@ def _raise_until_verified(search: Search, failed: Verification, fresh: int, jobs
         if failed.met:
             break
     return out
+
+
+def _raise_estimate(search: Search, failed: list[Verification],
+                    studied: Studied) -> tuple[float, Verification] | None:
+    """(paid cost, candidate) of the cheapest failed candidate once raised by the study's measured effects;
+    None when no failed candidate has them."""
+    structured = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [])
+    best = None
+    for v in failed:
+        effects = move_effects(v.params, search.decisions, studied.outcomes, studied.spread)
+        moved = raise_moves(v.params, search.decisions, {n: -m for n, m in v.margins.items()}, effects,
+                            structured.estimated_cost) if effects else None
+        if moved is not None and (best is None or structured.estimated_cost(moved) < best[0]):
+            best = (structured.estimated_cost(moved), v)
+    return best
 
 
 def _search_bias(checked: list[Verification], margins: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -307,13 +354,16 @@ def _search_bias(checked: list[Verification], margins: dict[str, dict[str, float
 
 
 def _corrected_picks(search: Search, trials: list[optuna.trial.FrozenTrial], checked: list[Verification],
-                     fresh: int, jobs: int | None) -> list[Verification]:
+                     fresh: int, jobs: int | None, ceiling: float = math.inf) -> list[Verification]:
     """Every candidate failed verification: the search's replications were kinder than fresh ones (it
     picked its plans for their luck). Shift every plan's search margins by that bias, per constraint
-    (_search_bias), and verify the cheapest plan of the study that still meets every target; repeat with
-    the bias updated, up to RAISES rounds. Under common random numbers the luck of the search's
-    replications is shared by every plan, so the plans on the descent's way down, with more room, are
-    the ones the correction brings back."""
+    (_search_bias), and verify the cheapest plan of the study that still meets every target and whose
+    paid cost is below `ceiling` (what raising a failed candidate would cost); repeat with the bias
+    updated, up to RAISES rounds. Under common random numbers the luck of the search's replications is
+    shared by every plan, so the plans on the descent's way down, with more room, are the ones the
+    correction brings back."""
+    priced = None if math.isinf(ceiling) else StructuredSearch(search.raw, search.decisions, search.constraints,
+                                                               lambda plans, near: [])
     full = [t for t in trials if t.user_attrs.get("replications") == search.replications
             and "screened" not in t.user_attrs and t.user_attrs.get("verification_margins")]
     margins = {plan_key(t.params): t.user_attrs["verification_margins"] for t in full}
@@ -322,6 +372,7 @@ def _corrected_picks(search: Search, trials: list[optuna.trial.FrozenTrial], che
         bias = _search_bias(checked + out, margins)
         tried = {plan_key(v.params) for v in checked + out}
         meeting = [t for t in full if plan_key(t.params) not in tried
+                   and (priced is None or priced.estimated_cost(dict(t.params)) < ceiling)
                    and all(m + bias.get(name, 0.0) <= 0 for name, m in margins[plan_key(t.params)].items())]
         if not bias or not meeting:
             break
@@ -337,10 +388,14 @@ def _corrected_picks(search: Search, trials: list[optuna.trial.FrozenTrial], che
 def choose(study: optuna.Study, search: Search, jobs: int | None = None, candidates: int = 5) -> OptimizeResult:
     """The cheapest plan that meets every target with 95% confidence on fresh replications (see verify.py).
 
-    Feasible trials are re-run in order of cost, up to `candidates` distinct plans, until one passes;
-    if none does, the remaining feasible plan with the widest margins is verified as well, and then the
-    most confident one is raised where it missed (_raise_until_verified). With no feasible trial, or
-    none passing, the result is infeasible and names the closest miss.
+    Feasible trials are re-run in order of cost, up to `candidates` distinct plans, until one passes, but
+    once one has failed, a dearer candidate is re-run only if it costs less than raising a failed one
+    by the effects the study measured (_raise_estimate): under common random numbers the candidates
+    share the search's luck and tend to fail together. If none passes: the bias-corrected pick
+    (_corrected_picks, below that same price), then, with no such estimate, the remaining feasible plan
+    with the widest margins; then the failed candidate is raised where it missed
+    (_raise_until_verified). With no feasible trial, or none passing, the result is infeasible and
+    names the closest miss.
     """
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
@@ -362,23 +417,31 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
                      key=lambda t: (not t.user_attrs.get("verification_ready", False), rank(t, search.decisions)))
     unique = list({json.dumps(t.params, sort_keys=True): t for t in reversed(ordered)}.values())[::-1]
     fresh = fresh_replications(search.replications)
-    checked = []
+    studied = _studied(complete, search.replications)
+    priced = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [])
+    checked: list[Verification] = []
     for trial in unique[:candidates]:
+        option = _raise_estimate(search, checked, studied)  # shared luck: the next candidate may fail too
+        if option is not None and priced.estimated_cost(dict(trial.params)) >= option[0]:
+            break
         result = verify(search.raw, dict(trial.params), search.objectives, search.constraints, fresh, jobs)
         checked.append(result)
         if result.met:
             break
     if checked and not any(v.met for v in checked):
-        checked += _corrected_picks(search, complete, checked, fresh, jobs)
-    tried = {plan_key(v.params) for v in checked}
-    rest = [t for t in unique[candidates:] if plan_key(t.params) not in tried]
-    if checked and not any(v.met for v in checked) and rest:
-        # every cheap candidate sat on the edge of a target: verify the plan with the widest margins too
-        robust = min(rest, key=lambda t: max((t.user_attrs.get("verification_margins") or
-                                              dict(t.constraints)).values(), default=0.0))
-        checked.append(verify(search.raw, dict(robust.params), search.objectives, search.constraints, fresh, jobs))
-    if checked and not any(v.met for v in checked):
-        checked += _raise_until_verified(search, max(checked, key=lambda v: v.confidence), fresh, jobs)
+        option = _raise_estimate(search, checked, studied)
+        checked += _corrected_picks(search, complete, checked, fresh, jobs, option[0] if option else math.inf)
+        tried = {plan_key(v.params) for v in checked}
+        rest = [t for t in unique[candidates:] if plan_key(t.params) not in tried]
+        if not any(v.met for v in checked) and option is None and rest:
+            # every cheap candidate sat on the edge of a target: verify the plan with the widest margins too
+            robust = min(rest, key=lambda t: max((t.user_attrs.get("verification_margins") or
+                                                  dict(t.constraints)).values(), default=0.0))
+            checked.append(verify(search.raw, dict(robust.params), search.objectives, search.constraints, fresh,
+                                  jobs))
+        if not any(v.met for v in checked):
+            start = option[1] if option else max(checked, key=lambda v: v.confidence)
+            checked += _raise_until_verified(search, start, fresh, jobs, studied)
     if checked:
         best = next((v for v in checked if v.met), max(checked, key=lambda v: v.confidence))
         closest = None if best.met else min(best.margins.items(), key=lambda kv: kv[1])

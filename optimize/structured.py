@@ -64,7 +64,7 @@ class StructuredSearch:
         self._exhausted = self._exhausted or any(r is None for r in results)
         return results
 
-    def _estimated_cost(self, plan: dict[str, Any]) -> float:
+    def estimated_cost(self, plan: dict[str, Any]) -> float:
         """Paid cost of a plan from its shifts and head-counts (no simulation): orders the moves."""
         key = plan_key(plan)
         if key not in self._cost_cache:
@@ -153,7 +153,7 @@ class StructuredSearch:
 
         def rank(c: tuple[Decision, dict[str, Any]]) -> tuple[float, float]:
             pool, i = pattern_of(c[0].path)  # type: ignore[misc]
-            extra = max(self._estimated_cost(c[1]) - self._estimated_cost(plan), 1e-9)
+            extra = max(self.estimated_cost(c[1]) - self.estimated_cost(plan), 1e-9)
             return -float(self._pattern_capacity(pool, i) @ missed[pool]) / extra, extra
 
         kept = sorted(patterns, key=rank)[:REPAIR_PATTERNS]
@@ -246,7 +246,7 @@ class StructuredSearch:
                 if moved is None:
                     blocked.add(d.path)
                     continue
-                saving = self._estimated_cost(plan) - self._estimated_cost(moved)
+                saving = self.estimated_cost(plan) - self.estimated_cost(moved)
                 effort = (d.index(plan[d.path]) - d.index(moved[d.path])) / max(1, d.steps)
                 # money first (a cost-free move only lowers QC work), then what has not failed yet, then size
                 candidates.append(((saving <= 0, d.path in failed_before, -saving, -effort, self.decisions.index(d)),
@@ -286,11 +286,11 @@ class StructuredSearch:
         25th of their range (at least one step). Returns the feasible ones, as descend() ranks moves."""
         tries = []
         for d, moved, r in failed:
-            if r is None or self._estimated_cost(moved) >= self._estimated_cost(plan):
+            if r is None or self.estimated_cost(moved) >= self.estimated_cost(plan):
                 continue
             free = [v for v in self.serves([c for c, x in r.violations.items() if x > 0])
                     if v.choices is None and v.path != d.path
-                    and self._estimated_cost(self.moved(moved, v, 1) or moved) <= self._estimated_cost(moved)]
+                    and self.estimated_cost(self.moved(moved, v, 1) or moved) <= self.estimated_cost(moved)]
             raised = dict(moved)
             for v in free:
                 raised = self.moved(raised, v, max(1, v.steps // 25)) or raised

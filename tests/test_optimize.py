@@ -448,3 +448,62 @@ def test_a_plan_on_the_edge_of_the_search_margins_passes_verification_about_half
     assert 0.4 <= pass_rate(level) <= 0.6
     t_margin_alone = pass_rate(-(base.mean() + t * sd / math.sqrt(6)))
     assert 0.4 <= t_margin_alone <= 0.6 if uncertain == 1 else t_margin_alone < 0.2
+
+
+def test_the_raise_after_verification_is_the_cheapest_cover_of_the_shortfalls_by_enumeration():
+    """Three variables with known effects per move on two constraints; c1 missed by 0.018, c2 passing with
+    0.01 to spare and hurt by one of the moves. The raise equals the cheapest combination that an
+    exhaustive enumeration of 0-8 moves each finds; a shortfall nothing measured can cover gives None."""
+    import itertools
+
+    from optimize.raising import raise_moves
+    from optimize.search_space import Decision
+
+    decisions = [Decision(f"pools.{p}.headcount", 0, 20, None, None) for p in "abc"]
+    price = {"pools.a.headcount": 10.0, "pools.b.headcount": 3.0, "pools.c.headcount": 4.5}
+    effects = {"pools.a.headcount": {"c1": -0.02, "c2": 0.0},
+               "pools.b.headcount": {"c1": -0.005, "c2": 0.004},
+               "pools.c.headcount": {"c1": -0.004, "c2": -0.001}}
+    shortfall = {"c1": 0.018, "c2": -0.01}
+    plan = {d.path: 5 for d in decisions}
+
+    def cost(p: dict) -> float:
+        return sum(price[k] * v for k, v in p.items())
+
+    best = min((m for m in itertools.product(range(9), repeat=3)
+                if all(sum(-effects[d.path][c] * x for d, x in zip(decisions, m)) >= shortfall[c] for c in shortfall)),
+               key=lambda m: sum(price[d.path] * x for d, x in zip(decisions, m)))
+    raised = raise_moves(plan, decisions, shortfall, effects, cost)
+    assert raised == {d.path: 5 + x for d, x in zip(decisions, best)}
+    assert raise_moves(plan, decisions, {"c1": 0.018, "c3": 0.01}, effects, cost) is None
+
+
+def test_move_effects_are_paired_differences_per_unit_from_the_nearest_neighbour_with_their_noise_margin():
+    """The plan's neighbour one head above along a (the descent came from there) and two heads below along
+    b, each on the same 3 replications, and one below along c that the paired look stopped after one
+    replication: the effect per upward unit is the mean paired difference (halved for b) plus the
+    one-sided 90% t margin of it (normal over the study's difference SD for c). A neighbour whose
+    differences are noise around 0 (d) does not show as help."""
+    from scipy import stats
+
+    from optimize.raising import move_effects
+    from optimize.search_space import Decision
+    from optimize.trials import Outcome, plan_key
+
+    decisions = [Decision(f"pools.{p}.headcount", 0, 20, None, None) for p in "abcd"]
+    plan = {d.path: 5 for d in decisions}
+    here = [0.0, 0.01, -0.01]
+
+    def seen(changes: dict, values: list[float]) -> tuple[str, Outcome]:
+        p = dict(plan, **changes)
+        return plan_key(p), Outcome(p, 0, 0.0, {"c1": float(np.mean(values))}, False, by_replication={"c1": values})
+
+    studied = dict([seen({}, here), seen({"pools.a.headcount": 6}, [-0.04, -0.02, -0.03]),
+                    seen({"pools.b.headcount": 3}, [0.05, 0.07, 0.03]), seen({"pools.c.headcount": 4}, [0.04]),
+                    seen({"pools.d.headcount": 6}, [0.01, 0.0, -0.01])])
+    effects = move_effects(plan, decisions, studied, {"c1": 0.002})
+    t = stats.t.ppf(0.9, 2) / math.sqrt(3)
+    assert effects["pools.a.headcount"]["c1"] == pytest.approx(-0.03 + t * 0.01)
+    assert effects["pools.b.headcount"]["c1"] == pytest.approx(-0.025 + t * 0.005)
+    assert effects["pools.c.headcount"]["c1"] == pytest.approx(-0.04 + stats.norm.ppf(0.9) * 0.002)
+    assert effects["pools.d.headcount"]["c1"] > 0

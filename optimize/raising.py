@@ -1,0 +1,98 @@
+"""How much to raise a plan that failed verification, from what the study already measured.
+
+Every candidate sits on the edge of the search's common random numbers, and fresh replications judge
+it worse: it misses some targets by a measured shortfall. The study holds the plan's neighbours along
+each variable (the descent stepped there, or tried to step down and the certificate records it), so
+the effect of one move of each variable on each constraint is known on the search's paired
+replications. The cheapest set of moves whose summed effect covers every shortfall, without using
+up the room of the constraints that passed, is a small covering integer program (scipy's milp).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from .search_space import Decision
+from .trials import Outcome, plan_key
+
+MOST = 8  # moves of one variable in one raise
+
+
+def move_effects(plan: dict[str, Any], decisions: list[Decision], studied: dict[str, Outcome],
+                 spread: dict[str, float] | None = None) -> dict[str, dict[str, float]]:
+    """Per variable (not categorical), the change in each constraint's violation per upward unit move,
+    from the nearest neighbour along that variable in `studied` (plan key -> outcome): above the plan
+    on a tie (the step the descent came down), else below it. Each change is the mean paired difference
+    over the replications both ran plus a one-sided 90% margin of it (t over the differences' own SD; for
+    a neighbour the paired look stopped after one replication, normal over `spread`, the study's SD of
+    such differences), so that noise never shows as help (negative: the move helps) and harm is not
+    understated: a move that only looks useful on luck (a QC rate "helping" a turnaround) is not bought.
+    Variables with no neighbour are left out, and so are constraints whose noise is unknown."""
+    here = studied.get(plan_key(plan))
+    if here is None:
+        return {}
+    effects = {}
+    for d in decisions:
+        if d.choices is None:
+            k = d.index(plan[d.path])
+            near = sorted((abs(j - k), j < k, j) for j in range(d.steps + 1)
+                          if j != k and plan_key(dict(plan, **{d.path: d.at(j)})) in studied)
+            if near:
+                j = near[0][2]
+                there = studied[plan_key(dict(plan, **{d.path: d.at(j)}))]
+                changes = {name: _effect(there.by_replication[name], ours, _unit(d) / (j - k), (spread or {}).get(name))
+                           for name, ours in here.by_replication.items() if name in there.by_replication}
+                effects[d.path] = {name: c for name, c in changes.items() if c is not None}
+    return effects
+
+
+def _effect(there: list[float], here: list[float], per_unit: float, spread: float | None) -> float | None:
+    """Mean per-unit paired difference over the replications both ran, plus its one-sided 90% margin."""
+    from scipy import stats
+
+    m = min(len(there), len(here))
+    change = (np.asarray(there[:m], dtype=float) - np.asarray(here[:m], dtype=float)) * per_unit
+    if m >= 2:
+        return float(change.mean() + stats.t.ppf(0.9, m - 1) * change.std(ddof=1) / math.sqrt(m))
+    if m == 1 and spread is not None:
+        return float(change[0] + stats.norm.ppf(0.9) * spread * abs(per_unit))
+    return None
+
+
+def _unit(d: Decision) -> int:
+    """Grid steps of one raise move: one head, or a 25th of a rate's range."""
+    return 1 if d.is_int else max(1, d.steps // 25)
+
+
+def raise_moves(plan: dict[str, Any], decisions: list[Decision], shortfall: dict[str, float],
+                effects: dict[str, dict[str, float]],
+                cost_of: Callable[[dict[str, Any]], float]) -> dict[str, Any] | None:
+    """The cheapest plan above `plan` whose moves, by `effects`, remove every constraint's `shortfall`
+    (> 0: missed by that much; <= 0: the room a passing constraint may give up); None when the study's
+    effects cannot cover some shortfall. Each move's price is its paid cost (`cost_of` the moved plan
+    minus the plan's), at least a millionth of the plan's so that no move is free."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    by_path = {d.path: d for d in decisions}
+    paths = [p for p in effects if by_path[p].index(plan[p]) + _unit(by_path[p]) <= by_path[p].steps]
+    missed = [name for name, s in shortfall.items() if s > 0]
+    if not paths or not missed:
+        return None
+    base = cost_of(plan)
+    price = np.array([max(cost_of(dict(plan, **{p: by_path[p].at(by_path[p].index(plan[p]) + _unit(by_path[p]))}))
+                          - base, 1e-6 * max(abs(base), 1.0)) for p in paths])
+    names = sorted(shortfall)
+    gain = np.array([[-effects[p].get(name, 0.0) for p in paths] for name in names])  # > 0: the move helps
+    if any(gain[names.index(name)].max() <= 0 for name in missed):
+        return None  # nothing the study measured moves this constraint the right way
+    room = [min(MOST, (by_path[p].steps - by_path[p].index(plan[p])) // _unit(by_path[p])) for p in paths]
+    solution = milp(price, integrality=np.ones(len(paths)), bounds=Bounds(0, room),
+                    constraints=LinearConstraint(gain, lb=np.array([shortfall[name] for name in names])))
+    if solution.x is None:
+        return None
+    moves = np.round(solution.x).astype(int)
+    return dict(plan, **{p: by_path[p].at(by_path[p].index(plan[p]) + m * _unit(by_path[p]))
+                         for p, m in zip(paths, moves) if m > 0})
