@@ -80,8 +80,9 @@ def search_lines(result: OptimizeResult) -> list[str]:
                          f"still meets every target once its margins carry the fresh replications' bias "
                          f"(round {v['corrected_after_verification']})")
         if v.get("raised_after_verification"):
-            lines.append(f"every search candidate failed verification: the plan was raised "
-                         f"{v['raised_after_verification']} time(s) where it missed, so it is dearer than the search's optimum")
+            lines.append(f"the search's candidates failed verification: the plan is one of them raised "
+                         f"{v['raised_after_verification']} time(s) by the moves that cover what it missed at least cost, "
+                         f"so it is dearer than the search's optimum")
     return lines
 
 

@@ -93,6 +93,6 @@ def raise_moves(plan: dict[str, Any], decisions: list[Decision], shortfall: dict
                     constraints=LinearConstraint(gain, lb=np.array([shortfall[name] for name in names])))
     if solution.x is None:
         return None
-    moves = np.round(solution.x).astype(int)
+    moves = [int(round(x)) for x in solution.x]
     return dict(plan, **{p: by_path[p].at(by_path[p].index(plan[p]) + m * _unit(by_path[p]))
                          for p, m in zip(paths, moves) if m > 0})

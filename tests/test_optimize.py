@@ -475,6 +475,7 @@ def test_the_raise_after_verification_is_the_cheapest_cover_of_the_shortfalls_by
                key=lambda m: sum(price[d.path] * x for d, x in zip(decisions, m)))
     raised = raise_moves(plan, decisions, shortfall, effects, cost)
     assert raised == {d.path: 5 + x for d, x in zip(decisions, best)}
+    assert json.loads(json.dumps(raised)) == raised  # plain ints: the summary is JSON
     assert raise_moves(plan, decisions, {"c1": 0.018, "c3": 0.01}, effects, cost) is None
 
 
