@@ -385,6 +385,19 @@ def _corrected_picks(search: Search, trials: list[optuna.trial.FrozenTrial], che
     return out
 
 
+def _widest(search: Search, rest: list[optuna.trial.FrozenTrial], checked: list[Verification], fresh: int,
+            jobs: int | None) -> list[Verification]:
+    """Every cheap candidate sat on the edge of a target: verify the feasible plan not yet checked with the
+    widest search margins (none left: nothing)."""
+    tried = {plan_key(v.params) for v in checked}
+    rest = [t for t in rest if plan_key(t.params) not in tried]
+    if not rest:
+        return []
+    robust = min(rest, key=lambda t: max((t.user_attrs.get("verification_margins") or
+                                          dict(t.constraints)).values(), default=0.0))
+    return [verify(search.raw, dict(robust.params), search.objectives, search.constraints, fresh, jobs)]
+
+
 def choose(study: optuna.Study, search: Search, jobs: int | None = None, candidates: int = 5) -> OptimizeResult:
     """The cheapest plan that meets every target with 95% confidence on fresh replications (see verify.py).
 
@@ -394,7 +407,8 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
     share the search's luck and tend to fail together. If none passes: the bias-corrected pick
     (_corrected_picks, below that same price), then, with no such estimate, the remaining feasible plan
     with the widest margins; then the failed candidate is raised where it missed
-    (_raise_until_verified). With no feasible trial, or none passing, the result is infeasible and
+    (_raise_until_verified); if that fails too, the dearer candidates passed over and then the widest
+    plan are verified after all. With no feasible trial, or none passing, the result is infeasible and
     names the closest miss.
     """
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -420,10 +434,12 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
     studied = _studied(complete, search.replications)
     priced = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [])
     checked: list[Verification] = []
+    deferred = []  # candidates dearer than raising a failed one: verified only if the raise fails
     for trial in unique[:candidates]:
         option = _raise_estimate(search, checked, studied)  # shared luck: the next candidate may fail too
         if option is not None and priced.estimated_cost(dict(trial.params)) >= option[0]:
-            break
+            deferred.append(trial)
+            continue
         result = verify(search.raw, dict(trial.params), search.objectives, search.constraints, fresh, jobs)
         checked.append(result)
         if result.met:
@@ -431,17 +447,18 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
     if checked and not any(v.met for v in checked):
         option = _raise_estimate(search, checked, studied)
         checked += _corrected_picks(search, complete, checked, fresh, jobs, option[0] if option else math.inf)
-        tried = {plan_key(v.params) for v in checked}
-        rest = [t for t in unique[candidates:] if plan_key(t.params) not in tried]
-        if not any(v.met for v in checked) and option is None and rest:
-            # every cheap candidate sat on the edge of a target: verify the plan with the widest margins too
-            robust = min(rest, key=lambda t: max((t.user_attrs.get("verification_margins") or
-                                                  dict(t.constraints)).values(), default=0.0))
-            checked.append(verify(search.raw, dict(robust.params), search.objectives, search.constraints, fresh,
-                                  jobs))
+        if not any(v.met for v in checked) and option is None:
+            checked += _widest(search, unique[candidates:], checked, fresh, jobs)
         if not any(v.met for v in checked):
             start = option[1] if option else max(checked, key=lambda v: v.confidence)
             checked += _raise_until_verified(search, start, fresh, jobs, studied)
+        for trial in deferred:  # the raise failed: the dearer candidates after all
+            if any(v.met for v in checked):
+                break
+            checked.append(verify(search.raw, dict(trial.params), search.objectives, search.constraints, fresh,
+                                  jobs))
+        if not any(v.met for v in checked) and option is not None:
+            checked += _widest(search, unique[candidates:], checked, fresh, jobs)
     if checked:
         best = next((v for v in checked if v.met), max(checked, key=lambda v: v.confidence))
         closest = None if best.met else min(best.margins.items(), key=lambda kv: kv[1])

@@ -508,3 +508,43 @@ def test_move_effects_are_paired_differences_per_unit_from_the_nearest_neighbour
     assert effects["pools.b.headcount"]["c1"] == pytest.approx(-0.025 + t * 0.005)
     assert effects["pools.c.headcount"]["c1"] == pytest.approx(-0.04 + stats.norm.ppf(0.9) * 0.002)
     assert effects["pools.d.headcount"]["c1"] > 0
+
+
+def test_when_the_raise_fails_the_dearer_candidates_it_passed_over_are_verified_after_all(tmp_path, monkeypatch):
+    """Two pools serve one queue; the study says one more head in the cheaper pool p1 covers the first
+    candidate's shortfall, so the dearer candidates (more heads in p2) are passed over for that raise.
+    Fresh replications (a fake verification) reject every plan with p1 raised and pass p2 >= 12: after
+    the raise's rounds fail, the candidates passed over are verified, and the cheapest that passes wins."""
+    import optimize.runner as runner
+    from optimize.verify import Verification
+
+    data = {**STAFFING_BASE, "pools": {"p1": {"headcount": 10, "skills": ["s"], "cost_per_hour": 5.0},
+                                       "p2": {"headcount": 10, "skills": ["s"], "cost_per_hour": 10.0}},
+            "optimize": {"trials": 10, "replications": 3,
+                         "variables": {"pools.p1.headcount": {"low": 5, "high": 20},
+                                       "pools.p2.headcount": {"low": 5, "high": 20}}}}
+    search = runner.prepare(write_yaml(tmp_path, data))
+    name = "queues.q.sla_attainment"
+    dists = {p: optuna.distributions.IntDistribution(5, 20) for p in ("pools.p1.headcount", "pools.p2.headcount")}
+    study = optuna.create_study()
+    for p1, p2 in [(10, 10), (9, 10), (10, 11), (10, 12), (10, 13)]:
+        level = 0.05 * (10 - p1) + 0.03 * (10 - p2) - 0.01
+        by_rep = [level, level + 0.002, level - 0.002]
+        study.add_trial(optuna.trial.create_trial(
+            params={"pools.p1.headcount": p1, "pools.p2.headcount": p2}, distributions=dists,
+            value=5.0 * p1 + 10.0 * p2, constraints={name: level},
+            user_attrs={"replications": 3, "violations_by_replication": {name: by_rep},
+                        "verification_margins": {name: level}, "verification_ready": level <= 0}))
+    verified = []
+
+    def fresh(raw, params, objectives, constraints, replications, jobs=None):
+        heads = (params["pools.p1.headcount"], params["pools.p2.headcount"])
+        verified.append(heads)
+        met = heads[0] == 10 and heads[1] >= 12
+        return Verification(params, {}, {"cost": 5.0 * heads[0] + 10.0 * heads[1]}, met, 0.99 if met else 0.2,
+                            {name: 0.01 if met else -0.02}, {}, {})
+
+    monkeypatch.setattr(runner, "verify", fresh)
+    result = runner.choose(study, search)
+    assert verified == [(10, 10), (11, 10), (12, 10), (13, 10), (10, 11), (10, 12)]
+    assert result.feasible and result.params == {"pools.p1.headcount": 10, "pools.p2.headcount": 12}
