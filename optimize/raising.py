@@ -43,7 +43,8 @@ def move_effects(plan: dict[str, Any], decisions: list[Decision], studied: dict[
             if near:
                 j = near[0][2]
                 there = studied[plan_key(dict(plan, **{d.path: d.at(j)}))]
-                changes = {name: _effect(there.by_replication[name], ours, _unit(d) / (j - k), (spread or {}).get(name))
+                per_unit = move_unit(d) / (j - k)
+                changes = {name: _effect(there.by_replication[name], ours, per_unit, (spread or {}).get(name))
                            for name, ours in here.by_replication.items() if name in there.by_replication}
                 effects[d.path] = {name: c for name, c in changes.items() if c is not None}
     return effects
@@ -62,7 +63,7 @@ def _effect(there: list[float], here: list[float], per_unit: float, spread: floa
     return None
 
 
-def _unit(d: Decision) -> int:
+def move_unit(d: Decision) -> int:
     """Grid steps of one raise move: one head, or a 25th of a rate's range."""
     return 1 if d.is_int else max(1, d.steps // 25)
 
@@ -77,22 +78,22 @@ def raise_moves(plan: dict[str, Any], decisions: list[Decision], shortfall: dict
     from scipy.optimize import Bounds, LinearConstraint, milp
 
     by_path = {d.path: d for d in decisions}
-    paths = [p for p in effects if by_path[p].index(plan[p]) + _unit(by_path[p]) <= by_path[p].steps]
+    paths = [p for p in effects if by_path[p].index(plan[p]) + move_unit(by_path[p]) <= by_path[p].steps]
     missed = [name for name, s in shortfall.items() if s > 0]
     if not paths or not missed:
         return None
     base = cost_of(plan)
-    price = np.array([max(cost_of(dict(plan, **{p: by_path[p].at(by_path[p].index(plan[p]) + _unit(by_path[p]))}))
-                          - base, 1e-6 * max(abs(base), 1.0)) for p in paths])
+    up = {p: by_path[p].at(by_path[p].index(plan[p]) + move_unit(by_path[p])) for p in paths}
+    price = np.array([max(cost_of(dict(plan, **{p: up[p]})) - base, 1e-6 * max(abs(base), 1.0)) for p in paths])
     names = sorted(shortfall)
     gain = np.array([[-effects[p].get(name, 0.0) for p in paths] for name in names])  # > 0: the move helps
     if any(gain[names.index(name)].max() <= 0 for name in missed):
         return None  # nothing the study measured moves this constraint the right way
-    room = [min(MOST, (by_path[p].steps - by_path[p].index(plan[p])) // _unit(by_path[p])) for p in paths]
+    room = [min(MOST, (by_path[p].steps - by_path[p].index(plan[p])) // move_unit(by_path[p])) for p in paths]
     solution = milp(price, integrality=np.ones(len(paths)), bounds=Bounds(0, room),
                     constraints=LinearConstraint(gain, lb=np.array([shortfall[name] for name in names])))
     if solution.x is None:
         return None
     moves = [int(round(x)) for x in solution.x]
-    return dict(plan, **{p: by_path[p].at(by_path[p].index(plan[p]) + m * _unit(by_path[p]))
+    return dict(plan, **{p: by_path[p].at(by_path[p].index(plan[p]) + m * move_unit(by_path[p]))
                          for p, m in zip(paths, moves) if m > 0})

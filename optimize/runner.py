@@ -34,7 +34,7 @@ from simulator.scenario import Problem, ScenarioError, load_raw, validate_data
 from .certificate import certify
 from .constraints import Constraint, check_objectives, plan_constraints
 from .pareto import pareto_front
-from .raising import move_effects, raise_moves
+from .raising import move_effects, move_unit, raise_moves
 from .rosters import expand, iterative_staffing, pattern_limits
 from .search_space import Decision, decisions, with_values
 from .start import analytic_start, analytic_starts, lower_bound
@@ -296,9 +296,8 @@ def _raised(search: Search, structured: StructuredSearch, plan: dict[str, Any], 
     if moved is not None:
         return moved
     missed = [name for name, s in shortfall.items() if s > 0]
-    step = {d.path: max(1, d.steps // 25) if not d.is_int else 1 for d in search.decisions}
     moves = [(d, m) for d in structured.serves(missed) if d.choices is None
-             if (m := structured.moved(plan, d, step[d.path])) is not None]
+             if (m := structured.moved(plan, d, move_unit(d))) is not None]
     seen = Outcome(plan, -1, failed.objective.get(search.objectives[0], 0.0), dict(shortfall), False,
                    failed.late_share)
     return dict(plan, **{d.path: m[d.path] for d, m in structured.narrowed(plan, seen, moves)})
@@ -326,19 +325,14 @@ def _raise_until_verified(search: Search, failed: Verification, fresh: int, jobs
     return out
 
 
-def _raise_estimate(search: Search, failed: list[Verification],
-                    studied: Studied) -> tuple[float, Verification] | None:
-    """(paid cost, candidate) of the cheapest failed candidate once raised by the study's measured effects;
-    None when no failed candidate has them."""
-    structured = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [])
-    best = None
-    for v in failed:
-        effects = move_effects(v.params, search.decisions, studied.outcomes, studied.spread)
-        moved = raise_moves(v.params, search.decisions, {n: -m for n, m in v.margins.items()}, effects,
-                            structured.estimated_cost) if effects else None
-        if moved is not None and (best is None or structured.estimated_cost(moved) < best[0]):
-            best = (structured.estimated_cost(moved), v)
-    return best
+def _raise_option(search: Search, priced: StructuredSearch, failed: Verification,
+                  studied: Studied) -> tuple[float, Verification] | None:
+    """(paid cost, candidate) of a failed candidate once raised by the study's measured effects; None when
+    the study has no effects that cover what it missed."""
+    effects = move_effects(failed.params, search.decisions, studied.outcomes, studied.spread)
+    moved = raise_moves(failed.params, search.decisions, {n: -m for n, m in failed.margins.items()}, effects,
+                        priced.estimated_cost) if effects else None
+    return None if moved is None else (priced.estimated_cost(moved), failed)
 
 
 def _search_bias(checked: list[Verification], margins: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -354,16 +348,15 @@ def _search_bias(checked: list[Verification], margins: dict[str, dict[str, float
 
 
 def _corrected_picks(search: Search, trials: list[optuna.trial.FrozenTrial], checked: list[Verification],
-                     fresh: int, jobs: int | None, ceiling: float = math.inf) -> list[Verification]:
+                     fresh: int, jobs: int | None, ceiling: float = math.inf,
+                     priced: StructuredSearch | None = None) -> list[Verification]:
     """Every candidate failed verification: the search's replications were kinder than fresh ones (it
     picked its plans for their luck). Shift every plan's search margins by that bias, per constraint
     (_search_bias), and verify the cheapest plan of the study that still meets every target and whose
-    paid cost is below `ceiling` (what raising a failed candidate would cost); repeat with the bias
+    paid cost (by `priced`) is below `ceiling` (what raising a failed candidate would cost); repeat with the bias
     updated, up to RAISES rounds. Under common random numbers the luck of the search's replications is
     shared by every plan, so the plans on the descent's way down, with more room, are the ones the
     correction brings back."""
-    priced = None if math.isinf(ceiling) else StructuredSearch(search.raw, search.decisions, search.constraints,
-                                                               lambda plans, near: [])
     full = [t for t in trials if t.user_attrs.get("replications") == search.replications
             and "screened" not in t.user_attrs and t.user_attrs.get("verification_margins")]
     margins = {plan_key(t.params): t.user_attrs["verification_margins"] for t in full}
@@ -403,7 +396,7 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
 
     Feasible trials are re-run in order of cost, up to `candidates` distinct plans, until one passes, but
     once one has failed, a dearer candidate is re-run only if it costs less than raising a failed one
-    by the effects the study measured (_raise_estimate): under common random numbers the candidates
+    by the effects the study measured (_raise_option): under common random numbers the candidates
     share the search's luck and tend to fail together. If none passes: the bias-corrected pick
     (_corrected_picks, below that same price), then, with no such estimate, the remaining feasible plan
     with the widest margins; then the failed candidate is raised where it missed
@@ -434,9 +427,10 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
     studied = _studied(complete, search.replications)
     priced = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [])
     checked: list[Verification] = []
+    options: list[tuple[float, Verification]] = []  # each failed candidate's raise, priced
     deferred = []  # candidates dearer than raising a failed one: verified only if the raise fails
     for trial in unique[:candidates]:
-        option = _raise_estimate(search, checked, studied)  # shared luck: the next candidate may fail too
+        option = min(options, key=lambda o: o[0], default=None)  # shared luck: the next may fail too
         if option is not None and priced.estimated_cost(dict(trial.params)) >= option[0]:
             deferred.append(trial)
             continue
@@ -444,9 +438,11 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
         checked.append(result)
         if result.met:
             break
+        options += [o for o in [_raise_option(search, priced, result, studied)] if o is not None]
     if checked and not any(v.met for v in checked):
-        option = _raise_estimate(search, checked, studied)
-        checked += _corrected_picks(search, complete, checked, fresh, jobs, option[0] if option else math.inf)
+        option = min(options, key=lambda o: o[0], default=None)
+        checked += _corrected_picks(search, complete, checked, fresh, jobs, option[0] if option else math.inf,
+                                    priced)
         if not any(v.met for v in checked) and option is None:
             checked += _widest(search, unique[candidates:], checked, fresh, jobs)
         if not any(v.met for v in checked):
