@@ -6,6 +6,8 @@ each variable (the descent stepped there, or tried to step down and the certific
 the effect of one move of each variable on each constraint is known on the search's paired
 replications. The cheapest set of moves whose summed effect covers every shortfall, without using
 up the room of the constraints that passed, is a small covering integer program (scipy's milp).
+When a raise falls short on fresh replications, what it achieved there corrects the effects for the
+next round (Broyden's secant update), so returns that shrink as capacity grows are not assumed away.
 """
 
 from __future__ import annotations
@@ -61,6 +63,32 @@ def _effect(there: list[float], here: list[float], per_unit: float, spread: floa
     if m == 1 and spread is not None:
         return float(change[0] + stats.norm.ppf(0.9) * spread * abs(per_unit))
     return None
+
+
+def corrected_effects(effects: dict[str, dict[str, float]], decisions: list[Decision], plan: dict[str, Any],
+                      raised: dict[str, Any], before: dict[str, list[float]],
+                      after: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """The effects after `plan` was raised to `raised` and both ran the same fresh replications (`before`,
+    `after`: each constraint's violation per replication). Broyden's update (1965): per constraint, the
+    gap between the achieved change (paired mean plus its one-sided 90% margin, as in move_effects) and
+    the change the effects predicted is shared among the moved variables in proportion to their moves,
+    the least change to the effects that reproduces what the raise achieved. Rounds of raising then
+    converge when each added head buys less than the last, where a fixed effect would undershoot again."""
+    by_path = {d.path: d for d in decisions}
+    moves = {p: (by_path[p].index(raised[p]) - by_path[p].index(plan[p])) / move_unit(by_path[p]) for p in effects}
+    norm = sum(m * m for m in moves.values())
+    if norm == 0:
+        return effects
+    out = {p: dict(e) for p, e in effects.items()}
+    for name in set(before) & set(after):
+        achieved = _effect(after[name], before[name], 1.0, None)
+        if achieved is None:
+            continue
+        gap = achieved - sum(m * effects[p].get(name, 0.0) for p, m in moves.items())
+        for p, m in moves.items():
+            if m:
+                out[p][name] = out[p].get(name, 0.0) + gap * m / norm
+    return out
 
 
 def move_unit(d: Decision) -> int:

@@ -34,7 +34,7 @@ from simulator.scenario import Problem, ScenarioError, load_raw, validate_data
 from .certificate import certify
 from .constraints import Constraint, check_objectives, plan_constraints
 from .pareto import pareto_front
-from .raising import move_effects, move_unit, raise_moves
+from .raising import corrected_effects, move_effects, move_unit, raise_moves
 from .rosters import expand, iterative_staffing, pattern_limits
 from .search_space import Decision, decisions, with_values
 from .start import analytic_start, analytic_starts, lower_bound
@@ -307,8 +307,9 @@ def _raise_until_verified(search: Search, failed: Verification, fresh: int, jobs
                           studied: Studied | None = None) -> list[Verification]:
     """A candidate failed verification: raise it where it missed (_raised, with the effects the study
     measured around it) and verify again on the same fresh replications, so that the second look is
-    paired with the first, up to RAISES rounds. The plan so found is dearer than the search's optimum,
-    but verified; the summary says it was raised."""
+    paired with the first, up to RAISES rounds; after a round that falls short, the effects are corrected
+    by what it achieved on those replications (raising.corrected_effects). The plan so found is dearer
+    than the search's optimum, but verified; the summary says it was raised."""
     structured = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [])
     effects = move_effects(failed.params, search.decisions, studied.outcomes, studied.spread) if studied else {}
     out, plan = [], dict(failed.params)
@@ -316,12 +317,15 @@ def _raise_until_verified(search: Search, failed: Verification, fresh: int, jobs
         raised = _raised(search, structured, plan, failed, effects)
         if raised == plan:
             break
-        plan = raised
-        failed = verify(search.raw, plan, search.objectives, search.constraints, fresh, jobs)
-        failed.raised = round_ + 1
-        out.append(failed)
-        if failed.met:
+        after = verify(search.raw, raised, search.objectives, search.constraints, fresh, jobs)
+        after.raised = round_ + 1
+        out.append(after)
+        if after.met:
             break
+        if effects:
+            effects = corrected_effects(effects, search.decisions, plan, raised, failed.by_replication,
+                                        after.by_replication)
+        plan, failed = raised, after
     return out
 
 

@@ -548,3 +548,53 @@ def test_when_the_raise_fails_the_dearer_candidates_it_passed_over_are_verified_
     result = runner.choose(study, search)
     assert verified == [(10, 10), (11, 10), (12, 10), (13, 10), (10, 11), (10, 12)]
     assert result.feasible and result.params == {"pools.p1.headcount": 10, "pools.p2.headcount": 12}
+
+
+def test_a_raise_that_falls_short_corrects_its_effects_by_what_it_achieved_and_covers_the_rest_next_round(
+        tmp_path, monkeypatch):
+    """The study measured one more head in the cheaper pool p1 as 0.01 of attainment, but on fresh
+    replications each head buys only 0.0025 (a fake verification, linear, noiseless). The first raise
+    (2 heads, predicted to cover the 0.02 shortfall) achieves 0.005; Broyden's update makes the effect
+    exactly the true one, so the second round buys the 6 heads still needed and passes. With the
+    study's effect unchanged, rounds 2 and 3 buy 2 and 1 heads and the raise fails (0.0125 short)."""
+    import optimize.runner as runner
+    from optimize.raising import corrected_effects
+    from optimize.verify import Verification
+
+    data = {**STAFFING_BASE, "pools": {"p1": {"headcount": 10, "skills": ["s"], "cost_per_hour": 5.0},
+                                       "p2": {"headcount": 10, "skills": ["s"], "cost_per_hour": 12.0}},
+            "optimize": {"trials": 10, "replications": 3,
+                         "variables": {"pools.p1.headcount": {"low": 5, "high": 20},
+                                       "pools.p2.headcount": {"low": 5, "high": 20}}}}
+    search = runner.prepare(write_yaml(tmp_path, data))
+    name = "queues.q.sla_attainment"
+
+    # the secant property on its own: after the update, the moves made predict what they achieved
+    effects = {"pools.p1.headcount": {name: -0.01}, "pools.p2.headcount": {name: -0.005}}
+    plan, raised = {"pools.p1.headcount": 10, "pools.p2.headcount": 10}, {"pools.p1.headcount": 13, "pools.p2.headcount": 11}
+    new = corrected_effects(effects, search.decisions, plan, raised, {name: [0.02] * 6}, {name: [0.008] * 6})
+    assert 3 * new["pools.p1.headcount"][name] + new["pools.p2.headcount"][name] == pytest.approx(-0.012)
+
+    dists = {p: optuna.distributions.IntDistribution(5, 20) for p in ("pools.p1.headcount", "pools.p2.headcount")}
+    study = optuna.create_study()
+    for p1, p2, level in [(10, 10, -0.001), (9, 10, 0.009), (10, 9, 0.004)]:
+        study.add_trial(optuna.trial.create_trial(
+            params={"pools.p1.headcount": p1, "pools.p2.headcount": p2}, distributions=dists,
+            value=5.0 * p1 + 12.0 * p2, constraints={name: level},
+            user_attrs={"replications": 3, "violations_by_replication": {name: [level] * 3},
+                        "verification_margins": {name: level}, "verification_ready": level <= 0}))
+    verified = []
+
+    def fresh(raw, params, objectives, constraints, replications, jobs=None):
+        heads = (params["pools.p1.headcount"], params["pools.p2.headcount"])
+        verified.append(heads)
+        violation = round(0.02 - 0.0025 * (heads[0] - 10) - 0.005 * (heads[1] - 10), 12)
+        met = violation <= 0
+        return Verification(params, {}, {"cost": 5.0 * heads[0] + 12.0 * heads[1]}, met, 0.99 if met else 0.2,
+                            {name: -violation}, {}, {}, by_replication={name: [violation] * replications})
+
+    monkeypatch.setattr(runner, "verify", fresh)
+    result = runner.choose(study, search)
+    assert verified == [(10, 10), (12, 10), (18, 10)]
+    assert result.feasible and result.params == {"pools.p1.headcount": 18, "pools.p2.headcount": 10}
+    assert result.verification["raised_after_verification"] == 2
