@@ -66,24 +66,21 @@ def _effect(there: list[float], here: list[float], per_unit: float, spread: floa
 
 
 def corrected_effects(effects: dict[str, dict[str, float]], decisions: list[Decision], plan: dict[str, Any],
-                      raised: dict[str, Any], before: dict[str, list[float]],
-                      after: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+                      raised: dict[str, Any], before: dict[str, float],
+                      after: dict[str, float]) -> dict[str, dict[str, float]]:
     """The effects after `plan` was raised to `raised` and both ran the same fresh replications (`before`,
-    `after`: each constraint's violation per replication). Broyden's update (1965): per constraint, the
-    gap between the achieved change (paired mean plus its one-sided 90% margin, as in move_effects) and
-    the change the effects predicted is shared among the moved variables in proportion to their moves,
-    the least change to the effects that reproduces what the raise achieved. Rounds of raising then
-    converge when each added head buys less than the last, where a fixed effect would undershoot again."""
+    `after`: each constraint's verification margin, < 0 missed). Broyden's update (1965), for each
+    constraint the raise was meant to cover: the gap between the change of its margin (the very shortfall
+    the covering program covers, paired on those replications) and the change the effects predicted is
+    shared among the moved variables in proportion to their moves, the least change to the effects that
+    reproduces what the raise achieved. A head that buys less than the study's neighbour showed is then
+    priced at what it bought, and the next round covers the rest rather than undershooting again."""
     by_path = {d.path: d for d in decisions}
     moves = {p: (by_path[p].index(raised[p]) - by_path[p].index(plan[p])) / move_unit(by_path[p]) for p in effects}
     norm = sum(m * m for m in moves.values())
-    if norm == 0:
-        return effects
     out = {p: dict(e) for p, e in effects.items()}
-    for name in set(before) & set(after):
-        achieved = _effect(after[name], before[name], 1.0, None)
-        if achieved is None:
-            continue
+    for name in [n for n, m in before.items() if m < 0 and math.isfinite(m) and math.isfinite(after.get(n, math.nan))] if norm else []:
+        achieved = before[name] - after[name]  # change of the shortfall, in violation units (< 0: it shrank)
         gap = achieved - sum(m * effects[p].get(name, 0.0) for p, m in moves.items())
         for p, m in moves.items():
             if m:

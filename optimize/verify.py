@@ -10,7 +10,7 @@ one-sided t probability that the true mean meets the target.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,6 @@ class Verification:
     late_share: dict[str, list[float]]  # per queue and hour of the week of arrival: share missed (evaluate.late_share)
     raised: int = 0  # rounds the plan was raised after every search candidate failed verification
     corrected: int = 0  # rounds of picking a study plan with the search's margins shifted by the fresh bias
-    by_replication: dict[str, list[float]] = field(default_factory=dict)  # constraint -> violation per replication
 
 
 def pool_hours(result: SimulationResult) -> dict[str, dict[str, np.ndarray]]:
@@ -69,10 +68,9 @@ def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], c
     summary = result.summary()
     t = stats.t.ppf(0.95, replications - 1)
     singles = [SimulationResult(scenario, [run]).summary() for run in result.runs]  # once, not per constraint
-    margins, confidences, by_replication = {}, [], {}
+    margins, confidences = {}, []
     for c in constraints:
         values = _per_replication(c.metric, singles)
-        by_replication[c.name] = np.nan_to_num(values - c.bound if c.op == "<=" else c.bound - values, nan=1.0).tolist()
         if np.isnan(values).any():
             margins[c.name], confidence = -math.inf, 0.0
         else:
@@ -85,4 +83,4 @@ def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], c
     return Verification(params=params, kpis=summary, objective=objective,
                         met=all(m >= 0 for m in margins.values()),
                         confidence=min(confidences, default=1.0), margins=margins, pool_hours=pool_hours(result),
-                        late_share=late_share(result.runs), by_replication=by_replication)
+                        late_share=late_share(result.runs))

@@ -513,8 +513,10 @@ def test_move_effects_are_paired_differences_per_unit_from_the_nearest_neighbour
 def test_when_the_raise_fails_the_dearer_candidates_it_passed_over_are_verified_after_all(tmp_path, monkeypatch):
     """Two pools serve one queue; the study says one more head in the cheaper pool p1 covers the first
     candidate's shortfall, so the dearer candidates (more heads in p2) are passed over for that raise.
-    Fresh replications (a fake verification) reject every plan with p1 raised and pass p2 >= 12: after
-    the raise's rounds fail, the candidates passed over are verified, and the cheapest that passes wins."""
+    Fresh replications (a fake verification) reject every plan with p1 raised and pass p2 >= 12. The
+    raise's rounds fail: p1 + 1 (the study's effect), then p2 + 1 (p1 bought nothing on the fresh
+    replications, so Broyden's update zeroes its effect), then one move of both (p2's + 1 bought nothing
+    either). Then the candidates passed over are verified, and the cheapest that passes wins."""
     import optimize.runner as runner
     from optimize.verify import Verification
 
@@ -546,7 +548,7 @@ def test_when_the_raise_fails_the_dearer_candidates_it_passed_over_are_verified_
 
     monkeypatch.setattr(runner, "verify", fresh)
     result = runner.choose(study, search)
-    assert verified == [(10, 10), (11, 10), (12, 10), (13, 10), (10, 11), (10, 12)]
+    assert verified == [(10, 10), (11, 10), (11, 11), (12, 12), (10, 11), (10, 12)]
     assert result.feasible and result.params == {"pools.p1.headcount": 10, "pools.p2.headcount": 12}
 
 
@@ -556,7 +558,8 @@ def test_a_raise_that_falls_short_corrects_its_effects_by_what_it_achieved_and_c
     replications each head buys only 0.0025 (a fake verification, linear, noiseless). The first raise
     (2 heads, predicted to cover the 0.02 shortfall) achieves 0.005; Broyden's update makes the effect
     exactly the true one, so the second round buys the 6 heads still needed and passes. With the
-    study's effect unchanged, rounds 2 and 3 buy 2 and 1 heads and the raise fails (0.0125 short)."""
+    study's effect unchanged, rounds 2 and 3 buy 2 and 1 heads and the raise fails (0.0125 short).
+    The update on its own: after it, the moves made predict exactly the change of margin they achieved."""
     import optimize.runner as runner
     from optimize.raising import corrected_effects
     from optimize.verify import Verification
@@ -569,10 +572,9 @@ def test_a_raise_that_falls_short_corrects_its_effects_by_what_it_achieved_and_c
     search = runner.prepare(write_yaml(tmp_path, data))
     name = "queues.q.sla_attainment"
 
-    # the secant property on its own: after the update, the moves made predict what they achieved
     effects = {"pools.p1.headcount": {name: -0.01}, "pools.p2.headcount": {name: -0.005}}
     plan, raised = {"pools.p1.headcount": 10, "pools.p2.headcount": 10}, {"pools.p1.headcount": 13, "pools.p2.headcount": 11}
-    new = corrected_effects(effects, search.decisions, plan, raised, {name: [0.02] * 6}, {name: [0.008] * 6})
+    new = corrected_effects(effects, search.decisions, plan, raised, {name: -0.02}, {name: -0.008})
     assert 3 * new["pools.p1.headcount"][name] + new["pools.p2.headcount"][name] == pytest.approx(-0.012)
 
     dists = {p: optuna.distributions.IntDistribution(5, 20) for p in ("pools.p1.headcount", "pools.p2.headcount")}
@@ -591,10 +593,11 @@ def test_a_raise_that_falls_short_corrects_its_effects_by_what_it_achieved_and_c
         violation = round(0.02 - 0.0025 * (heads[0] - 10) - 0.005 * (heads[1] - 10), 12)
         met = violation <= 0
         return Verification(params, {}, {"cost": 5.0 * heads[0] + 12.0 * heads[1]}, met, 0.99 if met else 0.2,
-                            {name: -violation}, {}, {}, by_replication={name: [violation] * replications})
+                            {name: -violation}, {}, {})
 
     monkeypatch.setattr(runner, "verify", fresh)
     result = runner.choose(study, search)
     assert verified == [(10, 10), (12, 10), (18, 10)]
     assert result.feasible and result.params == {"pools.p1.headcount": 18, "pools.p2.headcount": 10}
     assert result.verification["raised_after_verification"] == 2
+
