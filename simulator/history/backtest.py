@@ -24,7 +24,7 @@ from simulator.results import SimulationResult
 from simulator.scenario import Scenario, validate_data
 from simulator.scenario.calendar import horizon_origin
 from simulator.scenario.errors import AnnoplanError
-from simulator.scenario.task_log import TaskLog, read_task_log
+from simulator.scenario.task_log import read_task_log
 from simulator.simulation import simulate
 
 QUEUE_METRICS = ("delivered", "tat_p50_h", "tat_p90_h", "sla_attainment", "backlog")
