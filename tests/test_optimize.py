@@ -510,6 +510,32 @@ def test_move_effects_are_paired_differences_per_unit_from_the_nearest_neighbour
     assert effects["pools.d.headcount"]["c1"] > 0
 
 
+def _two_pool_search(tmp_path, p2_cost: float):
+    """A queue served by pools p1 (5 an hour) and p2 (`p2_cost`), each 5-20 heads: the prepared search."""
+    import optimize.runner as runner
+
+    data = {**STAFFING_BASE, "pools": {"p1": {"headcount": 10, "skills": ["s"], "cost_per_hour": 5.0},
+                                       "p2": {"headcount": 10, "skills": ["s"], "cost_per_hour": p2_cost}},
+            "optimize": {"trials": 10, "replications": 3,
+                         "variables": {"pools.p1.headcount": {"low": 5, "high": 20},
+                                       "pools.p2.headcount": {"low": 5, "high": 20}}}}
+    return runner.prepare(write_yaml(tmp_path, data))
+
+
+def _two_pool_study(name: str, p2_cost: float, levels: list[tuple[int, int, list[float]]]) -> optuna.Study:
+    """A study of (p1, p2) plans whose constraint `name` had these violations per replication."""
+    dists = {p: optuna.distributions.IntDistribution(5, 20) for p in ("pools.p1.headcount", "pools.p2.headcount")}
+    study = optuna.create_study()
+    for p1, p2, by_rep in levels:
+        level = float(np.mean(by_rep))
+        study.add_trial(optuna.trial.create_trial(
+            params={"pools.p1.headcount": p1, "pools.p2.headcount": p2}, distributions=dists,
+            value=5.0 * p1 + p2_cost * p2, constraints={name: level},
+            user_attrs={"replications": 3, "violations_by_replication": {name: by_rep},
+                        "verification_margins": {name: level}, "verification_ready": level <= 0}))
+    return study
+
+
 def test_when_the_raise_fails_the_dearer_candidates_it_passed_over_are_verified_after_all(tmp_path, monkeypatch):
     """Two pools serve one queue; the study says one more head in the cheaper pool p1 covers the first
     candidate's shortfall, so the dearer candidates (more heads in p2) are passed over for that raise.
@@ -520,23 +546,11 @@ def test_when_the_raise_fails_the_dearer_candidates_it_passed_over_are_verified_
     import optimize.runner as runner
     from optimize.verify import Verification
 
-    data = {**STAFFING_BASE, "pools": {"p1": {"headcount": 10, "skills": ["s"], "cost_per_hour": 5.0},
-                                       "p2": {"headcount": 10, "skills": ["s"], "cost_per_hour": 10.0}},
-            "optimize": {"trials": 10, "replications": 3,
-                         "variables": {"pools.p1.headcount": {"low": 5, "high": 20},
-                                       "pools.p2.headcount": {"low": 5, "high": 20}}}}
-    search = runner.prepare(write_yaml(tmp_path, data))
+    search = _two_pool_search(tmp_path, 10.0)
     name = "queues.q.sla_attainment"
-    dists = {p: optuna.distributions.IntDistribution(5, 20) for p in ("pools.p1.headcount", "pools.p2.headcount")}
-    study = optuna.create_study()
-    for p1, p2 in [(10, 10), (9, 10), (10, 11), (10, 12), (10, 13)]:
-        level = 0.05 * (10 - p1) + 0.03 * (10 - p2) - 0.01
-        by_rep = [level, level + 0.002, level - 0.002]
-        study.add_trial(optuna.trial.create_trial(
-            params={"pools.p1.headcount": p1, "pools.p2.headcount": p2}, distributions=dists,
-            value=5.0 * p1 + 10.0 * p2, constraints={name: level},
-            user_attrs={"replications": 3, "violations_by_replication": {name: by_rep},
-                        "verification_margins": {name: level}, "verification_ready": level <= 0}))
+    plans = [(10, 10), (9, 10), (10, 11), (10, 12), (10, 13)]
+    study = _two_pool_study(name, 10.0, [(p1, p2, [v, v + 0.002, v - 0.002]) for p1, p2 in plans
+                                         for v in [0.05 * (10 - p1) + 0.03 * (10 - p2) - 0.01]])
     verified = []
 
     def fresh(raw, params, objectives, constraints, replications, jobs=None):
@@ -564,12 +578,7 @@ def test_a_raise_that_falls_short_corrects_its_effects_by_what_it_achieved_and_c
     from optimize.raising import corrected_effects
     from optimize.verify import Verification
 
-    data = {**STAFFING_BASE, "pools": {"p1": {"headcount": 10, "skills": ["s"], "cost_per_hour": 5.0},
-                                       "p2": {"headcount": 10, "skills": ["s"], "cost_per_hour": 12.0}},
-            "optimize": {"trials": 10, "replications": 3,
-                         "variables": {"pools.p1.headcount": {"low": 5, "high": 20},
-                                       "pools.p2.headcount": {"low": 5, "high": 20}}}}
-    search = runner.prepare(write_yaml(tmp_path, data))
+    search = _two_pool_search(tmp_path, 12.0)
     name = "queues.q.sla_attainment"
 
     effects = {"pools.p1.headcount": {name: -0.01}, "pools.p2.headcount": {name: -0.005}}
@@ -577,14 +586,7 @@ def test_a_raise_that_falls_short_corrects_its_effects_by_what_it_achieved_and_c
     new = corrected_effects(effects, search.decisions, plan, raised, {name: -0.02}, {name: -0.008})
     assert 3 * new["pools.p1.headcount"][name] + new["pools.p2.headcount"][name] == pytest.approx(-0.012)
 
-    dists = {p: optuna.distributions.IntDistribution(5, 20) for p in ("pools.p1.headcount", "pools.p2.headcount")}
-    study = optuna.create_study()
-    for p1, p2, level in [(10, 10, -0.001), (9, 10, 0.009), (10, 9, 0.004)]:
-        study.add_trial(optuna.trial.create_trial(
-            params={"pools.p1.headcount": p1, "pools.p2.headcount": p2}, distributions=dists,
-            value=5.0 * p1 + 12.0 * p2, constraints={name: level},
-            user_attrs={"replications": 3, "violations_by_replication": {name: [level] * 3},
-                        "verification_margins": {name: level}, "verification_ready": level <= 0}))
+    study = _two_pool_study(name, 12.0, [(10, 10, [-0.001] * 3), (9, 10, [0.009] * 3), (10, 9, [0.004] * 3)])
     verified = []
 
     def fresh(raw, params, objectives, constraints, replications, jobs=None):
