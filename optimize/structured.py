@@ -32,6 +32,7 @@ from simulator.scenario import Scenario, validate_data
 
 from .analytic import pattern_of, weekly_capacity
 from .constraints import Constraint
+from .rosters import pattern_limits
 from .screen import paid_cost
 from .search_space import Decision, with_values
 from .trials import Outcome, effort, plan_key
@@ -358,13 +359,34 @@ class StructuredSearch:
 
     def between(self, low: dict[str, Any], high: dict[str, Any], share: float) -> dict[str, Any]:
         """The plan `share` of the way from `low` to `high`: each numeric variable on its grid (rounded),
-        each categorical as in `high`."""
+        each categorical as in `high`; a roster pool kept within its max_patterns (within_pattern_limits),
+        since the two ends may staff different patterns and their mix would be screened out unsimulated."""
         plan = dict(high)
         for d in self.decisions:
             if d.choices is None:
                 k0, k1 = d.index(low[d.path]), d.index(high[d.path])
                 plan[d.path] = d.at(int(round(k0 + share * (k1 - k0))))
-        return plan
+        return self.within_pattern_limits(plan)
+
+    def within_pattern_limits(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """The plan with every roster pool cut to its max_patterns: the patterns with the most heads stay
+        (ties: the earlier pattern), and each dropped pattern's heads join the kept ones whose hours of the
+        week overlap its own the most, up to each one's max_heads, so that the pool keeps its head-count
+        and, as near as the kept patterns allow, the hours it covers."""
+        out = dict(plan)
+        order = {d.path: i for i, d in enumerate(self.decisions)}
+        high = {d.path: int(d.high) for d in self.decisions if pattern_of(d.path) is not None}  # type: ignore[arg-type]
+        for pool, limit in pattern_limits(self.base).items():
+            staffed = sorted((p for p in high if pattern_of(p)[0] == pool and out[p] > 0),  # type: ignore[index]
+                             key=lambda p: (-out[p], order[p]))
+            hours = {p: self._pattern_capacity(pool, pattern_of(p)[1]) for p in staffed}  # type: ignore[index]
+            kept = staffed[:limit]
+            for p in staffed[limit:]:
+                for k in sorted(kept, key=lambda k: (-float(hours[p] @ hours[k]), order[k])):
+                    add = min(out[p], high[k] - out[k])
+                    out[k] += add
+                    out[p] -= add  # what no kept pattern has room for stays (then screened, as before)
+        return out
 
     def bracket(self, starts: list[dict[str, Any]], results: list[Outcome | None]) -> dict[str, Any] | None:
         """Between the cheapest feasible plan and the cheapest infeasible one among `starts`, the cheapest

@@ -268,3 +268,26 @@ def test_a_roster_raised_after_verification_moves_only_the_patterns_covering_the
     raised = [i for i in range(12) if result.params[f"pools.p.shifts.{i}.headcount"] == 2]
     assert len(raised) == REPAIR_PATTERNS < 12
     assert min(overlap(i) for i in raised) >= max(overlap(i) for i in range(12) if i not in raised)
+
+
+def test_a_bracket_plan_between_two_rosters_keeps_within_max_patterns_and_the_pools_heads(tmp_path):
+    """Halfway between a roster on the 00:00 and 08:00 patterns and one on 04:00 and 20:00 (daily 8-hour
+    patterns every 4 h, at most 2 a pool), plain interpolation staffs 4 patterns and would be screened
+    out unsimulated. The bracket's plan keeps the 2 with the most heads (00:00 and 04:00, 2 each) and
+    moves each other pattern's heads to the kept one its hours overlap: 20:00 (20-04) to 00:00, 08:00
+    (08-16) to 04:00. The pool keeps its 7 heads and passes the pattern screen."""
+    from optimize.rosters import over_pattern_limit, pattern_limits
+    from optimize.search_space import with_values
+    from optimize.structured import StructuredSearch
+
+    data = dict(THREE_BLOCKS, optimize={"rosters": {"p": {"every": "4h", "lengths": ["8h"], "days": ["daily"],
+                                                          "max_patterns": 2, "max_heads": 8}}})
+    search = prepare(write_yaml(tmp_path, data))
+    structured = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [])
+    heads = [f"pools.p.shifts.{i}.headcount" for i in range(6)]  # starts 00, 04, 08, 12, 16, 20
+    low = dict.fromkeys(heads, 0) | {heads[0]: 3, heads[2]: 2}
+    high = dict.fromkeys(heads, 0) | {heads[1]: 4, heads[5]: 4}
+    plan = structured.between(low, high, 0.5)
+    assert plan == dict.fromkeys(heads, 0) | {heads[0]: 4, heads[1]: 3}
+    scenario = validate_data(with_values(search.raw, plan), {}, "test")
+    assert over_pattern_limit(scenario, pattern_limits(scenario)) is None
