@@ -406,6 +406,11 @@ def _sets(scenario: Scenario, skills: list[str]) -> list[tuple[frozenset[str], b
 
 SHORTFALL_PENALTY = 1e3  # per server-hour uncovered, relative to the dearest head: cover first, then cost
 WAIVER_SHARE = 0.5  # of each SLA's allowed misses (1 - attainment) that whole uncovered hours may spend
+# The covering program stops after this many branch-and-bound nodes, a limit that gives the same start on
+# any machine and load (a time limit did not: the day-swing roster's start, and so its plan, changed with
+# the load). The time guard only stops a far larger program than the shipped scenarios hold.
+MILP_NODES = 300
+MILP_GUARD_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -597,7 +602,7 @@ def staff(scenario: Scenario, cols: list[Column], weekly: bool = False,
         constraints += [LinearConstraint(link, -np.inf, 0.0),
                         LinearConstraint(count, -np.inf, np.array([limit for limit, _ in groups], dtype=float))]
     result = milp(cost, constraints=constraints, bounds=Bounds(0, top), integrality=integrality,
-                  options={"time_limit": 20.0})
+                  options={"node_limit": MILP_NODES, "time_limit": MILP_GUARD_S})
     ks = result.x[:n] if result.x is not None else steps
     values = {c.path: c.low + c.step * int(round(k)) for c, k in zip(cols, ks)}
     shortfall = float(result.x[n:n + m].sum()) if result.x is not None and m else 0.0
