@@ -78,8 +78,12 @@ def corrected_effects(effects: dict[str, dict[str, float]], decisions: list[Deci
     by_path = {d.path: d for d in decisions}
     moves = {p: (by_path[p].index(raised[p]) - by_path[p].index(plan[p])) / move_unit(by_path[p]) for p in effects}
     norm = sum(m * m for m in moves.values())
+    if not norm:
+        return effects
     out = {p: dict(e) for p, e in effects.items()}
-    for name in [n for n, m in before.items() if m < 0 and math.isfinite(m) and math.isfinite(after.get(n, math.nan))] if norm else []:
+    for name, margin in before.items():
+        if not (margin < 0 and math.isfinite(margin) and math.isfinite(after.get(name, math.nan))):
+            continue  # met before the round, or undefined: not what the round was meant to cover
         achieved = before[name] - after[name]  # change of the shortfall, in violation units (< 0: it shrank)
         gap = achieved - sum(m * effects[p].get(name, 0.0) for p, m in moves.items())
         for p, m in moves.items():

@@ -328,18 +328,14 @@ def _raise_until_verified(search: Search, failed: Verification, fresh: int, jobs
     return out
 
 
-def _raise_option(search: Search, priced: StructuredSearch, studied: Studied,
-                  checked: list[Verification]) -> tuple[float, Verification] | None:
-    """(paid cost, candidate) of the cheapest raise of a failed candidate so far by the effects the study
-    measured around it; None when no failed candidate has effects that cover what it missed."""
-    options = []
-    for failed in (v for v in checked if not v.met):
-        effects = move_effects(failed.params, search.decisions, studied.outcomes, studied.spread)
-        moved = raise_moves(failed.params, search.decisions, {n: -m for n, m in failed.margins.items()}, effects,
-                            priced.estimated_cost) if effects else None
-        if moved is not None:
-            options.append((priced.estimated_cost(moved), failed))
-    return min(options, key=lambda o: o[0], default=None)
+def _raise_option(search: Search, priced: StructuredSearch, failed: Verification,
+                  studied: Studied) -> tuple[float, Verification] | None:
+    """(paid cost, candidate) of a failed candidate once raised by the study's measured effects; None when
+    the study has no effects that cover what it missed."""
+    effects = move_effects(failed.params, search.decisions, studied.outcomes, studied.spread)
+    moved = raise_moves(failed.params, search.decisions, {n: -m for n, m in failed.margins.items()}, effects,
+                        priced.estimated_cost) if effects else None
+    return None if moved is None else (priced.estimated_cost(moved), failed)
 
 
 def _search_bias(checked: list[Verification], margins: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -434,9 +430,10 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
     studied = _studied(complete, search.replications)
     priced = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [])
     checked: list[Verification] = []
+    options: list[tuple[float, Verification]] = []  # each failed candidate's raise, priced
     deferred = []  # candidates dearer than raising a failed one: verified only if the raise fails
     for trial in unique[:candidates]:
-        option = _raise_option(search, priced, studied, checked)  # shared luck: the next may fail too
+        option = min(options, key=lambda o: o[0], default=None)  # shared luck: the next may fail too
         if option is not None and priced.estimated_cost(dict(trial.params)) >= option[0]:
             deferred.append(trial)
             continue
@@ -444,8 +441,9 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
         checked.append(result)
         if result.met:
             break
+        options += [o for o in [_raise_option(search, priced, result, studied)] if o is not None]
     if checked and not any(v.met for v in checked):
-        option = _raise_option(search, priced, studied, checked)
+        option = min(options, key=lambda o: o[0], default=None)
         checked += _corrected_picks(search, complete, checked, fresh, jobs, option[0] if option else math.inf,
                                     priced)
         if not any(v.met for v in checked) and option is None:
