@@ -4,8 +4,10 @@ Each one-step decrease is looked up among the study's trials. It was either scre
 capacity), or evaluated on the search's replications (or on the first, paired with a neighbour:
 sequential.Paired); then the certificate names the constraint it
 misses most surely and the one-sided Student-t confidence that the true mean misses it, or, when its
-means meet every target, the target it is too close to for verification's 95% rule. A plan is a
-certified local optimum when every decrease is at a range's end, screened, a miss or too close.
+means meet every target, the target it is too close to for verification's 95% rule. A decrease that
+polishing verified on fresh replications (polish.py) is judged by that instead, the stronger evidence.
+A plan is a certified local optimum when every decrease is at a range's end, screened, a miss, too
+close, or fails verification on fresh replications.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from .search_space import Decision
 from .trials import COMPLETE, plan_key
 
 
-HELD = ("at its lower bound", "screened", "misses", "too close to a target to pass verification")
+FAILS_FRESH = "fails verification on fresh replications"
+HELD = ("at its lower bound", "screened", "misses", "too close to a target to pass verification", FAILS_FRESH)
 
 
 def miss_confidence(values: list[float], sd: float | None = None) -> float:
@@ -44,14 +47,22 @@ def paired_confidence(estimate: float, sd: float) -> float:
     return NormalDist().cdf(estimate / sd) if sd > 0 else float(estimate > 0)
 
 
-def _entry(decision: Decision, params: dict[str, Any], trials: dict[str, optuna.trial.FrozenTrial]) -> dict[str, Any]:
+def _entry(decision: Decision, params: dict[str, Any], trials: dict[str, optuna.trial.FrozenTrial],
+           fresh: dict[str, Any]) -> dict[str, Any]:
     value = params[decision.path]
     k = decision.index(value)
     if k == 0:
         return {"value": value, "status": "at its lower bound"}
     lower = decision.at(k - 1)
     entry: dict[str, Any] = {"value": value, "step_down": lower}
-    trial = trials.get(plan_key(dict(params, **{decision.path: lower})))
+    key = plan_key(dict(params, **{decision.path: lower}))
+    if key in fresh:
+        v = fresh[key]
+        if v.met:
+            return dict(entry, status="passes verification on fresh replications, not confirmed on a second set")
+        name = min(v.margins, key=lambda n: (v.margins[n], n))
+        return dict(entry, status=FAILS_FRESH, constraint=name, margin=v.margins[name], confidence=1 - v.confidence)
+    trial = trials.get(key)
     if trial is None:
         return dict(entry, status="not evaluated")
     entry["trial"] = trial.number
@@ -78,9 +89,11 @@ def _entry(decision: Decision, params: dict[str, Any], trials: dict[str, optuna.
                 confidence=missed[name])
 
 
-def certify(params: dict[str, Any], decisions: list[Decision], study: optuna.Study) -> dict[str, Any]:
-    """Per numeric variable: its value, the step below, and the evidence that the step misses a target."""
+def certify(params: dict[str, Any], decisions: list[Decision], study: optuna.Study,
+            fresh: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per numeric variable: its value, the step below, and the evidence that the step misses a target
+    (`fresh`: plan key -> verify.Verification of step-downs polishing tried)."""
     trials = {plan_key(t.params): t for t in study.get_trials(deepcopy=False, states=(COMPLETE,))}
-    variables = {d.path: _entry(d, params, trials) for d in decisions if d.choices is None}
+    variables = {d.path: _entry(d, params, trials, fresh or {}) for d in decisions if d.choices is None}
     held = all(e["status"] in HELD for e in variables.values())
     return {"local_optimum": held, "variables": variables}

@@ -8,6 +8,7 @@ from typing import Any
 from simulator.outputs.files import resolved_yaml, to_json, write_all
 from simulator.scenario import validate_data
 
+from .certificate import FAILS_FRESH
 from .plan import plan_table
 from .rosters import pattern_label, roster_rows, staffed_only
 from .runner import OptimizeResult
@@ -83,6 +84,12 @@ def search_lines(result: OptimizeResult) -> list[str]:
             lines.append(f"the search's candidates failed verification: the plan is one of them raised "
                          f"{v['raised_after_verification']} time(s) by the moves that cover what it missed at least cost, "
                          f"so it is dearer than the search's optimum")
+        if v.get("polish_checked"):
+            lines.append(f"polish: {v['polish_checked']} one-step decrease(s) verified on the same fresh replications; "
+                         + (f"{v['polished_steps']} passed, and the plan they reach passed again on "
+                            f"{v['replications']} further fresh replications" if v.get("polished_steps") else
+                            "the plan stands as first verified" + (" (the cheaper plan found failed on a second "
+                                                                   "fresh set)" if v.get("polish_unconfirmed") else "")))
     return lines
 
 
@@ -90,6 +97,8 @@ def _evidence(entry: dict[str, Any]) -> str:
     """One variable's certificate entry in a few words."""
     if entry["status"] == "misses":
         return f"misses {entry['constraint']} ({entry['confidence']:.0%} confidence)"
+    if entry["status"] == FAILS_FRESH:
+        return f"{FAILS_FRESH}: {entry['constraint']} by {-entry['margin']:.4g}"
     return entry["status"]
 
 

@@ -34,6 +34,7 @@ from simulator.scenario import Problem, ScenarioError, load_raw, validate_data
 from .certificate import certify
 from .constraints import Constraint, check_objectives, plan_constraints
 from .pareto import pareto_front
+from .polish import Polished, polish
 from .raising import corrected_effects, move_effects, move_unit, raise_moves
 from .rosters import expand, iterative_staffing, pattern_limits
 from .search_space import Decision, decisions, with_values
@@ -111,6 +112,7 @@ class Search:
     strategy: str = "auto"
     pattern_limits: dict[str, int] = field(default_factory=dict)  # pool -> max_patterns of its roster
     rosters: bool = False  # the scenario has optimize.rosters
+    polish: int = 0  # step-downs of the verified plan tried on fresh replications (polish.py)
 
 
 def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
@@ -132,7 +134,7 @@ def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
                     constraints=plan_constraints(scenario, str(path), lines), trials=spec.trials,
                     replications=spec.replications, seed=scenario.seed, name=scenario.name, screen=spec.screen,
                     prune=spec.prune, strategy=spec.strategy, pattern_limits=pattern_limits(scenario),
-                    rosters=bool(roster_variables))
+                    rosters=bool(roster_variables), polish=spec.polish)
     if spec.strategy == "grid" and _grid(search, fit=False) is None:
         where = lines.get(("optimize", "strategy"), (str(path), None))
         raise ScenarioError([Problem(where[0], where[1], "optimize.strategy",
@@ -404,8 +406,10 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
     (_corrected_picks, below that same price), then, with no such estimate, the remaining feasible plan
     with the widest margins; then the failed candidate is raised where it missed
     (_raise_until_verified); if that fails too, the dearer candidates passed over and then the widest
-    plan are verified after all. With no feasible trial, or none passing, the result is infeasible and
-    names the closest miss.
+    plan are verified after all. A plan that passes is then polished (polish.py, up to `optimize.polish`
+    verifications): its one-step decreases the study could not rule out are verified on the same fresh
+    replications, and a cheaper plan so found stands only if it passes again on a second fresh set.
+    With no feasible trial, or none passing, the result is infeasible and names the closest miss.
     """
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
@@ -460,14 +464,26 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
             checked += _widest(search, unique[candidates:], checked, fresh, jobs)
     if checked:
         best = next((v for v in checked if v.met), max(checked, key=lambda v: v.confidence))
-        closest = None if best.met else min(best.margins.items(), key=lambda kv: kv[1])
+        polished = Polished(best)
+        if best.met and search.polish and search.objectives in (["cost"], ["budget"]):
+            known = {plan_key(v.params): v for v in checked}
+            polished = polish(search.decisions, best, study, studied.outcomes, studied.spread, known, search.polish,
+                              priced.estimated_cost,
+                              lambda plan, first: verify(search.raw, plan, search.objectives, search.constraints,
+                                                         fresh, jobs, first=first))
+        final = polished.verification
+        closest = None if final.met else min(final.margins.items(), key=lambda kv: kv[1])
         verification = {"rule": "one-sided 95% t bound of every constraint meets its target",
-                        "replications": fresh, "candidates_checked": len(checked), "met": best.met,
-                        "confidence": best.confidence, "margins": best.margins,
+                        "replications": fresh, "candidates_checked": len(checked), "met": final.met,
+                        "confidence": final.confidence, "margins": final.margins,
                         "corrected_after_verification": best.corrected,
-                        "raised_after_verification": best.raised}
+                        "raised_after_verification": best.raised,
+                        "polish_checked": len(polished.checked), "polished_steps": polished.steps,
+                        "polish_unconfirmed": polished.confirmation is not None and not polished.steps}
+        best = final
         _bound(info, search, best.objective.get(search.objectives[0]) if best.met else None)
-        info["certificate"] = certify(best.params, search.decisions, study)
+        info["certificate"] = certify(best.params, search.decisions, study,
+                                      {**{plan_key(v.params): v for v in checked}, **polished.checked})
         return OptimizeResult(feasible=best.met, params=best.params, objective=best.objective, kpis=best.kpis,
                               trials=table, closest=closest, scenario_raw=search.raw, verification=verification,
                               search=info, pareto=pareto, by_hour=by_hour(search.raw, best))

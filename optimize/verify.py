@@ -25,6 +25,7 @@ from .evaluate import late_share
 from .search_space import with_values
 
 FRESH = 1_000_000  # replication indices of verification runs start here: streams unused by the search
+CONFIRM = 2_000_000  # a second fresh set: confirms a plan chosen by looking at the first (polish.py)
 
 
 @dataclass
@@ -61,10 +62,10 @@ def _per_replication(metric: str, singles: list[dict[str, Any]]) -> np.ndarray:
 
 
 def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], constraints: list[Constraint],
-           replications: int, jobs: int | None = None) -> Verification:
-    """Run the plan on `replications` fresh replications and judge it by the rule above."""
+           replications: int, jobs: int | None = None, first: int = FRESH) -> Verification:
+    """Run the plan on `replications` fresh replications (indices from `first`) and judge it by the rule above."""
     scenario = validate_data(with_values(raw, params), {}, "verify")
-    result = SimulationResult(scenario, run_replications(scenario, replications, jobs=jobs, first=FRESH))
+    result = SimulationResult(scenario, run_replications(scenario, replications, jobs=jobs, first=first))
     summary = result.summary()
     t = stats.t.ppf(0.95, replications - 1)
     singles = [SimulationResult(scenario, [run]).summary() for run in result.runs]  # once, not per constraint

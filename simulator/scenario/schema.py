@@ -369,6 +369,7 @@ class Optimize(Model):
     prune: bool = True  # stop a trial's replications early when it is clearly infeasible or costlier
     strategy: Literal["auto", "structured", "tpe", "grid"] = "auto"  # see optimize/runner.py
     rosters: Annotated[dict[str, Roster], Field(max_length=50)] = {}  # pool -> candidate shift patterns
+    polish: Annotated[int, Field(ge=0, le=1000)] = 6  # step-downs of the verified plan tried on fresh replications
 
 
 class Scenario(Model):

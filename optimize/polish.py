@@ -1,0 +1,104 @@
+"""Polish the verified plan: its one-step decreases that the study could not rule out, judged on fresh
+replications, and the result confirmed on replications that played no part in choosing it.
+
+The search judges plans on a few common random numbers. A step down that missed there by their luck
+(an extreme-value KPI such as a pool's worst day of exposure), or that the descent never reached
+before the budget ran out, is money left on the table. So once a plan passes verification, each
+one-step decrease that saves money, unless the study showed it to miss with confidence (the
+certificate: screened, or a miss at SURE), is verified on the same fresh replications: the largest
+saving first among those the study's measured effects expect to pass, then the rest. One that passes
+with KEEP confidence becomes the plan, and its variable may step again; one that does not is not
+stepped again (fewer heads elsewhere never help it), up to `tries` verifications.
+
+Picking among several plans by one set of replications favours the lucky ones, so a polished plan
+stands only if it also passes on a second fresh set (verify.CONFIRM); otherwise the plan that
+verification first passed stands. Either way, every decrease that failed on fresh replications is
+evidence for the certificate (certificate.certify's `fresh`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import optuna
+
+from .certificate import certify
+from .raising import move_effects
+from .search_space import Decision
+from .trials import Outcome, plan_key
+from .verify import CONFIRM, FRESH, Verification
+
+SURE = 0.99  # a step down the study saw miss with at least this confidence is not tried again
+KEEP = 0.99  # a step is kept only this sure on the first set: one that barely passes there (95%) is a
+# coin flip on the second, and a failed confirmation throws away every step
+
+
+@dataclass
+class Polished:
+    """What polishing did: the plan that stands and the evidence gathered on the way."""
+
+    verification: Verification  # the confirmed polished plan (on the CONFIRM set), or the one first verified
+    steps: int = 0  # step-downs in the plan that stands
+    checked: dict[str, Verification] = field(default_factory=dict)  # plan key -> each step-down tried (first set)
+    confirmation: Verification | None = None  # the polished plan on the second fresh set, if any step passed
+
+
+def _ruled_out(plan: dict[str, Any], decisions: list[Decision], study: optuna.Study) -> set[str]:
+    """The variables whose step down from `plan` the study already rules out: at a range's end, screened,
+    or a miss at SURE confidence (certificate.certify)."""
+    entries = certify(plan, decisions, study)["variables"]
+    return {path for path, e in entries.items() if "step_down" not in e or e["status"] == "screened"
+            or (e["status"] == "misses" and e["confidence"] >= SURE)}
+
+
+def _options(plan: dict[str, Any], decisions: list[Decision], blocked: set[str],
+             price: Callable[[dict[str, Any]], float], effects: dict[str, dict[str, float]],
+             margins: dict[str, float]) -> list[tuple[Decision, dict[str, Any]]]:
+    """The money-saving step-downs of the variables not `blocked`, in the order to try them: those the
+    measured effects expect to keep every margin (or have none for) before those they expect to miss;
+    each group by saving, largest first."""
+    ranked = []
+    for i, d in enumerate(decisions):
+        if d.choices is not None or d.path in blocked or d.index(plan[d.path]) == 0:
+            continue
+        lower = dict(plan, **{d.path: d.at(d.index(plan[d.path]) - 1)})
+        saving = price(plan) - price(lower)
+        if saving <= 0:
+            continue
+        effect = effects.get(d.path, {})  # per step up: a step down changes each violation by minus it
+        expected_miss = any(margins.get(name, 0.0) + change < 0 for name, change in effect.items())
+        ranked.append(((expected_miss, -saving, i), d, lower))
+    return [(d, lower) for _, d, lower in sorted(ranked, key=lambda r: r[0])]
+
+
+def polish(decisions: list[Decision], verified: Verification, study: optuna.Study, studied: dict[str, Outcome],
+           spread: dict[str, float], known: dict[str, Verification], tries: int,
+           price: Callable[[dict[str, Any]], float], judge: Callable[[dict[str, Any], int], Verification]) -> Polished:
+    """Step the verified plan down while steps pass on the same fresh replications (up to `tries` new
+    verifications; `known`: plan key -> what verification already found on them), then confirm the
+    result on the second fresh set (see the module docstring). `judge(plan, first)` verifies a plan on
+    the fresh replications from index `first`. Fewer heads never help, so a variable whose step down
+    missed (on fresh replications, or surely in the study) is not stepped down again from a lower plan;
+    the effects measured around the verified plan order the steps all the way down."""
+    current, steps, checked = verified, 0, {}
+    blocked = _ruled_out(verified.params, decisions, study)
+    effects = move_effects(verified.params, decisions, studied, spread)
+    while len(checked) < tries:
+        options = _options(dict(current.params), decisions, blocked, price, effects, current.margins)
+        if not options:
+            break
+        d, lower = options[0]
+        result = known.get(plan_key(lower)) or checked.get(plan_key(lower))
+        if result is None:
+            result = checked[plan_key(lower)] = judge(lower, FRESH)
+        if result.met and result.confidence >= KEEP:
+            current, steps = result, steps + 1
+        else:
+            blocked.add(d.path)
+    if not steps:
+        return Polished(verified, 0, checked)
+    confirmation = judge(dict(current.params), CONFIRM)
+    if confirmation.met:
+        return Polished(confirmation, steps, checked, confirmation)
+    return Polished(verified, 0, checked, confirmation)
