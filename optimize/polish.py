@@ -7,7 +7,7 @@ before the budget ran out, is money left on the table. So once a plan passes ver
 one-step decrease that saves money, unless the study showed it to miss with confidence (the
 certificate: screened, or a miss at SURE), is verified on the same fresh replications: the largest
 saving first among those the study's measured effects expect to pass, then the rest. One that passes
-with KEEP confidence becomes the plan, and its variable may step again; one that does not is not
+with KEEP confidence (or nearly the verified plan's, if less) becomes the plan, and its variable may step again; one that does not is not
 stepped again (fewer heads elsewhere never help it), up to `tries` verifications.
 
 Picking among several plans by one set of replications favours the lucky ones, so a polished plan
@@ -30,8 +30,10 @@ from .trials import Outcome, plan_key
 from .verify import CONFIRM, FRESH, Verification
 
 SURE = 0.99  # a step down the study saw miss with at least this confidence is not tried again
-KEEP = 0.99  # a step is kept only this sure on the first set: one that barely passes there (95%) is a
-# coin flip on the second, and a failed confirmation throws away every step
+KEEP = 0.99  # a step is kept only this sure on the first set (or nearly as sure as the plan verified, if
+# that is less): one that barely passes there (95%) is a coin flip on the second, and a failed
+# confirmation throws away every step
+NEARLY = 0.005  # "nearly as sure": a step of a variable that hardly moves the binding target only adds noise
 
 
 @dataclass
@@ -82,6 +84,7 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
     missed (on fresh replications, or surely in the study) is not stepped down again from a lower plan;
     the effects measured around the verified plan order the steps all the way down."""
     current, steps, checked = verified, 0, {}
+    keep = min(KEEP, verified.confidence - NEARLY)
     blocked = _ruled_out(verified.params, decisions, study)
     effects = move_effects(verified.params, decisions, studied, spread)
     while len(checked) < tries:
@@ -92,7 +95,7 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
         result = known.get(plan_key(lower)) or checked.get(plan_key(lower))
         if result is None:
             result = checked[plan_key(lower)] = judge(lower, FRESH)
-        if result.met and result.confidence >= KEEP:
+        if result.met and result.confidence >= keep:
             current, steps = result, steps + 1
         else:
             blocked.add(d.path)

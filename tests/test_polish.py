@@ -133,3 +133,37 @@ def test_the_second_fresh_set_keeps_polishing_within_verifications_95_percent_ru
         standing += out.verification.params != top
     assert kept_on_first / runs > 0.1
     assert standing / runs <= 0.05
+
+
+def test_a_step_is_kept_only_about_as_sure_as_the_plan_verified_or_99_percent():
+    """The verified plan passed with 97% confidence. A step that passes at 96.8% is kept (nearly as
+    sure); steps that pass at 96% and 96.2% are not, and their variables are not stepped again; the
+    kept plan is then confirmed on the second set. From a plan verified at 99.9%, a step at 98.5% is
+    not kept."""
+    from optimize.polish import polish
+    from optimize.search_space import Decision
+    from optimize.verify import CONFIRM, Verification
+
+    decisions = [Decision(f"pools.p{i}.headcount", 0, 20, None, None) for i in range(2)]
+    top = {d.path: 10 for d in decisions}
+    price = lambda plan: 2.0 * plan["pools.p0.headcount"] + plan["pools.p1.headcount"]  # noqa: E731
+    sure = {(9, 10): 0.968, (8, 10): 0.96, (9, 9): 0.962}
+    calls = []
+
+    def judge(plan: dict, first: int) -> Verification:
+        heads = (plan["pools.p0.headcount"], plan["pools.p1.headcount"])
+        calls.append((heads, first))
+        confidence = 0.97 if first == CONFIRM else sure.get(heads, 0.5)
+        return Verification(plan, {}, {"cost": price(plan)}, confidence >= 0.95, confidence, {NAME: 0.0}, {}, {})
+
+    start = Verification(top, {}, {"cost": price(top)}, True, 0.97, {NAME: 0.0}, {}, {})
+    out = polish(decisions, start, optuna.create_study(), {}, {}, {}, 4, price, judge)
+    assert [h for h, _ in calls] == [(9, 10), (8, 10), (9, 9), (9, 10)]
+    assert calls[-1][1] == CONFIRM and out.steps == 1
+    assert out.verification.params == {"pools.p0.headcount": 9, "pools.p1.headcount": 10}
+
+    start.confidence, calls[:] = 0.999, []
+    sure[(9, 10)] = 0.985
+    out = polish(decisions, start, optuna.create_study(), {}, {}, {}, 4, price, judge)
+    assert out.steps == 0 and out.confirmation is None
+    assert [h for h, _ in calls] == [(9, 10), (10, 9)]
