@@ -12,6 +12,8 @@ import pytest
 
 from optimize import optimize
 from optimize.analytic import hall_overload
+from optimize.certificate import FAILS_FRESH
+from optimize.verify import FRESH
 from simulator.model.engine import run_replication
 from simulator.scenario.loader import validate_data
 from tests.helpers import write_yaml
@@ -56,7 +58,7 @@ def test_six_independent_pools_each_at_its_erlang_c_optimum(tmp_path, seed):
     assert result.feasible and result.params == exact
     assert result.search["strategy"] == "structured"
     cert = result.search["certificate"]
-    assert cert["local_optimum"] and all(e["status"] == "misses" for e in cert["variables"].values())
+    assert cert["local_optimum"] and all(e["status"] in ("misses", FAILS_FRESH) for e in cert["variables"].values())
     assert 0 < result.search["lower_bound"] <= result.objective["cost"]
 
 
@@ -231,12 +233,13 @@ def test_the_qc_sample_rate_is_the_smallest_meeting_the_quality_target(tmp_path)
 
 
 def test_the_certificate_claims_hold_when_rechecked(tmp_path):
-    """Each one-step decrease the certificate says misses a target does miss it on fresh replications."""
+    """Each one-step decrease the certificate says misses a target (on the search's replications, or
+    on verification's when polishing tried it) does miss it, by theory and on yet other replications."""
     data = six_pools(4)
     data["optimize"] = dict(data["optimize"], trials=10)
     result = optimize(write_yaml(tmp_path, data), jobs=2)
     for path, entry in result.search["certificate"]["variables"].items():
-        assert entry["status"] == "misses"
+        assert entry["status"] in ("misses", FAILS_FRESH)
         i = int(path.split(".")[1][1:])
         lam, mean, target, attainment, _ = SIX[i]
         assert mmc_sojourn_cdf(target, lam, 1 / mean, entry["step_down"]) < attainment  # the theory agrees
@@ -291,8 +294,8 @@ def test_a_plan_every_candidate_of_which_fails_verification_is_raised_until_veri
     exact = {f"pools.p{i}.headcount": erlang_optimum(*spec[:4]) for i, spec in enumerate(SIX)}
     real = runner.verify
 
-    def strict(raw, params, objectives, constraints, replications, jobs=None):
-        result = real(raw, params, objectives, constraints, replications, jobs)
+    def strict(raw, params, objectives, constraints, replications, jobs=None, first=FRESH):
+        result = real(raw, params, objectives, constraints, replications, jobs, first)
         short = {f"queues.q{i}.sla_attainment": -0.01 for i in range(len(SIX))
                  if params[f"pools.p{i}.headcount"] <= exact[f"pools.p{i}.headcount"]}
         result.margins = dict(result.margins, **{k: v for k, v in short.items() if k in result.margins})

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import optuna
-import pytest
 from scipy import stats
 
 from tests.test_optimize import _two_pool_search, _two_pool_study
