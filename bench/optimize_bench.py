@@ -81,7 +81,8 @@ def run(label: str, seed: int, extra: list[str], jobs: int, scenario: Path = SCE
             "gap_to_bound_pct": round(100 * (search.get("gap") or 0), 1),
             "local_optimum": certificate.get("local_optimum"),
             "verification": {k: verification.get(k) for k in ("candidates_checked", "corrected_after_verification",
-                                                              "raised_after_verification", "confidence")},
+                                                              "raised_after_verification", "polish_checked",
+                                                              "polished_steps", "confidence")},
             "params": summary["params"]}
 
 
