@@ -92,7 +92,7 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
         if not options:
             break
         d, lower = options[0]
-        result = known.get(plan_key(lower)) or checked.get(plan_key(lower))
+        result = known.get(plan_key(lower))  # every step lowers the plan: none is ever met twice
         if result is None:
             result = checked[plan_key(lower)] = judge(lower, FRESH)
         if result.met and result.confidence >= keep:

@@ -464,9 +464,8 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
             checked += _widest(search, unique[candidates:], checked, fresh, jobs)
     if checked:
         best = next((v for v in checked if v.met), max(checked, key=lambda v: v.confidence))
-        polished = Polished(best)
+        polished, known = Polished(best), {plan_key(v.params): v for v in checked}
         if best.met and search.polish and search.objectives in (["cost"], ["budget"]):
-            known = {plan_key(v.params): v for v in checked}
             polished = polish(search.decisions, best, study, studied.outcomes, studied.spread, known, search.polish,
                               priced.estimated_cost,
                               lambda plan, first: verify(search.raw, plan, search.objectives, search.constraints,
@@ -482,8 +481,7 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
                         "polish_unconfirmed": polished.confirmation is not None and not polished.steps}
         best = final
         _bound(info, search, best.objective.get(search.objectives[0]) if best.met else None)
-        info["certificate"] = certify(best.params, search.decisions, study,
-                                      {**{plan_key(v.params): v for v in checked}, **polished.checked})
+        info["certificate"] = certify(best.params, search.decisions, study, {**known, **polished.checked})
         return OptimizeResult(feasible=best.met, params=best.params, objective=best.objective, kpis=best.kpis,
                               trials=table, closest=closest, scenario_raw=search.raw, verification=verification,
                               search=info, pareto=pareto, by_hour=by_hour(search.raw, best))
