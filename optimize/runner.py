@@ -43,7 +43,7 @@ from .storage import Heartbeat, StudyLock, open_storage
 from .structured import StructuredSearch
 from .trials import (COMPLETE, RUNNING, WAITING, Outcome, Settings, TrialDriver, difference_spread, feasible,
                      fresh_replications, objective_values, outcome, plan_key, rank)
-from .verify import Verification, verify
+from .verify import Verification, rule, verify
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -472,8 +472,8 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
                                                          fresh, jobs, first=first))
         final = polished.verification
         closest = None if final.met else min(final.margins.items(), key=lambda kv: kv[1])
-        verification = {"rule": "one-sided 95% t bound of every constraint meets its target",
-                        "replications": fresh, "candidates_checked": len(checked), "met": final.met,
+        verification = {"rule": rule(final.level),
+                        "replications": final.replications, "candidates_checked": len(checked), "met": final.met,
                         "confidence": final.confidence, "margins": final.margins,
                         "corrected_after_verification": best.corrected,
                         "raised_after_verification": best.raised,

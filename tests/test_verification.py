@@ -1,0 +1,88 @@
+"""Verification's two looks (optimize/verify.py): a plan that misses only on its bounds gets more fresh
+replications and a second look. Checked by Monte Carlo against the error rate it claims (a plan whose
+mean sits on its target passes at most 5% of the time, as with one look at 95%) and the power it adds,
+and on a real simulation against the values of the fresh replications themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from optimize.constraints import Constraint
+from optimize.verify import FRESH, bounds, looks, verify
+from simulator.model.engine import run_replication
+from simulator.scenario.loader import validate_data
+
+AT_LEAST = Constraint("x", "x", ">=", 0.0)
+
+
+def pass_rate(mean: float, first: int, most: int, runs: int, seed: int) -> float:
+    """Share of `runs` plans whose per-replication values are N(mean, 1) that the rule passes."""
+    rng = np.random.default_rng(seed)
+    passed = 0
+    for _ in range(runs):
+        draws = rng.normal(mean, 1.0, size=max(first, most))
+        n, level = looks(lambda k: {"x": draws[:k]}, [AT_LEAST], first, most)
+        margins, _, _ = bounds({"x": draws[:n]}, [AT_LEAST], level)
+        passed += margins["x"] >= 0
+    return passed / runs
+
+
+def test_a_plan_whose_mean_sits_on_its_target_passes_at_most_5_percent_with_two_looks_as_with_one():
+    one, two = pass_rate(0.0, 6, 6, 20_000, 1), pass_rate(0.0, 6, 24, 20_000, 2)
+    se = (0.05 * 0.95 / 20_000) ** 0.5
+    assert abs(one - 0.05) < 4 * se  # one look at 95%: exactly the t test
+    assert 0.03 < two < 0.05 + 4 * se  # Bonferroni over two looks at 97.5%: at most 5%
+
+
+def test_a_plan_inside_its_target_by_less_than_one_look_resolves_passes_with_the_second():
+    """0.8 SD of one replication inside: one look of 6 needs 0.82 SD (t 2.015 / sqrt 6), so it is a coin
+    flip; the second look of 24 needs 0.42 SD (t 2.069 / sqrt 24)."""
+    assert stats.t.ppf(0.95, 5) / 6 ** 0.5 > 0.8 > stats.t.ppf(0.975, 23) / 24 ** 0.5
+    one, two = pass_rate(0.8, 6, 6, 4_000, 3), pass_rate(0.8, 6, 24, 4_000, 4)
+    assert 0.35 < one < 0.6
+    assert two > 0.9
+
+
+def test_a_mean_that_misses_gets_no_second_look_and_a_clear_pass_needs_none():
+    draws = np.array([-0.5, -0.2, 0.1, -0.4, 0.0, -0.3])
+    asked: list[int] = []
+
+    def values(k: int) -> dict[str, np.ndarray]:
+        asked.append(k)
+        return {"x": draws[:k]}
+
+    assert looks(values, [AT_LEAST], 6, 24) == (6, 0.975) and asked == [6]
+    assert looks(lambda k: {"x": draws[:k] + 2.0}, [AT_LEAST], 6, 24) == (6, 0.975)
+    assert looks(lambda k: {"x": draws[:k] + 0.5}, [AT_LEAST], 6, 6) == (6, 0.95)  # verify_max 6: one look
+
+
+QUALITY = {"name": "looks", "seed": 21, "horizon": {"start": "2027-01-04", "duration": "60h", "warmup": "4h"},
+           "queues": {"q": {"volume": {"mean": 6, "per": "hour"}, "handling_time": {"mean": "5m"}, "skill": "s",
+                            "sla": {"target": "4h", "attainment": 0.5}}},
+           "pools": {"p": {"headcount": 2, "skills": ["s"], "accuracy": 0.9, "cost_per_hour": 10.0}}}
+
+
+def fresh_quality(k: int) -> np.ndarray:
+    scenario = validate_data(QUALITY, {}, "looks")
+    return np.array([run_replication(scenario, FRESH + i).kpis["queues"]["q"]["quality"] for i in range(k)])
+
+
+@pytest.mark.parametrize("where", ["between", "above"])
+def test_verify_takes_the_second_look_on_the_next_fresh_replications_only_when_every_mean_meets(where):
+    """The quality target is put where the first six fresh replications miss on the 97.5% bound with their
+    mean inside ("between": verify runs 24 and judges them, the next indices) or beyond their mean
+    ("above": no second look)."""
+    six, all24 = fresh_quality(6), fresh_quality(24)
+    se = six.std(ddof=1) / 6 ** 0.5
+    target = six.mean() - se if where == "between" else six.mean() + se
+    assert six.mean() - stats.t.ppf(0.975, 5) * se < target  # the first look misses either way
+    constraint = Constraint("queues.q.quality", "queues.q.quality", ">=", float(target))
+    judged = verify(QUALITY, {}, ["cost"], [constraint], 6)
+    n = 24 if where == "between" else 6
+    assert judged.replications == n and judged.level == 0.975
+    data = all24[:n]
+    expected = data.mean() - target - stats.t.ppf(0.975, n - 1) * data.std(ddof=1) / n ** 0.5
+    assert judged.margins["queues.q.quality"] == pytest.approx(expected)
+    assert judged.met == (expected >= 0)
