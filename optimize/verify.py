@@ -6,13 +6,15 @@ target (the lower bound of SLA attainment or quality >= its target; the upper bo
 or exposure <= its limit). A plan's confidence is the smallest, over its constraints, of the one-sided
 t probability that the true mean meets the target.
 
-Two looks (`optimize.verify_max` above the first look's count, the default): the first look's bounds are
-97.5%; a plan that misses only on its bounds (every mean meets its target) gets fresh replications up to
-`verify_max` in all and is judged again at 97.5% on all of them. A plan whose mean sits exactly on a
-target passes each look at most 2.5% of the time, so at most 5% in all (Bonferroni), as with one look
-at 95%; but a plan truly inside its targets by less than the first look can resolve (about 0.8 SD of
-one replication with 6) now passes: the exact optimum of a busy queue often sits that close. With
-`verify_max` at or below the first look's count: one look at 95%.
+Two looks (`optimize.verify_max` above the first look's count, the default): the first look's bounds
+are 97.5%. A plan that misses only on its bounds (every mean meets its target) gets more fresh
+replications, in waves of the first look's size up to `verify_max` in all, and is judged again at
+97.5% on all of them; it stops early, and fails, when a mean falls outside its target after a wave.
+A plan whose mean sits exactly on a target passes each look at most 2.5% of the time, so at most 5%
+in all (Bonferroni; stopping to fail never adds to it), as with one look at 95%. But a plan inside
+its targets by less than the first look can resolve (about 0.8 SD of one replication with 6) now
+passes: the exact optimum of a busy queue often sits that close. With `verify_max` at or below the
+first look's count: one look at 95%.
 """
 
 from __future__ import annotations
@@ -119,6 +121,11 @@ def looks(values: Callable[[int], dict[str, np.ndarray]], constraints: list[Cons
     margins, _, means_meet = bounds(values(first), constraints, level)
     if all(m >= 0 for m in margins.values()) or not means_meet:
         return first, level
+    n = first
+    while n < most:  # in waves of the first look's size; a mean that falls outside its target stops it
+        n = min(most, n + first)
+        if n < most and not bounds(values(n), constraints, level)[2]:
+            return n, level  # futility: it fails there, and stopping to fail never adds to the 5%
     return most, level
 
 
