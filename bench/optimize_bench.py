@@ -82,7 +82,7 @@ def run(label: str, seed: int, extra: list[str], jobs: int, scenario: Path = SCE
             "local_optimum": certificate.get("local_optimum"),
             "verification": {k: verification.get(k) for k in ("candidates_checked", "corrected_after_verification",
                                                               "raised_after_verification", "polish_checked",
-                                                              "polished_steps", "confidence")},
+                                                              "polished_steps", "confidence", "replications")},
             "params": summary["params"]}
 
 
