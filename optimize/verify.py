@@ -131,6 +131,7 @@ def looks(values: Callable[[int], dict[str, np.ndarray]], constraints: list[Cons
 
 @functools.lru_cache(maxsize=256)
 def _quantile(level: float, df: int) -> float:
+    """Student t quantile, cached: the Monte Carlo tests call it thousands of times."""
     return float(stats.t.ppf(level, df))
 
 
