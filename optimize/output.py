@@ -85,11 +85,12 @@ def search_lines(result: OptimizeResult) -> list[str]:
                          f"{v['raised_after_verification']} time(s) by the moves that cover what it missed at least cost, "
                          f"so it is dearer than the search's optimum")
         if v.get("polish_checked"):
+            later = v.get("polish_unconfirmed_steps", 0)
             lines.append(f"polish: {v['polish_checked']} one-step decrease(s) verified on the same fresh replications; "
                          + (f"{v['polished_steps']} passed, and the plan they reach passed again on "
                             f"{v['replications']} further fresh replications" if v.get("polished_steps") else
-                            "the plan stands as first verified" + (" (the cheaper plan found failed on a second "
-                                                                   "fresh set)" if v.get("polish_unconfirmed") else "")))
+                            "the plan stands as first verified")
+                         + (f" ({later} cheaper step(s) found failed on a second fresh set)" if later else ""))
     return lines
 
 

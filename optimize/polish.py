@@ -11,9 +11,12 @@ with KEEP confidence (or nearly the verified plan's, if less) becomes the plan, 
 stepped again (fewer heads elsewhere never help it), up to `tries` verifications.
 
 Picking among several plans by one set of replications favours the lucky ones, so a polished plan
-stands only if it also passes on a second fresh set (verify.CONFIRM); otherwise the plan that
-verification first passed stands. Either way, every decrease that failed on fresh replications is
-evidence for the certificate (certificate.certify's `fresh`).
+stands only if it also passes on a second fresh set (verify.CONFIRM). The steps kept are confirmed in
+the order they were taken, each on the second set, up to the first that fails there: the plan standing
+is the last one confirmed, or the plan that verification first passed. That order was fixed by the
+first set alone, so this is a fixed-sequence test: the chance that any confirmed plan truly misses a
+target stays within one test's 5%, however many steps are confirmed. Every decrease that failed on
+fresh replications is evidence for the certificate (certificate.certify's `fresh`).
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ NEARLY = 0.005  # "nearly as sure": a step of a variable that hardly moves the b
 class Polished:
     """What polishing did: the plan that stands and the evidence gathered on the way."""
 
-    verification: Verification  # the confirmed polished plan (on the CONFIRM set), or the one first verified
+    verification: Verification  # the last confirmed polished plan (on the CONFIRM set), or the one first verified
     steps: int = 0  # step-downs in the plan that stands
     checked: dict[str, Verification] = field(default_factory=dict)  # plan key -> each step-down tried (first set)
-    confirmation: Verification | None = None  # the polished plan on the second fresh set, if any step passed
+    confirmation: Verification | None = None  # the last confirmation tried on the second fresh set, if any
+    unconfirmed: int = 0  # steps kept on the first set that the second did not confirm
 
 
 def _ruled_out(plan: dict[str, Any], decisions: list[Decision], study: optuna.Study) -> set[str]:
@@ -83,7 +87,7 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
     the fresh replications from index `first`. Fewer heads never help, so a variable whose step down
     missed (on fresh replications, or surely in the study) is not stepped down again from a lower plan;
     the effects measured around the verified plan order the steps all the way down."""
-    current, steps, checked = verified, 0, {}
+    current, path, checked = verified, [], {}
     keep = min(KEEP, verified.confidence - NEARLY)
     blocked = _ruled_out(verified.params, decisions, study)
     effects = move_effects(verified.params, decisions, studied, spread)
@@ -96,12 +100,14 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
         if result is None:
             result = checked[plan_key(lower)] = judge(lower, FRESH)
         if result.met and result.confidence >= keep:
-            current, steps = result, steps + 1
+            current = result
+            path.append(result)
         else:
             blocked.add(d.path)
-    if not steps:
-        return Polished(verified, 0, checked)
-    confirmation = judge(dict(current.params), CONFIRM)
-    if confirmation.met:
-        return Polished(confirmation, steps, checked, confirmation)
-    return Polished(verified, 0, checked, confirmation)
+    standing, steps, confirmation = verified, 0, None
+    for kept in path:  # the fixed sequence: in the order taken, up to the first the second set fails
+        confirmation = judge(dict(kept.params), CONFIRM)
+        if not confirmation.met:
+            break
+        standing, steps = confirmation, steps + 1
+    return Polished(standing, steps, checked, confirmation, len(path) - steps)

@@ -33,8 +33,8 @@ def test_polish_steps_the_verified_plan_down_to_the_cheapest_plan_an_enumeration
     """The study's only plan (10, 10) passes; fresh replications pass every plan with p1 + p2 >= 17 and
     p2 >= 7 (p1 costs 5, p2 12). The search never tried a step down, so polish does, the largest saving
     first: p2 down to 7, then p1 and p2 both fail. The plan equals the cheapest plan of the 16 x 16 grid
-    that meets the rule (by enumeration), it was confirmed on the second fresh set, and the certificate
-    holds on the fresh evidence."""
+    that meets the rule (by enumeration), each step was confirmed on the second fresh set in the order
+    taken, and the certificate holds on the fresh evidence."""
     import optimize.runner as runner
     from optimize.verify import CONFIRM, FRESH
 
@@ -49,7 +49,7 @@ def test_polish_steps_the_verified_plan_down_to_the_cheapest_plan_an_enumeration
     cheapest = min((p for p in itertools.product(range(5, 21), repeat=2) if rule(*p)), key=lambda p: price(*p))
     assert (result.params["pools.p1.headcount"], result.params["pools.p2.headcount"]) == cheapest == (10, 7)
     assert calls == [((10, 10), FRESH), ((10, 9), FRESH), ((10, 8), FRESH), ((10, 7), FRESH), ((10, 6), FRESH),
-                     ((9, 7), FRESH), ((10, 7), CONFIRM)]
+                     ((9, 7), FRESH), ((10, 9), CONFIRM), ((10, 8), CONFIRM), ((10, 7), CONFIRM)]
     v = result.verification
     assert (v["polish_checked"], v["polished_steps"], v["polish_unconfirmed"]) == (5, 3, False)
     cert = result.search["certificate"]
@@ -80,6 +80,32 @@ def test_a_polished_plan_that_fails_on_the_second_fresh_set_gives_way_to_the_pla
     assert result.params == {"pools.p1.headcount": 10, "pools.p2.headcount": 10}
     assert result.verification["polish_unconfirmed"] and result.verification["polished_steps"] == 0
     assert not result.search["certificate"]["local_optimum"]
+
+
+def test_the_steps_are_confirmed_in_the_order_taken_and_the_last_confirmed_plan_stands(tmp_path, monkeypatch):
+    """The first set passes p2 down to 7 (three steps); the second set passes p2 >= 8 only. Confirmed in
+    the order taken (a fixed sequence), (10, 9) and (10, 8) pass and (10, 7) fails: (10, 8) stands, two
+    steps, one unconfirmed. Confirming the cheapest alone would have thrown away both good steps."""
+    import optimize.runner as runner
+    from optimize.verify import CONFIRM
+
+    search = _two_pool_search(tmp_path, 12.0, polish=6)
+    study = _two_pool_study(NAME, 12.0, [(10, 10, [-0.01] * 3)])
+    calls: list = []
+    first_set = _fake(lambda p1, p2: p1 + p2 >= 17 and p2 >= 7, lambda p1, p2: 5.0 * p1 + 12.0 * p2, calls)
+
+    def fresh(raw, params, objectives, constraints, replications, jobs=None, first=None):
+        v = first_set(raw, params, objectives, constraints, replications, jobs, first)
+        if first == CONFIRM and params["pools.p2.headcount"] < 8:
+            v.met, v.confidence, v.margins = False, 0.9, {NAME: -0.001}
+        return v
+
+    monkeypatch.setattr(runner, "verify", fresh)
+    result = runner.choose(study, search)
+    assert [heads for heads, first in calls if first == CONFIRM] == [(10, 9), (10, 8), (10, 7)]
+    assert result.params == {"pools.p1.headcount": 10, "pools.p2.headcount": 8}
+    v = result.verification
+    assert (v["polished_steps"], v["polish_unconfirmed"], v["polish_unconfirmed_steps"]) == (2, True, 1)
 
 
 def test_polish_skips_what_the_study_saw_miss_for_sure_and_keeps_to_its_budget(tmp_path, monkeypatch):
