@@ -46,7 +46,7 @@ def rule(level: float) -> str:
     if level == LEVEL:
         return "one-sided 95% t bound of every constraint meets its target"
     return (f"one-sided {100 * level:g}% t bound of every constraint meets its target, on the first look or, "
-            f"when every mean meets its target, on the second with more fresh replications (95% in all)")
+            "when every mean meets its target, on the second with more fresh replications (95% in all)")
 
 
 @dataclass
