@@ -87,11 +87,13 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
     the fresh replications from index `first`. Fewer heads never help, so a variable whose step down
     missed (on fresh replications, or surely in the study) is not stepped down again from a lower plan;
     the effects measured around the verified plan order the steps all the way down."""
-    current, path, checked = verified, [], {}
+    path: list[Verification] = []  # the steps kept on the first set, in the order taken
+    checked: dict[str, Verification] = {}
     keep = min(KEEP, verified.confidence - NEARLY)
     blocked = _ruled_out(verified.params, decisions, study)
     effects = move_effects(verified.params, decisions, studied, spread)
     while len(checked) < tries:
+        current = path[-1] if path else verified
         options = _options(dict(current.params), decisions, blocked, price, effects, current.margins)
         if not options:
             break
@@ -100,7 +102,6 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
         if result is None:
             result = checked[plan_key(lower)] = judge(lower, FRESH)
         if result.met and result.confidence >= keep:
-            current = result
             path.append(result)
         else:
             blocked.add(d.path)
