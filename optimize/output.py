@@ -75,7 +75,9 @@ def search_lines(result: OptimizeResult) -> list[str]:
     if result.verification is not None:
         v = result.verification
         lines.append(f"verified on {v['replications']} fresh replications ({v['candidates_checked']} candidate(s) "
-                     f"checked): confidence {v['confidence']:.1%} that every target is met")
+                     f"checked): confidence {v['confidence']:.1%} that every target is met"
+                     + (f"; {len(v['controlled'])} congestion KPI(s) with the offered work as a control variate"
+                        if v.get("controlled") else ""))
         if v.get("corrected_after_verification"):
             lines.append(f"every search candidate failed verification: the plan is the cheapest the search saw that "
                          f"still meets every target once its margins carry the fresh replications' bias "

@@ -472,8 +472,9 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
                                                          fresh, jobs, first=first))
         final = polished.verification
         closest = None if final.met else min(final.margins.items(), key=lambda kv: kv[1])
-        verification = {"rule": rule(final.level),
-                        "replications": final.replications, "candidates_checked": len(checked), "met": final.met,
+        verification = {"rule": rule(final.level, bool(final.controlled)),
+                        "replications": final.replications, "controlled": final.controlled,
+                        "candidates_checked": len(checked), "met": final.met,
                         "confidence": final.confidence, "margins": final.margins,
                         "corrected_after_verification": best.corrected,
                         "raised_after_verification": best.raised,

@@ -15,13 +15,17 @@ in all (Bonferroni; stopping to fail never adds to it), as with one look at 95%.
 its targets by less than the first look can resolve (about 0.8 SD of one replication with 6) now
 passes: the exact optimum of a busy queue often sits that close. With `verify_max` at or below the
 first look's count: one look at 95%.
+
+From CONTROL_FROM replications on, congestion KPIs are estimated with the offered work as a control
+variate (controls.py): the same rule on a regression estimate whose bound is far narrower for a busy
+queue.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -32,6 +36,7 @@ from simulator.replications import run_replications
 from simulator.results import SimulationResult
 
 from .constraints import Constraint, metric_value
+from .controls import CONTROL_FROM, control_values
 from .evaluate import late_share
 from .search_space import with_values
 
@@ -41,12 +46,13 @@ LEVEL = 0.95  # one look; two looks split what it leaves over (Bonferroni)
 EXTEND = 4  # default verify_max: this many times the first look's replications
 
 
-def rule(level: float) -> str:
+def rule(level: float, controlled: bool = False) -> str:
     """The verification rule in words, for the summary."""
+    control = "; congestion KPIs with the offered work as a control variate" if controlled else ""
     if level == LEVEL:
-        return "one-sided 95% t bound of every constraint meets its target"
+        return "one-sided 95% t bound of every constraint meets its target" + control
     return (f"one-sided {100 * level:g}% t bound of every constraint meets its target, on the first look or, "
-            "when every mean meets its target, on the second with more fresh replications (95% in all)")
+            "when every mean meets its target, on the second with more fresh replications (95% in all)" + control)
 
 
 @dataclass
@@ -62,6 +68,7 @@ class Verification:
     pool_hours: dict[str, dict[str, np.ndarray]]  # pool -> on_shift / busy heads by hour of the week (mean)
     late_share: dict[str, list[float]]  # per queue and hour of the week of arrival: share missed (evaluate.late_share)
     replications: int = 0  # fresh replications judged (the second look's count when it took one)
+    controlled: list[str] = field(default_factory=list)  # constraints estimated with the offered work as control
     level: float = LEVEL  # the one-sided level of the bounds
     raised: int = 0  # rounds the plan was raised after every search candidate failed verification
     corrected: int = 0  # rounds of picking a study plan with the search's margins shifted by the fresh bias
@@ -101,30 +108,37 @@ def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], c
             singles.extend(SimulationResult(scenario, [run]).summary() for run in more)
         return {c.name: _per_replication(c.metric, singles[:n]) for c in constraints}
 
-    n, level = looks(values, constraints, replications, EXTEND * replications if most is None else most)
+    def controls(n: int) -> dict[str, np.ndarray]:
+        """Each controlled constraint's control in the first n fresh replications (controls.py)."""
+        return control_values(scenario, constraints, [run.kpis["queues"] for run in runs[:n]]) if use else {}
+
+    use = scenario.optimize is None or scenario.optimize.control_variates
+    n, level = looks(values, constraints, replications, EXTEND * replications if most is None else most, controls)
     result = SimulationResult(scenario, runs[:n])
     summary = result.summary()
-    margins, confidence, _ = bounds(values(n), constraints, level)
+    margins, confidence, _ = bounds(values(n), constraints, level, controls(n))
     objective = {name: float(metric_value(name, summary) or math.inf) for name in objectives}
     return Verification(params=params, kpis=summary, objective=objective, met=all(m >= 0 for m in margins.values()),
                         confidence=confidence, margins=margins, pool_hours=pool_hours(result),
-                        late_share=late_share(result.runs), replications=n, level=level)
+                        late_share=late_share(result.runs), replications=n, level=level,
+                        controlled=sorted(controls(n)) if n >= CONTROL_FROM else [])
 
 
 def looks(values: Callable[[int], dict[str, np.ndarray]], constraints: list[Constraint], first: int,
-          most: int) -> tuple[int, float]:
+          most: int, controls: Callable[[int], dict[str, np.ndarray]] = lambda n: {}) -> tuple[int, float]:
     """How many fresh replications the plan is judged on, and at what level: the rule of the module
-    docstring. `values(n)`: each constraint's values in the first n fresh replications."""
+    docstring. `values(n)`: each constraint's values in the first n fresh replications; `controls(n)`:
+    the controlled constraints' controls in them."""
     if most <= first:
         return first, LEVEL
     level = 1 - (1 - LEVEL) / 2
-    margins, _, means_meet = bounds(values(first), constraints, level)
+    margins, _, means_meet = bounds(values(first), constraints, level, controls(first))
     if all(m >= 0 for m in margins.values()) or not means_meet:
         return first, level
     n = first
     while n < most:  # in waves of the first look's size; a mean that falls outside its target stops it
         n = min(most, n + first)
-        if n < most and not bounds(values(n), constraints, level)[2]:
+        if n < most and not bounds(values(n), constraints, level, controls(n))[2]:
             return n, level  # futility: it fails there, and stopping to fail never adds to the 5%
     return most, level
 
@@ -135,21 +149,42 @@ def _quantile(level: float, df: int) -> float:
     return float(stats.t.ppf(level, df))
 
 
-def bounds(values: dict[str, np.ndarray], constraints: list[Constraint],
-           level: float) -> tuple[dict[str, float], float, bool]:
+def estimate(y: np.ndarray, x: np.ndarray | None, least: int = CONTROL_FROM) -> tuple[float, float, int]:
+    """The mean of `y`, its standard error and degrees of freedom: plain, or with the control `x` (mean
+    exactly 0) from `least` replications on: the regression of y on x at x = 0 (controls.py)."""
+    n = len(y)
+    if x is None or n < max(least, 3) or np.ptp(x) == 0:
+        return float(y.mean()), float(y.std(ddof=1) / math.sqrt(n)), n - 1
+    dx = x - x.mean()
+    sxx = float(dx @ dx)
+    slope = float(dx @ (y - y.mean())) / sxx
+    residual = y - y.mean() - slope * dx
+    spread = float(residual @ residual) / (n - 2)
+    return float(y.mean() - slope * x.mean()), math.sqrt(spread * (1 / n + float(x.mean()) ** 2 / sxx)), n - 2
+
+
+def _slack(c: Constraint, mean: float) -> float:
+    return (c.bound - mean) if c.op == "<=" else (mean - c.bound)
+
+
+def bounds(values: dict[str, np.ndarray], constraints: list[Constraint], level: float,
+           controls: dict[str, np.ndarray] | None = None) -> tuple[dict[str, float], float, bool]:
     """Per constraint, how far its one-sided `level` t bound is inside (+) its target; the plan's
-    confidence (the smallest t probability that a true mean meets its target); whether every mean does."""
+    confidence (the smallest t probability that a true mean meets its target); whether every mean does.
+    A constraint with a control (`controls`, by name) is estimated with it (estimate()); whether its
+    mean meets the target is read from the control's estimate even below CONTROL_FROM replications,
+    where the bound stays plain: that decides only whether a second look is taken, never a pass."""
     margins, confidences, means_meet = {}, [], True
     for c in constraints:
         data = values[c.name]
-        n = len(data)
         if np.isnan(data).any():
             margins[c.name], confidence, means_meet = -math.inf, 0.0, False
         else:
-            mean, se = float(data.mean()), float(data.std(ddof=1) / math.sqrt(n))
-            slack = (c.bound - mean) if c.op == "<=" else (mean - c.bound)  # > 0: the mean meets it
-            margins[c.name] = slack - _quantile(level, n - 1) * se
-            means_meet = means_meet and slack >= 0
-            confidence = float(stats.t.cdf(slack / se, n - 1)) if se > 0 else float(slack >= 0)
+            x = (controls or {}).get(c.name)
+            mean, se, df = estimate(data, x)
+            slack = _slack(c, mean)  # > 0: the mean meets it
+            margins[c.name] = slack - _quantile(level, df) * se
+            means_meet = means_meet and _slack(c, estimate(data, x, 0)[0]) >= 0  # the control's mean at any n
+            confidence = float(stats.t.cdf(slack / se, df)) if se > 0 else float(slack >= 0)
         confidences.append(confidence)
     return margins, min(confidences, default=1.0), means_meet

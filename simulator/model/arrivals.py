@@ -59,6 +59,20 @@ def expected_per_hour(queue: Queue, start: dt.date, n_hours: int) -> np.ndarray:
     return rate
 
 
+def expected_in_window(queue: Queue, start: dt.date, window_start: float, window_end: float) -> float:
+    """Expected arrivals with times in [window_start, window_end): the hourly rates integrated over the
+    window (arrivals are uniform within their hour; day factors have mean 1), a replayed log's count, and
+    the initial backlog, which arrives at 0. Exact, so a KPI can be regressed on the realised count."""
+    backlog = queue.initial_backlog if window_start <= 0.0 < window_end else 0
+    if queue.volume.replay is not None:
+        times = replayed(queue, start)
+        return float(((times >= window_start) & (times < window_end)).sum() + backlog)
+    n_hours = math.ceil(window_end)
+    hours = np.arange(n_hours, dtype=float)
+    overlap = np.clip(np.minimum(hours + 1, window_end) - np.maximum(hours, window_start), 0.0, 1.0)
+    return float(expected_per_hour(queue, start, n_hours) @ overlap) + backlog
+
+
 def replayed(queue: Queue, start: dt.date) -> np.ndarray:
     """A replayed queue's arrival times (clock hours, sorted) from its task log."""
     assert queue.volume.replay is not None and queue.volume.queue is not None

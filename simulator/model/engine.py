@@ -229,6 +229,7 @@ class Replication:
         stats.hour_arrivals += 1
         if self.window_start <= now < self.horizon:
             stats.arrivals += 1
+            stats.offered += item.work
             stats.arrived[int(now) % 168] += 1
         flow = queue.flow
         if flow.passes == 1:  # skip a call for the common single-pass item

@@ -22,7 +22,7 @@ _N_BINS = int(math.log(1e6 / _TAT_MIN_H) * _BINS_PER_E) + 1
 _LOG_MIN = math.log(_TAT_MIN_H)
 _BUFFER = 65_536
 
-QUEUE_KPIS = ("arrivals", "completed", "backlog_end", "undelivered", "wait_mean_h", "waited_share", "label_wait_mean_h",
+QUEUE_KPIS = ("arrivals", "offered_h", "completed", "backlog_end", "undelivered", "wait_mean_h", "waited_share", "label_wait_mean_h",
               "review_wait_mean_h", "tat_mean_h", "tat_p50_h", "tat_p90_h",
               "tat_p95_h", "sla_attainment", "quality", "audited_quality", "audited_quality_low",
               "audited_quality_high", "audited_items", "rework_rate", "escalation_rate")
@@ -35,7 +35,7 @@ class QueueStats:
     """Counters of one queue. Item KPIs count the measured items: those arriving in the measured window
     [start + warmup, end), followed after the end until delivered (see engine.Replication.run)."""
 
-    __slots__ = ("window_start", "window_end", "target", "backlog_end", "undelivered", "late", "arrived", "arrivals", "completed", "open", "wait_sum", "wait_n", "tat_sum",
+    __slots__ = ("window_start", "window_end", "target", "backlog_end", "undelivered", "late", "arrived", "arrivals", "offered", "completed", "open", "wait_sum", "wait_n", "tat_sum",
                  "waited", "hits", "correct", "reworks", "escalations", "audited", "audited_correct",
                  "hist", "tats", "open_overdue", "hour_arrivals", "hour_done", "label_wait", "review_wait",
                  "weeks", "staged", "audits")
@@ -49,6 +49,7 @@ class QueueStats:
         self.late = [0] * 168  # measured items that missed the target, by clock hour of the week of arrival
         self.arrived = [0] * 168  # measured items, by clock hour of the week of arrival
         self.arrivals = 0
+        self.offered = 0.0  # work content (hours at speed 1) of the measured items' first tasks
         self.completed = 0
         self.open = 0
         self.wait_sum = 0.0
@@ -143,6 +144,7 @@ class QueueStats:
         audit_low, audit_high = wilson(self.audited_correct, self.audited)
         return {
             "arrivals": float(self.arrivals),
+            "offered_h": self.offered,
             "completed": float(done),
             "backlog_end": float(self.backlog_end),
             "undelivered": float(self.undelivered),

@@ -373,6 +373,9 @@ class Optimize(Model):
     # most fresh replications one verification runs: a plan missing only on its bounds gets a second look
     # (optimize/verify.py); None: 4 x the first look's; at or below the first look's: one look at 95%
     verify_max: Annotated[int | None, Field(ge=2, le=10_000)] = None
+    # from 10 fresh replications, estimate turnaround, backlog and exposure KPIs with the offered work
+    # as a control variate (optimize/controls.py); false: plain t bounds
+    control_variates: bool = True
 
 
 class Scenario(Model):
