@@ -7,9 +7,11 @@
   move (a categorical is switched), all evaluated as one batch; the move that removes the most
   violation per unit of cost is taken. A variable serves a queue's constraint when it belongs to a pool
   holding a skill of that queue's workflow, or to that workflow; a pool's constraint, to that pool.
-  Of a roster's pattern moves only REPAIR_PATTERNS go in a batch: those putting the most heads on
-  the hours whose items missed, per unit of cost (a roster has dozens of patterns; one batch of all
-  of them would spend the budget).
+  Of a roster's pattern moves only REPAIR_PATTERNS go in a batch (a roster has dozens of patterns;
+  one batch of all of them would spend the budget): each roster pool's pattern putting the most heads
+  on the hours whose items missed per unit of cost, then the next best of any pool. One per pool,
+  because that ranking cannot see routing: a pool that serves a missed queue only after its other
+  queues gains it little, and only the simulation measures that.
 - Descent (feasible plan): variables are lowered one move at a time, the largest saving first, in
   batches of `WIDTH`; the cheapest feasible result is taken. A variable's move doubles after a success
   and falls back to one step after a failure; the search ends when one step down of every variable
@@ -141,9 +143,11 @@ class StructuredSearch:
 
     def narrowed(self, plan: dict[str, Any], out: Outcome,
                   candidates: list[tuple[Decision, dict[str, Any]]]) -> list[tuple[Decision, dict[str, Any]]]:
-        """Repair's moves with the roster pattern moves cut to the REPAIR_PATTERNS whose heads sit on the
-        most missed items per unit of cost: the pattern's servers by hour of the week against the late
-        share of each queue missing its SLA whose skills the pool holds (ties: the cheaper move)."""
+        """Repair's moves with the roster pattern moves cut to each pool's best and then the next best up to
+        REPAIR_PATTERNS. A move ranks by the missed items its heads sit on per unit of cost: the pattern's
+        servers by hour of the week against the late share of each queue missing its SLA whose skills the
+        pool holds (ties: the cheaper move). Each pool with a move on missed hours keeps its best, because
+        this ranking cannot see routing (a pool serving a missed queue after its others gains it little)."""
         patterns = [c for c in candidates if pattern_of(c[0].path) is not None]
         if len(patterns) <= REPAIR_PATTERNS:
             return candidates
@@ -157,7 +161,13 @@ class StructuredSearch:
             extra = max(self.estimated_cost(c[1]) - self.estimated_cost(plan), 1e-9)
             return -float(self._pattern_capacity(pool, i) @ missed[pool]) / extra, extra
 
-        kept = sorted(patterns, key=rank)[:REPAIR_PATTERNS]
+        ranked = sorted(patterns, key=rank)
+        firsts: dict[str, tuple[Decision, dict[str, Any]]] = {}
+        for c in ranked:
+            if rank(c)[0] < 0:
+                firsts.setdefault(pattern_of(c[0].path)[0], c)  # type: ignore[index]
+        kept = list(firsts.values())
+        kept += [c for c in ranked if c not in kept][:max(0, REPAIR_PATTERNS - len(kept))]
         return [c for c in candidates if pattern_of(c[0].path) is None or c in kept]
 
     # --- phases -----------------------------------------------------------------------------------
@@ -345,16 +355,32 @@ class StructuredSearch:
                 continue
             pool = self._pool_of(d)
             if pool is not None and d.path.endswith(".headcount"):
-                skills = set(self.base.pools[pool].skills)
-                swapped = dict(up)
-                for other in self.decisions:
-                    q = self._pool_of(other)
-                    if (other.choices is None and other.path.endswith(".headcount") and q not in (None, pool)
-                            and set(self.base.pools[q].skills) <= skills):  # type: ignore[index]
-                        swapped = self.moved(swapped, other, -1) or swapped
+                swapped = self._substituted(up, d, pool)
                 if swapped != up:
                     out.append((d.path, swapped))
             out.append((d.path, up))
+        return out
+
+    def _substituted(self, plan: dict[str, Any], d: Decision, pool: str) -> dict[str, Any]:
+        """`plan` with one step fewer in every other pool whose skills `pool` holds: its head-count or, for a
+        roster pool, the one staffed pattern whose hours overlap `d`'s the most (one head for one head)."""
+        skills = set(self.base.pools[pool].skills)
+        own = pattern_of(d.path)
+        hours = self._pattern_capacity(*own) if own else weekly_capacity(self.base, pool)
+        lowered: dict[str, list[Decision]] = {}
+        for other in self.decisions:
+            q = self._pool_of(other)
+            if (other.choices is None and other.path.endswith(".headcount") and q not in (None, pool)
+                    and set(self.base.pools[q].skills) <= skills and other.index(plan[other.path]) > 0):  # type: ignore[index]
+                lowered.setdefault(q, []).append(other)  # type: ignore[arg-type]
+
+        def overlap(o: Decision) -> tuple[float, int]:
+            theirs = pattern_of(o.path)
+            return float(hours @ self._pattern_capacity(*theirs)) if theirs else 0.0, -self.decisions.index(o)
+
+        out = dict(plan)
+        for options in lowered.values():
+            out = self.moved(out, max(options, key=overlap), -1) or out
         return out
 
     def between(self, low: dict[str, Any], high: dict[str, Any], share: float) -> dict[str, Any]:

@@ -291,3 +291,54 @@ def test_a_bracket_plan_between_two_rosters_keeps_within_max_patterns_and_the_po
     assert plan == dict.fromkeys(heads, 0) | {heads[0]: 4, heads[1]: 3}
     scenario = validate_data(with_values(search.raw, plan), {}, "test")
     assert over_pattern_limit(scenario, pattern_limits(scenario)) is None
+
+
+def test_a_substitution_kick_takes_one_head_from_the_roster_pattern_overlapping_the_added_one(tmp_path):
+    """A flexible pool f (skills s and t) gains a head on its 08:00 pattern; the roster pool p (skill s
+    only, daily 8-hour patterns every 4 h) gives up one head, on the staffed pattern whose hours overlap
+    08-16 the most (04:00, not 00:00 or 16:00): one head for one head, not one off every pattern."""
+    from optimize.structured import StructuredSearch
+
+    data = dict(THREE_BLOCKS)
+    data["queues"] = dict(THREE_BLOCKS["queues"], r={**THREE_BLOCKS["queues"]["q"], "skill": "t"})
+    data["pools"] = {"p": THREE_BLOCKS["pools"]["p"], "f": {"headcount": 4, "skills": ["s", "t"], "cost_per_hour": 14.0}}
+    data["optimize"] = {"rosters": {"p": {"every": "4h", "lengths": ["8h"], "days": ["daily"], "max_heads": 8},
+                                    "f": {"starts": ["00:00", "08:00"], "lengths": ["8h"], "days": ["daily"]}}}
+    search = prepare(write_yaml(tmp_path, data))
+    structured = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [])
+    p = [f"pools.p.shifts.{i}.headcount" for i in range(6)]  # starts 00, 04, 08, 12, 16, 20
+    f = [f"pools.f.shifts.{i}.headcount" for i in range(2)]
+    plan = dict.fromkeys(p, 0) | {p[0]: 2, p[1]: 3, p[4]: 2} | {f[0]: 1, f[1]: 1}
+    kicked = [k for path, k in structured._kicks(plan) if path == f[1]]
+    assert kicked == [plan | {f[1]: 2, p[1]: 2}, plan | {f[1]: 2}]  # the substitution, then the plain step up
+    assert all(k == plan | {path: plan[path] + 1} for path, k in structured._kicks(plan) if path in p)
+
+
+def test_roster_repair_keeps_each_pools_best_pattern_in_its_batch(tmp_path):
+    """Two roster pools serve the missed queue: p at 10 per hour and g at 30 (12 daily patterns each).
+    By cover per cost p's patterns fill the first places, but the batch still holds g's best (its
+    pattern on 00-08), because routing may make p's heads worth less than the ranking says; the rest
+    of the batch is p's best by cover, as before."""
+    from optimize.structured import REPAIR_PATTERNS, StructuredSearch
+    from optimize.trials import Outcome
+
+    every = {"every": "2h", "lengths": ["8h"], "days": ["daily"], "max_heads": 8}
+    data = dict(THREE_BLOCKS, optimize={"rosters": {"p": every, "g": every}})
+    data["pools"] = dict(THREE_BLOCKS["pools"], g={"headcount": 2, "skills": ["s"], "cost_per_hour": 30.0})
+    search = prepare(write_yaml(tmp_path, data))
+    batches = []
+
+    def evaluate(plans, near):
+        batches.append(plans)
+        return [None] * len(plans)
+
+    structured = StructuredSearch(search.raw, search.decisions, search.constraints, evaluate)
+    plan = {d.path: 1 for d in search.decisions}
+    late = [1.0 if h % 24 < 8 else 0.0 for h in range(168)]
+    out = Outcome(plan, 0, 1000.0, {"queues.q.sla_attainment": 0.1}, False, {"q": late})
+    assert structured.repair(plan, out) is None
+    [batch] = batches
+    raised = [next(path for path in p if p[path] == 2) for p in batch]
+    assert len(raised) == REPAIR_PATTERNS
+    assert "pools.g.shifts.0.headcount" in raised  # g's 00:00-08:00 pattern
+    assert sum(path.startswith("pools.p.") for path in raised) == REPAIR_PATTERNS - 1
