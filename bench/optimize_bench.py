@@ -3,6 +3,7 @@
     python bench/optimize_bench.py                      # seeds 2027, 7, 11; TPE baseline on the first
     python bench/optimize_bench.py --seeds 1 2 --no-baseline
     python bench/optimize_bench.py --rosters --seeds 2027      # rosters for the four review sites
+    python bench/optimize_bench.py --rosters --no-headcount --trials 80   # the roster search alone, 80 trials
     python bench/optimize_bench.py --time 4m --no-baseline     # what a 4-minute search budget buys
 
 Each run is `annoplan optimize scenarios/trust_safety_q1.yaml --jobs 2 --set seed=S` in a child process,
@@ -95,14 +96,16 @@ def main() -> None:
     parser.add_argument("--rosters", action="store_true", help="compare rosters against head-count-only plans")
     parser.add_argument("--no-headcount", action="store_true",
                         help="with --rosters: run only the roster searches (compare against earlier figures)")
+    parser.add_argument("--trials", type=int, help="the search's trial budget (default: the scenario's 40)")
     parser.add_argument("--keep", type=Path, help="keep each run's output folder (study.db, summary) under this folder")
     args = parser.parse_args()
     global KEEP
     KEEP = args.keep
-    if args.rosters:
-        return compare_rosters(args.seeds, args.jobs, not args.no_headcount)
-    rows, baseline = [], None
     budget = ["--time", args.time] if args.time else []
+    budget += ["--set", f"optimize.trials={args.trials}"] if args.trials else []
+    if args.rosters:
+        return compare_rosters(args.seeds, args.jobs, not args.no_headcount, budget)
+    rows, baseline = [], None
     for i, seed in enumerate(args.seeds):
         row = run("structured", seed, budget, args.jobs)
         rows.append(row)
@@ -127,15 +130,15 @@ def main() -> None:
               f"wall time ratio structured / TPE {first['wall_s'] / baseline['wall_s']:.2f}")
 
 
-def compare_rosters(seeds: list[int], jobs: int, headcount: bool) -> None:
+def compare_rosters(seeds: list[int], jobs: int, headcount: bool, budget: list[str]) -> None:
     """Per seed, the head-count-only search and the roster search, interleaved; cost and wall time of each."""
     with tempfile.TemporaryDirectory() as folder:
         scenario = roster_scenario(Path(folder))
         for seed in seeds:
-            plain = run("headcount", seed, [], jobs) if headcount else None
+            plain = run("headcount", seed, budget, jobs) if headcount else None
             if plain is not None:
                 print(json.dumps(plain), flush=True)
-            roster = run("rosters", seed, [], jobs, scenario)
+            roster = run("rosters", seed, budget, jobs, scenario)
             print(json.dumps(roster), flush=True)
             if plain is not None and plain["feasible"] and roster["feasible"]:
                 print(f"seed {seed}: rosters {roster['cost']:,} against head-count-only {plain['cost']:,}: "

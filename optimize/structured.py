@@ -371,7 +371,8 @@ class StructuredSearch:
         for other in self.decisions:
             q = self._pool_of(other)
             if (other.choices is None and other.path.endswith(".headcount") and q not in (None, pool)
-                    and set(self.base.pools[q].skills) <= skills and other.index(plan[other.path]) > 0):  # type: ignore[index]
+                    and set(self.base.pools[q].skills) <= skills  # type: ignore[index]
+                    and other.index(plan[other.path]) > 0):
                 lowered.setdefault(q, []).append(other)  # type: ignore[arg-type]
 
         def overlap(o: Decision) -> tuple[float, int]:

@@ -301,7 +301,8 @@ def test_a_substitution_kick_takes_one_head_from_the_roster_pattern_overlapping_
 
     data = dict(THREE_BLOCKS)
     data["queues"] = dict(THREE_BLOCKS["queues"], r={**THREE_BLOCKS["queues"]["q"], "skill": "t"})
-    data["pools"] = {"p": THREE_BLOCKS["pools"]["p"], "f": {"headcount": 4, "skills": ["s", "t"], "cost_per_hour": 14.0}}
+    data["pools"] = {"p": THREE_BLOCKS["pools"]["p"],
+                     "f": {"headcount": 4, "skills": ["s", "t"], "cost_per_hour": 14.0}}
     data["optimize"] = {"rosters": {"p": {"every": "4h", "lengths": ["8h"], "days": ["daily"], "max_heads": 8},
                                     "f": {"starts": ["00:00", "08:00"], "lengths": ["8h"], "days": ["daily"]}}}
     search = prepare(write_yaml(tmp_path, data))
