@@ -93,7 +93,17 @@ def search_lines(result: OptimizeResult) -> list[str]:
                             f"{v['replications']} further fresh replications" if v.get("polished_steps") else
                             "the plan stands as first verified")
                          + (f" ({later} cheaper step(s) found failed on a second fresh set)" if later else ""))
+            lines += [f"  {t['variable']} {t['from']} -> {t['to']}: {_polish_outcome(t)}"
+                      for t in v.get("polish_tried", [])]
     return lines
+
+
+def _polish_outcome(step: dict[str, Any]) -> str:
+    """One polish step in a few words: how the first fresh set judged it, and the second if asked."""
+    first = f"{'kept' if step['kept'] else 'not kept'} ({step['confidence']:.1%} on the first fresh set)"
+    if "confirmed" not in step:
+        return first
+    return first + (", confirmed on the second" if step["confirmed"] else ", failed on the second")
 
 
 def _evidence(entry: dict[str, Any]) -> str:

@@ -48,6 +48,7 @@ class Polished:
     checked: dict[str, Verification] = field(default_factory=dict)  # plan key -> each step-down tried (first set)
     confirmation: Verification | None = None  # the last confirmation tried on the second fresh set, if any
     unconfirmed: int = 0  # steps kept on the first set that the second did not confirm
+    tried: list[dict[str, Any]] = field(default_factory=list)  # each step-down judged, in order (summary)
 
 
 def _ruled_out(plan: dict[str, Any], decisions: list[Decision], study: optuna.Study) -> set[str]:
@@ -88,6 +89,7 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
     missed (on fresh replications, or surely in the study) is not stepped down again from a lower plan;
     the effects measured around the verified plan order the steps all the way down."""
     path: list[Verification] = []  # the steps kept on the first set, in the order taken
+    tried: list[dict[str, Any]] = []
     checked: dict[str, Verification] = {}
     keep = min(KEEP, verified.confidence - NEARLY)
     blocked = _ruled_out(verified.params, decisions, study)
@@ -101,14 +103,19 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
         result = known.get(plan_key(lower))  # every step lowers the plan: none is ever met twice
         if result is None:
             result = checked[plan_key(lower)] = judge(lower, FRESH)
-        if result.met and result.confidence >= keep:
+        taken = result.met and result.confidence >= keep
+        tried.append({"variable": d.path, "from": current.params[d.path], "to": lower[d.path], "met": result.met,
+                      "confidence": result.confidence, "kept": taken})
+        if taken:
             path.append(result)
         else:
             blocked.add(d.path)
     standing, steps, confirmation = verified, 0, None
-    for kept in path:  # the fixed sequence: in the order taken, up to the first the second set fails
+    steps_tried = [t for t in tried if t["kept"]]
+    for kept, entry in zip(path, steps_tried):  # the fixed sequence: in the order taken, up to the first failure
         confirmation = judge(dict(kept.params), CONFIRM)
+        entry["confirmed"] = confirmation.met
         if not confirmation.met:
             break
         standing, steps = confirmation, steps + 1
-    return Polished(standing, steps, checked, confirmation, len(path) - steps)
+    return Polished(standing, steps, checked, confirmation, len(path) - steps, tried)

@@ -480,7 +480,7 @@ def choose(study: optuna.Study, search: Search, jobs: int | None = None, candida
                         "raised_after_verification": best.raised,
                         "polish_checked": len(polished.checked), "polished_steps": polished.steps,
                         "polish_unconfirmed": polished.unconfirmed > 0,
-                        "polish_unconfirmed_steps": polished.unconfirmed}
+                        "polish_unconfirmed_steps": polished.unconfirmed, "polish_tried": polished.tried}
         best = final
         _bound(info, search, best.objective.get(search.objectives[0]) if best.met else None)
         info["certificate"] = certify(best.params, search.decisions, study, {**known, **polished.checked})

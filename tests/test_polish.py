@@ -106,6 +106,14 @@ def test_the_steps_are_confirmed_in_the_order_taken_and_the_last_confirmed_plan_
     assert result.params == {"pools.p1.headcount": 10, "pools.p2.headcount": 8}
     v = result.verification
     assert (v["polished_steps"], v["polish_unconfirmed"], v["polish_unconfirmed_steps"]) == (2, True, 1)
+    p2 = "pools.p2.headcount"  # the summary's trace: every step judged, in order, and how the second set saw it
+    assert [(t["variable"], t["from"], t["to"], t["kept"], t.get("confirmed")) for t in v["polish_tried"]] == [
+        (p2, 10, 9, True, True), (p2, 9, 8, True, True), (p2, 8, 7, True, False),
+        (p2, 7, 6, False, None), ("pools.p1.headcount", 10, 9, False, None)]
+    from optimize.output import search_lines
+    lines = search_lines(result)
+    assert "  pools.p2.headcount 8 -> 7: kept (99.0% on the first fresh set), failed on the second" in lines
+    assert "  pools.p2.headcount 7 -> 6: not kept (20.0% on the first fresh set)" in lines
 
 
 def test_polish_skips_what_the_study_saw_miss_for_sure_and_keeps_to_its_budget(tmp_path, monkeypatch):
