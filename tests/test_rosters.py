@@ -205,15 +205,12 @@ def test_where_load_swings_4_to_1_a_roster_beats_fixed_shift_shares(tmp_path):
     assert roster.search["lower_bound"] <= roster.objective["cost"] <= 1.06 * roster.search["lower_bound"]
 
 
-def test_roster_repair_tries_only_the_patterns_covering_the_hours_that_missed(tmp_path):
-    """12 daily 8-hour patterns (every 2 h) and items missing only between 00:00 and 08:00: repair's
-    batch keeps REPAIR_PATTERNS pattern moves, and no pattern left out covers more of those hours than
-    one kept (equal costs, no shrinkage: a pattern's weight is its hours on shift in 00-08)."""
-    from optimize.structured import REPAIR_PATTERNS, StructuredSearch
+def first_repair_batch(tmp_path, data: dict) -> list[dict]:
+    """The plans of repair's first batch from one head on every pattern, with items missing only between
+    00:00 and 08:00 (the fake evaluation then reports the budget spent)."""
+    from optimize.structured import StructuredSearch
     from optimize.trials import Outcome
 
-    data = dict(THREE_BLOCKS, optimize={"rosters": {"p": {"every": "2h", "lengths": ["8h"], "days": ["daily"],
-                                                          "max_heads": 8}}})
     search = prepare(write_yaml(tmp_path, data))
     batches = []
 
@@ -225,8 +222,20 @@ def test_roster_repair_tries_only_the_patterns_covering_the_hours_that_missed(tm
     plan = {d.path: 1 for d in search.decisions}
     late = [1.0 if h % 24 < 8 else 0.0 for h in range(168)]
     out = Outcome(plan, 0, 1000.0, {"queues.q.sla_attainment": 0.1}, False, {"q": late})
-    assert structured.repair(plan, out) is None  # the fake evaluation ran out of budget
+    assert structured.repair(plan, out) is None
     [batch] = batches
+    return batch
+
+
+def test_roster_repair_tries_only_the_patterns_covering_the_hours_that_missed(tmp_path):
+    """12 daily 8-hour patterns (every 2 h) and items missing only between 00:00 and 08:00: repair's
+    batch keeps REPAIR_PATTERNS pattern moves, and no pattern left out covers more of those hours than
+    one kept (equal costs, no shrinkage: a pattern's weight is its hours on shift in 00-08)."""
+    from optimize.structured import REPAIR_PATTERNS
+
+    data = dict(THREE_BLOCKS, optimize={"rosters": {"p": {"every": "2h", "lengths": ["8h"], "days": ["daily"],
+                                                          "max_heads": 8}}})
+    batch = first_repair_batch(tmp_path, data)
 
     def overlap(i: int) -> int:  # hours of 00-08 on shift for the pattern starting at 2i o'clock
         return sum(1 for h in range(2 * i, 2 * i + 8) if h % 24 < 8)
@@ -320,25 +329,12 @@ def test_roster_repair_keeps_each_pools_best_pattern_in_its_batch(tmp_path):
     By cover per cost p's patterns fill the first places, but the batch still holds g's best (its
     pattern on 00-08), because routing may make p's heads worth less than the ranking says; the rest
     of the batch is p's best by cover, as before."""
-    from optimize.structured import REPAIR_PATTERNS, StructuredSearch
-    from optimize.trials import Outcome
+    from optimize.structured import REPAIR_PATTERNS
 
     every = {"every": "2h", "lengths": ["8h"], "days": ["daily"], "max_heads": 8}
     data = dict(THREE_BLOCKS, optimize={"rosters": {"p": every, "g": every}})
     data["pools"] = dict(THREE_BLOCKS["pools"], g={"headcount": 2, "skills": ["s"], "cost_per_hour": 30.0})
-    search = prepare(write_yaml(tmp_path, data))
-    batches = []
-
-    def evaluate(plans, near):
-        batches.append(plans)
-        return [None] * len(plans)
-
-    structured = StructuredSearch(search.raw, search.decisions, search.constraints, evaluate)
-    plan = {d.path: 1 for d in search.decisions}
-    late = [1.0 if h % 24 < 8 else 0.0 for h in range(168)]
-    out = Outcome(plan, 0, 1000.0, {"queues.q.sla_attainment": 0.1}, False, {"q": late})
-    assert structured.repair(plan, out) is None
-    [batch] = batches
+    batch = first_repair_batch(tmp_path, data)
     raised = [next(path for path in p if p[path] == 2) for p in batch]
     assert len(raised) == REPAIR_PATTERNS
     assert "pools.g.shifts.0.headcount" in raised  # g's 00:00-08:00 pattern
