@@ -7,8 +7,11 @@ before the budget ran out, is money left on the table. So once a plan passes ver
 one-step decrease that saves money, unless the study showed it to miss with confidence (the
 certificate: screened, or a miss at SURE), is verified on the same fresh replications: the largest
 saving first among those the study's measured effects expect to pass, then the rest. One that passes
-with KEEP confidence (or nearly the verified plan's, if less) becomes the plan, and its variable may step again; one that does not is not
-stepped again (fewer heads elsewhere never help it), up to `tries` verifications.
+with KEEP confidence (or nearly the verified plan's, if less) becomes the plan, and its variable may step again; one that misses is not
+stepped again (fewer heads elsewhere never help it), up to `tries` verifications. One that meets the
+rule with less confidence waits until no sure step is left, and is then taken (and may step again):
+last in the sequence below, so that if the second set fails it, it costs only itself and what came
+after it, never a sure step.
 
 Picking among several plans by one set of replications favours the lucky ones, so a polished plan
 stands only if it also passes on a second fresh set (verify.CONFIRM). The steps kept are confirmed in
@@ -33,9 +36,9 @@ from .trials import Outcome, plan_key
 from .verify import CONFIRM, FRESH, Verification
 
 SURE = 0.99  # a step down the study saw miss with at least this confidence is not tried again
-KEEP = 0.99  # a step is kept only this sure on the first set (or nearly as sure as the plan verified, if
-# that is less): one that barely passes there (95%) is a coin flip on the second, and a failed
-# confirmation throws away every step
+KEEP = 0.99  # a step is kept at once only this sure on the first set (or nearly as sure as the plan verified,
+# if that is less): one that barely passes there (95%) is a coin flip on the second, and a failed
+# confirmation ends the sequence, so the unsure steps come last
 NEARLY = 0.005  # "nearly as sure": a step of a variable that hardly moves the binding target only adds noise
 
 
@@ -93,14 +96,18 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
     checked: dict[str, Verification] = {}
     keep = min(KEEP, verified.confidence - NEARLY)
     blocked = _ruled_out(verified.params, decisions, study)
+    unsure: set[str] = set()  # their step met the rule below `keep`: taken once the sure steps run out
     effects = move_effects(verified.params, decisions, studied, spread)
     while len(checked) < tries:
         current = path[-1] if path else verified
-        options = _options(dict(current.params), decisions, blocked, price, effects, current.margins)
+        options = _options(dict(current.params), decisions, blocked | unsure, price, effects, current.margins)
+        if not options and unsure:
+            unsure, keep = set(), 0.0  # last in the sequence: their failure on the second set costs only them
+            continue
         if not options:
             break
         d, lower = options[0]
-        result = known.get(plan_key(lower))  # every step lowers the plan: none is ever met twice
+        result = checked.get(plan_key(lower)) or known.get(plan_key(lower))
         if result is None:
             result = checked[plan_key(lower)] = judge(lower, FRESH)
         taken = result.met and result.confidence >= keep
@@ -108,6 +115,8 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
                       "confidence": result.confidence, "kept": taken})
         if taken:
             path.append(result)
+        elif result.met:
+            unsure.add(d.path)
         else:
             blocked.add(d.path)
     standing, steps, confirmation = verified, 0, None

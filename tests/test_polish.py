@@ -168,11 +168,12 @@ def test_the_second_fresh_set_keeps_polishing_within_verifications_95_percent_ru
     assert standing / runs <= 0.05
 
 
-def test_a_step_is_kept_only_about_as_sure_as_the_plan_verified_or_99_percent():
-    """The verified plan passed with 97% confidence. A step that passes at 96.8% is kept (nearly as
-    sure); steps that pass at 96% and 96.2% are not, and their variables are not stepped again; the
-    kept plan is then confirmed on the second set. From a plan verified at 99.9%, a step at 98.5% is
-    not kept."""
+def test_a_step_less_sure_than_the_plan_verified_or_99_percent_waits_and_is_confirmed_last():
+    """The verified plan passed with 97% confidence. A step that passes at 96.8% is kept at once (nearly
+    as sure); the steps that pass at 96% and 96.2% wait. When no sure step is left they are taken, the
+    larger saving first, on the verification already run, and each is confirmed after the sure steps.
+    From a plan verified at 99.9%, a step at 98.5% waits behind the other variable's at 99.5%; when the
+    second set fails the unsure step, only that step is lost."""
     from optimize.polish import polish
     from optimize.search_space import Decision
     from optimize.verify import CONFIRM, Verification
@@ -181,22 +182,28 @@ def test_a_step_is_kept_only_about_as_sure_as_the_plan_verified_or_99_percent():
     top = {d.path: 10 for d in decisions}
     price = lambda plan: 2.0 * plan["pools.p0.headcount"] + plan["pools.p1.headcount"]  # noqa: E731
     sure = {(9, 10): 0.968, (8, 10): 0.96, (9, 9): 0.962}
+    confirm: dict = {}
     calls = []
 
     def judge(plan: dict, first: int) -> Verification:
         heads = (plan["pools.p0.headcount"], plan["pools.p1.headcount"])
         calls.append((heads, first))
-        confidence = 0.97 if first == CONFIRM else sure.get(heads, 0.5)
+        confidence = confirm.get(heads, 0.97) if first == CONFIRM else sure.get(heads, 0.5)
         return Verification(plan, {}, {"cost": price(plan)}, confidence >= 0.95, confidence, {NAME: 0.0}, {}, {})
 
     start = Verification(top, {}, {"cost": price(top)}, True, 0.97, {NAME: 0.0}, {}, {})
     out = polish(decisions, start, optuna.create_study(), {}, {}, {}, 4, price, judge)
-    assert [h for h, _ in calls] == [(9, 10), (8, 10), (9, 9), (9, 10)]
-    assert calls[-1][1] == CONFIRM and out.steps == 1
-    assert out.verification.params == {"pools.p0.headcount": 9, "pools.p1.headcount": 10}
+    assert [h for h, first in calls if first != CONFIRM] == [(9, 10), (8, 10), (9, 9), (7, 10)]
+    assert [h for h, first in calls if first == CONFIRM] == [(9, 10), (8, 10)]
+    assert [(t["to"], t["kept"]) for t in out.tried] == [(9, True), (8, False), (9, False), (8, True), (7, False)]
+    assert out.steps == 2 and out.verification.params == {"pools.p0.headcount": 8, "pools.p1.headcount": 10}
 
     start.confidence, calls[:] = 0.999, []
-    sure[(9, 10)] = 0.985
+    sure.clear()
+    sure.update({(9, 10): 0.985, (10, 9): 0.995, (9, 9): 0.98})
+    confirm[(9, 9)] = 0.6
     out = polish(decisions, start, optuna.create_study(), {}, {}, {}, 4, price, judge)
-    assert out.steps == 0 and out.confirmation is None
-    assert [h for h, _ in calls] == [(9, 10), (10, 9)]
+    assert [h for h, first in calls if first != CONFIRM] == [(9, 10), (10, 9), (10, 8), (9, 9)]
+    assert [h for h, first in calls if first == CONFIRM] == [(10, 9), (9, 9)]  # the sure step first
+    assert (out.steps, out.unconfirmed) == (1, 1)
+    assert out.verification.params == {"pools.p0.headcount": 10, "pools.p1.headcount": 9}
