@@ -369,7 +369,7 @@ class Optimize(Model):
     prune: bool = True  # stop a trial's replications early when it is clearly infeasible or costlier
     strategy: Literal["auto", "structured", "tpe", "grid"] = "auto"  # see optimize/runner.py
     rosters: Annotated[dict[str, Roster], Field(max_length=50)] = {}  # pool -> candidate shift patterns
-    polish: Annotated[int, Field(ge=0, le=1000)] = 6  # step-downs of the verified plan tried on fresh replications
+    polish: Annotated[int, Field(ge=0, le=1000)] = 10  # step-downs of the verified plan tried on fresh replications
     # most fresh replications one verification runs: a plan missing only on its bounds gets a second look
     # (optimize/verify.py); None: 4 x the first look's; at or below the first look's: one look at 95%
     verify_max: Annotated[int | None, Field(ge=2, le=10_000)] = None
