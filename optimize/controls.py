@@ -33,19 +33,12 @@ LOAD_DRIVEN = {"sla_attainment", "backlog_end", "undelivered", *SLOWEST_QUEUE}  
 POOL_LOAD = {"busy_hours", "utilization", "exposure_h_max"}
 
 
-def _queue_skills(scenario: Scenario, qid: str) -> set[str]:
-    """The skills a queue's items need: labelling and every stage of its workflow."""
-    wf = scenario.workflow_of(qid)
-    stages = (wf.adjudication, wf.review, wf.escalation)
-    return {scenario.queues[qid].skill} | {stage.skill for stage in stages if stage is not None}
-
-
 def components(scenario: Scenario) -> list[set[str]]:
     """The queues grouped by the pools they share: two queues are together when some pool holds a skill
     of each (transitively)."""
     groups: list[tuple[set[str], set[str]]] = []  # (queues, pools)
     for qid in scenario.queues:
-        skills = _queue_skills(scenario, qid)
+        skills = scenario.skills_of(qid)
         pools = {pid for pid, p in scenario.pools.items() if skills & set(p.skills)}
         joined = [g for g in groups if g[1] & pools]
         queues = {qid}.union(*(g[0] for g in joined))
@@ -54,16 +47,18 @@ def components(scenario: Scenario) -> list[set[str]]:
     return [queues for queues, _ in groups]
 
 
-def controlled_queues(scenario: Scenario, constraint: Constraint) -> set[str] | None:
-    """The queues whose offered work is this constraint's control, or None when its kind gets none."""
+def controlled_queues(scenario: Scenario, constraint: Constraint,
+                      groups: list[set[str]] | None = None) -> set[str] | None:
+    """The queues whose offered work is this constraint's control, or None when its kind gets none
+    (`groups`: components(scenario), when the caller has them)."""
     parts = constraint.metric.split(".")
     kpi = parts[-1]
-    groups = components(scenario)
+    groups = components(scenario) if groups is None else groups
     if len(parts) == 3 and parts[0] == "queues" and kpi in LOAD_DRIVEN:
         return next(g for g in groups if parts[1] in g)
     if len(parts) == 3 and parts[0] == "pools" and kpi in POOL_LOAD:
         skills = set(scenario.pools[parts[1]].skills)
-        served = {q for q in scenario.queues if _queue_skills(scenario, q) & skills}
+        served = {q for q in scenario.queues if scenario.skills_of(q) & skills}
         return set().union(*(g for g in groups if g & served)) or None
     if len(parts) == 1 and (kpi in LOAD_DRIVEN or kpi == "exposure_h_max"):
         return set(scenario.queues)
@@ -83,10 +78,10 @@ def control_values(scenario: Scenario, constraints: list[Constraint],
     """Constraint name -> its control in each replication (`runs`: each replication's queue KPIs):
     the controlled queues' offered work over its expectation, minus 1 (so its mean is exactly 0).
     Constraints whose kind gets no control, or whose queues expect no work, are left out."""
-    expected = expected_offered(scenario)
+    expected, groups = expected_offered(scenario), components(scenario)
     out = {}
     for c in constraints:
-        queues = controlled_queues(scenario, c)
+        queues = controlled_queues(scenario, c, groups)
         if not queues:
             continue
         mean = sum(expected[q] for q in queues)

@@ -115,7 +115,7 @@ class StructuredSearch:
             parts = metric.split(".")
             if parts[0] == "queues" and len(parts) == 3 and parts[1] in self.base.queues:
                 qid = parts[1]
-                skills = self._skills_of(qid)
+                skills = self.base.skills_of(qid)
                 pools = {f"pools.{pid}." for pid, p in self.base.pools.items() if skills & set(p.skills)}
                 process = {f"workflows.{self.base.queues[qid].workflow}.", f"queues.{qid}."}
                 if "quality" in parts[2] and any(d.path.startswith(tuple(process)) for d in self.decisions):
@@ -128,12 +128,6 @@ class StructuredSearch:
                 general = True
         chosen = [d for d in self.decisions if d.path.startswith(tuple(prefixes))]
         return self.decisions if general or not chosen else chosen
-
-    def _skills_of(self, qid: str) -> set[str]:
-        """The skills a queue's items need: labelling and every stage of its workflow."""
-        wf = self.base.workflow_of(qid)
-        stages = (wf.adjudication, wf.review, wf.escalation)
-        return {self.base.queues[qid].skill} | {stage.skill for stage in stages if stage is not None}
 
     def _pattern_capacity(self, pool: str, pattern: int) -> np.ndarray:
         key = f"{pool}.{pattern}"
@@ -151,7 +145,7 @@ class StructuredSearch:
         patterns = [c for c in candidates if pattern_of(c[0].path) is not None]
         if len(patterns) <= REPAIR_PATTERNS:
             return candidates
-        late = [(self._skills_of(qid), np.asarray(share)) for qid, share in (out.late_share or {}).items()
+        late = [(self.base.skills_of(qid), np.asarray(share)) for qid, share in (out.late_share or {}).items()
                 if out.violations.get(f"queues.{qid}.sla_attainment", 0.0) > 0]
         missed = {pid: sum((share for skills, share in late if skills & set(pool.skills)), np.zeros(168))
                   for pid, pool in self.base.pools.items()}  # per pool: late share of the missed queues it serves

@@ -393,6 +393,12 @@ class Scenario(Model):
         name = self.queues[queue_id].workflow
         return self.workflows.get(name, DEFAULT_WORKFLOW)
 
+    def skills_of(self, queue_id: str) -> set[str]:
+        """The skills a queue's items need: labelling and every stage of its workflow."""
+        wf = self.workflow_of(queue_id)
+        stages = (wf.adjudication, wf.review, wf.escalation)
+        return {self.queues[queue_id].skill} | {stage.skill for stage in stages if stage is not None}
+
     def drain_hours(self) -> float:
         """How long after the end measured items are followed: `horizon.drain`, else 4 x the longest SLA target."""
         if self.horizon.drain is not None:
