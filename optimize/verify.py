@@ -114,14 +114,16 @@ def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], c
 
     use = scenario.optimize is None or scenario.optimize.control_variates
     n, level = looks(values, constraints, replications, EXTEND * replications if most is None else most, controls)
+    judged = values(n)  # runs the last wave when the second look went to `most`
+    given = controls(n)
     result = SimulationResult(scenario, runs[:n])
     summary = result.summary()
-    margins, confidence, _ = bounds(values(n), constraints, level, controls(n))
+    margins, confidence, _ = bounds(judged, constraints, level, given)
     objective = {name: float(metric_value(name, summary) or math.inf) for name in objectives}
     return Verification(params=params, kpis=summary, objective=objective, met=all(m >= 0 for m in margins.values()),
                         confidence=confidence, margins=margins, pool_hours=pool_hours(result),
                         late_share=late_share(result.runs), replications=n, level=level,
-                        controlled=sorted(controls(n)) if n >= CONTROL_FROM else [])
+                        controlled=sorted(given) if n >= CONTROL_FROM else [])
 
 
 def looks(values: Callable[[int], dict[str, np.ndarray]], constraints: list[Constraint], first: int,
@@ -181,10 +183,11 @@ def bounds(values: dict[str, np.ndarray], constraints: list[Constraint], level: 
             margins[c.name], confidence, means_meet = -math.inf, 0.0, False
         else:
             x = (controls or {}).get(c.name)
-            mean, se, df = estimate(data, x)
+            best = estimate(data, x, 0)  # the control's estimate at any n: whether the mean meets
+            mean, se, df = best if len(data) >= CONTROL_FROM else estimate(data, None)
             slack = _slack(c, mean)  # > 0: the mean meets it
             margins[c.name] = slack - _quantile(level, df) * se
-            means_meet = means_meet and _slack(c, estimate(data, x, 0)[0]) >= 0  # the control's mean at any n
+            means_meet = means_meet and _slack(c, best[0]) >= 0
             confidence = float(stats.t.cdf(slack / se, df)) if se > 0 else float(slack >= 0)
         confidences.append(confidence)
     return margins, min(confidences, default=1.0), means_meet

@@ -86,6 +86,7 @@ def test_verify_takes_the_second_look_on_the_next_fresh_replications_only_when_e
     # waves of 6 up to 24 while every mean stays inside its target
     n = 6 if where == "above" else next((k for k in (12, 18) if all24[:k].mean() < target), 24)
     assert judged.replications == n and judged.level == 0.975
+    assert judged.kpis["replications"] == n  # the summary covers every replication judged, the last wave too
     data = all24[:n]
     expected = data.mean() - target - stats.t.ppf(0.975, n - 1) * data.std(ddof=1) / n ** 0.5
     assert judged.margins["queues.q.quality"] == pytest.approx(expected)
