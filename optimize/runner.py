@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable
 import optuna
 import pandas as pd
 
+from simulator.processes import kept_workers
 from simulator.replications import default_jobs
 from simulator.scenario import Problem, ScenarioError, load_raw, validate_data
 
@@ -397,6 +398,13 @@ def _widest(search: Search, rest: list[optuna.trial.FrozenTrial], checked: list[
 
 
 def choose(study: optuna.Study, search: Search, jobs: int | None = None, candidates: int = 5) -> OptimizeResult:
+    """The cheapest plan that meets every target with 95% confidence on fresh replications (_choose); one
+    pool of worker processes serves every verification, look and wave."""
+    with kept_workers(jobs or default_jobs()):
+        return _choose(study, search, jobs, candidates)
+
+
+def _choose(study: optuna.Study, search: Search, jobs: int | None, candidates: int) -> OptimizeResult:
     """The cheapest plan that meets every target with 95% confidence on fresh replications (see verify.py).
 
     Feasible trials are re-run in order of cost, up to `candidates` distinct plans, until one passes, but

@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Iterator
 
 WATCH_SECONDS = 0.5
 
@@ -62,3 +64,31 @@ def worker_pool(jobs: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_bind_to_parent,
                                initargs=(os.getpid(),))
+
+
+_kept: dict[int, ProcessPoolExecutor] = {}  # jobs -> the pool a `kept_workers` block holds open
+
+
+@contextmanager
+def kept_workers(jobs: int) -> Iterator[None]:
+    """Inside this block, every `pool_of(jobs)` is one pool kept open, not a new one each time: starting
+    workers costs 2-4 s of imports on 2 cores, and verification starts a run for every look and wave.
+    Workers start at the first task, so a block that never needs them costs nothing."""
+    if jobs <= 1 or jobs in _kept:
+        yield
+        return
+    _kept[jobs] = worker_pool(jobs)
+    try:
+        yield
+    finally:
+        _kept.pop(jobs).shutdown(cancel_futures=True)
+
+
+@contextmanager
+def pool_of(jobs: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of `jobs` workers: the one a `kept_workers` block holds, else a new one closed on leaving."""
+    if jobs in _kept:
+        yield _kept[jobs]
+        return
+    with worker_pool(jobs) as pool:
+        yield pool

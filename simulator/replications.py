@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from typing import Callable, Sequence
 
 from .model.arrivals import expected_per_hour
-from .processes import worker_pool
+from .processes import pool_of
 from .model.engine import ReplicationResult, run_replication
 from .scenario import Scenario
 
@@ -72,7 +72,7 @@ def run_tasks(tasks: Sequence[tuple[Scenario, int]], jobs: int | None = None,
             if progress:
                 progress(done)
         return results
-    with worker_pool(jobs) as pool:
+    with pool_of(jobs) as pool:
         futures = [pool.submit(run_replication, scenario, k, log(k)) for scenario, k in tasks]
         pending = set(futures)
         while pending:  # wake twice a second so a progress bar can appear before the first one ends

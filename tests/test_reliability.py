@@ -4,6 +4,7 @@ line; worker processes never outlive their parent."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -268,6 +269,28 @@ def test_ctrl_c_stops_at_once_with_one_line_and_exit_130():
     _, err = process.communicate(timeout=10)
     assert process.returncode == 130 and time.monotonic() - started < 5
     assert err.strip() == "annoplan: interrupted"
+    deadline = time.monotonic() + 5
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(workers)
+
+
+def test_kept_workers_serve_every_run_inside_the_block_with_the_same_results_and_end_with_it():
+    """Verification starts a run per look and wave; inside kept_workers they share one pool (no new
+    workers after the first run), give the same bytes as runs with their own pools, and the workers are
+    gone once the block ends."""
+    from simulator.processes import kept_workers
+    from simulator.replications import run_replications
+
+    scenario = load_scenario(QUICK, ["horizon.duration=4d", "horizon.warmup=1d"])
+    alone = [json.dumps(run_replications(scenario, 2, jobs=2, first=k)[1].kpis, sort_keys=True) for k in (0, 5)]
+    helpers = _alive(_children(os.getpid()))  # the forkserver and resource tracker live as long as we do
+    with kept_workers(2):
+        first = run_replications(scenario, 2, jobs=2)
+        workers = _alive(_children(os.getpid())) - helpers
+        second = run_replications(scenario, 2, jobs=2, first=5)
+        assert _alive(_children(os.getpid())) - helpers == workers and len(workers) == 2
+    assert [json.dumps(run[1].kpis, sort_keys=True) for run in (first, second)] == alone
     deadline = time.monotonic() + 5
     while _alive(workers) and time.monotonic() < deadline:
         time.sleep(0.2)
