@@ -14,11 +14,13 @@ last in the sequence below, so that if the second set fails it, it costs only it
 after it, never a sure step.
 
 Picking among several plans by one set of replications favours the lucky ones, so a polished plan
-stands only if it also passes on a second fresh set (verify.CONFIRM). The steps kept are confirmed in
-the order they were taken, each on the second set, up to the first that fails there: the plan standing
-is the last one confirmed, or the plan that verification first passed. That order was fixed by the
-first set alone, so this is a fixed-sequence test: the chance that any confirmed plan truly misses a
-target stays within one test's 5%, however many steps are confirmed. Every decrease that failed on
+stands only if it also passes on a second fresh set (verify.CONFIRM). The steps kept are confirmed one
+at a time, each on the second set, up to the first that fails there: first the steps that the same
+variable's next step down backs (it passed too), in the order taken, then each variable's last step,
+most sure first (confirmation_order). The plan standing is the last one confirmed, or the plan that
+verification first passed. That order was fixed by the first set alone, so this is a fixed-sequence
+test: the chance that any confirmed plan truly misses a target stays within one test's 5%, however
+many steps are confirmed. Every decrease that failed on
 fresh replications is evidence for the certificate (certificate.certify's `fresh`).
 """
 
@@ -120,11 +122,23 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
         else:
             blocked.add(d.path)
     standing, steps, confirmation = verified, 0, None
-    steps_tried = [t for t in tried if t["kept"]]
-    for kept, entry in zip(path, steps_tried):  # the fixed sequence: in the order taken, up to the first failure
-        confirmation = judge(dict(kept.params), CONFIRM)
+    plan = dict(verified.params)
+    for entry in confirmation_order([t for t in tried if t["kept"]]):  # the fixed sequence, up to the first failure
+        plan = dict(plan, **{entry["variable"]: entry["to"]})
+        confirmation = judge(plan, CONFIRM)
         entry["confirmed"] = confirmation.met
         if not confirmation.met:
             break
         standing, steps = confirmation, steps + 1
     return Polished(standing, steps, checked, confirmation, len(path) - steps, tried)
+
+
+def confirmation_order(kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The steps kept on the first set (trace entries, in the order taken), in the order the second set
+    confirms them: first every step after which its variable stepped down again and passed (fewer heads
+    never help, so the first set backs it twice), in the order taken; then each variable's last step, the
+    one at the edge of feasibility, most sure first. A failure at one variable's edge then never costs
+    another variable's backed steps. The order depends on the first set alone: still a fixed sequence."""
+    last = {entry["variable"]: entry for entry in kept}
+    backed = [entry for entry in kept if last[entry["variable"]] is not entry]
+    return backed + sorted(last.values(), key=lambda entry: -entry["confidence"])

@@ -207,3 +207,38 @@ def test_a_step_less_sure_than_the_plan_verified_or_99_percent_waits_and_is_conf
     assert [h for h, first in calls if first == CONFIRM] == [(10, 9), (9, 9)]  # the sure step first
     assert (out.steps, out.unconfirmed) == (1, 1)
     assert out.verification.params == {"pools.p0.headcount": 10, "pools.p1.headcount": 9}
+
+
+def test_one_variables_step_at_the_edge_failing_the_second_set_never_costs_another_variables_backed_steps():
+    """The first set passes p1 down to 8 and p2 down to 7 (p1 taken first: it saves more). The second set
+    fails every plan with p1 < 9. Confirmed in the order taken, (8, 10) would fail second and end the
+    sequence, losing p2's three steps. The steps backed by a further step of their variable come first,
+    then the edges, most sure first (p2's 7 at 99.95% before p1's 8 at 99.5%): (9, 7) stands, four
+    steps, and only p1's edge step is lost."""
+    from optimize.polish import polish
+    from optimize.search_space import Decision
+    from optimize.verify import CONFIRM, Verification
+
+    decisions = [Decision(f"pools.p{i}.headcount", 0, 20, None, None) for i in (1, 2)]
+    top = {d.path: 10 for d in decisions}
+    price = lambda plan: 5.0 * plan["pools.p1.headcount"] + plan["pools.p2.headcount"]  # noqa: E731
+    calls = []
+
+    def judge(plan: dict, first: int) -> Verification:
+        heads = (plan["pools.p1.headcount"], plan["pools.p2.headcount"])
+        calls.append((heads, first))
+        if first == CONFIRM:
+            confidence = 0.999 if heads[0] >= 9 else 0.6
+        else:
+            confidence = 0.0 if heads[0] < 8 or heads[1] < 7 else 0.995 if heads == (8, 10) else 0.9995
+        return Verification(plan, {}, {"cost": price(plan)}, confidence >= 0.95, confidence, {NAME: 0.0}, {}, {})
+
+    start = Verification(top, {}, {"cost": price(top)}, True, 0.9999, {NAME: 0.0}, {}, {})
+    out = polish(decisions, start, optuna.create_study(), {}, {}, {}, 7, price, judge)
+    assert [h for h, first in calls if first != CONFIRM] == [(9, 10), (8, 10), (7, 10), (8, 9), (8, 8), (8, 7),
+                                                             (8, 6)]
+    assert [h for h, first in calls if first == CONFIRM] == [(9, 10), (9, 9), (9, 8), (9, 7), (8, 7)]
+    assert (out.steps, out.unconfirmed) == (4, 1)
+    assert out.verification.params == {"pools.p1.headcount": 9, "pools.p2.headcount": 7}
+    assert [(t["variable"][6:8], t["to"], t.get("confirmed")) for t in out.tried if t["kept"]] == [
+        ("p1", 9, True), ("p1", 8, False), ("p2", 9, True), ("p2", 8, True), ("p2", 7, True)]
