@@ -179,16 +179,35 @@ def erlang_c(servers: int, load: float) -> float:
     return servers * b / (servers - load * (1 - b))
 
 
-def sojourn_within(t: float, lam: float, mu: float, servers: int) -> float:
-    """P(wait + service <= t) in M/M/c, FCFS."""
+def sojourn_within(t: float, lam: float, mu: float, servers: int, own: float | None = None) -> float:
+    """P(wait + service <= t) in M/M/c, FCFS; with `own`, for an item whose service rate is `own` while
+    the queue's mix serves at `mu` (a class of a pooled queue)."""
     if servers * mu <= lam:
         return 0.0
+    own = mu if own is None else own
     c_wait, theta = erlang_c(servers, lam / mu), servers * mu - lam
-    if abs(theta - mu) < 1e-12:
-        tail = (1 + mu * t) * math.exp(-mu * t)
+    if abs(theta - own) < 1e-12:
+        tail = (1 + own * t) * math.exp(-own * t)
     else:
-        tail = (theta * math.exp(-mu * t) - mu * math.exp(-theta * t)) / (theta - mu)
-    return 1.0 - ((1 - c_wait) * math.exp(-mu * t) + c_wait * tail)
+        tail = (theta * math.exp(-own * t) - own * math.exp(-theta * t)) / (theta - own)
+    return 1.0 - ((1 - c_wait) * math.exp(-own * t) + c_wait * tail)
+
+
+def pooled_servers(classes: list[tuple[float, float, float, float]]) -> int | None:
+    """The fewest M/M/c servers of one FCFS queue pooling `classes` (arrival rate, mean service hours,
+    SLA target hours, attainment) that keep every class's attainment within its target, the wait at
+    the mix's mean service and each class's own service after it; None if some class's target is
+    shorter than its own service allows."""
+    lam = sum(c[0] for c in classes)
+    if lam <= 0:
+        return 0
+    mu = lam / sum(c[0] * c[1] for c in classes)
+    if any(att >= 1 - math.exp(-target / mean) - 1e-9 for _, mean, target, att in classes):
+        return None
+    c = math.floor(lam / mu) + 1
+    while any(sojourn_within(target, lam, mu, c, 1 / mean) < att for _, mean, target, att in classes):
+        c += 1
+    return c
 
 
 def erlang_servers(lam: float, mean_hours: float, target_hours: float, attainment: float) -> int:
@@ -217,6 +236,20 @@ def safety_factors(scenario: Scenario) -> dict[str, tuple[float, float]]:
         servers = erlang_servers(lam, queue.handling_time.mean, queue.sla.target, queue.sla.attainment)
         out[qid] = (load, (servers - load) / math.sqrt(load))
     return out
+
+
+def _pooled_beta(scenario: Scenario, queues: list[str]) -> float:
+    """The square-root safety factor of the queues pooled into one FCFS M/M/c queue (pooled_servers), at
+    mean loads; inf when pooling does not apply (one queue, or a target no head-count reaches). Each
+    queue's own factor is rounded up to whole servers, so their load-weighted mean overstates a pooled
+    set's: two queues of 2 and 1 Erlangs needing 3 and 2 servers alone may need 4, not 5, together."""
+    if len(queues) < 2:
+        return math.inf
+    classes = [(arrival_rate(scenario, q), scenario.queues[q].handling_time.mean, scenario.queues[q].sla.target,
+                scenario.queues[q].sla.attainment) for q in queues]
+    servers = pooled_servers(classes)
+    load = sum(lam * mean for lam, mean, _, _ in classes)
+    return math.inf if servers is None or load <= 0 else (servers - load) / math.sqrt(load)
 
 
 def skill_sets(skills: list[str], limit: int = 12) -> list[frozenset[str]]:
@@ -455,6 +488,7 @@ def skill_set_needs(scenario: Scenario, weekly: bool = False,
         if queues:
             load = _window_mean(sum((label[q] for q in queues), np.zeros(WEEK)), span)
             beta = sum(safety[q][0] * safety[q][1] for q in queues) / sum(safety[q][0] for q in queues)
+            beta = min(beta, _pooled_beta(scenario, queues))
             need = need + beta * np.sqrt(load)
         for q in (extra or {}):
             if scenario.queues[q].skill in skills_k:

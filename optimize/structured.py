@@ -329,11 +329,12 @@ class StructuredSearch:
         parts = d.path.split(".")
         return parts[1] if parts[0] == "pools" and len(parts) > 2 and parts[1] in self.base.pools else None
 
-    def _kicks(self, plan: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    def _kicks(self, plan: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
         """Perturbations of a local optimum: each other choice of each categorical; then, for each numeric
         variable, one step up, and for a pool's head-count also one step down of every head-count whose
         pool holds only skills this pool holds (a substitution: the flexible pool takes their work).
-        The most flexible pools come first."""
+        The most flexible pools come first; then the consolidations (_consolidated). Each comes with the
+        variable its descent first leaves alone (None: none)."""
         out = []
         for d in self.decisions:
             if d.choices is not None:
@@ -353,6 +354,27 @@ class StructuredSearch:
                 if swapped != up:
                     out.append((d.path, swapped))
             out.append((d.path, up))
+        return out + [(None, merged) for merged in self._consolidated(plan)]
+
+    def _consolidated(self, plan: dict[str, Any]) -> list[dict[str, Any]]:
+        """For each pool head-count, the plan with every other pool whose skills that pool holds at its
+        lowest head-count and their heads moved into it (one for one, up to its range): a pooled team
+        needs fewer heads than dedicated ones (4 shared servers for loads of 2 and 1 Erlangs that need
+        3 and 2 apart), but single steps never get there, since each swap alone costs more. Last among
+        the kicks, and descended without a tabu, so that the pooled team sheds the heads it can spare."""
+        counts = {self._pool_of(d): d for d in self.decisions
+                  if d.choices is None and d.path == f"pools.{self._pool_of(d)}.headcount"}
+        out = []
+        for pool, d in counts.items():
+            skills = set(self.base.pools[pool].skills)
+            moved = {q: o for q, o in counts.items() if q != pool and set(self.base.pools[q].skills) <= skills
+                     and o.index(plan[o.path]) > 0}
+            if not moved:
+                continue
+            heads = plan[d.path] + sum(plan[o.path] - o.at(0) for o in moved.values())
+            merged = dict(plan, **{o.path: o.at(0) for o in moved.values()})
+            merged[d.path] = d.at(math.ceil((heads - d.at(0)) / d.unit))
+            out.append(merged)
         return out
 
     def _substituted(self, plan: dict[str, Any], d: Decision, pool: str) -> dict[str, Any]:

@@ -310,3 +310,55 @@ def test_a_plan_every_candidate_of_which_fails_verification_is_raised_until_veri
     assert result.verification["raised_after_verification"] == 1
     assert result.params == {k: v + 1 for k, v in exact.items()}
 
+
+
+def test_a_local_optimum_of_dedicated_teams_gives_way_to_one_pooled_team(tmp_path):
+    """An exact oracle with the economy of pooling: queues needing 3 and 2 servers alone need 4 when one
+    team serves both (2 and 1 Erlangs). Dedicated teams (3, 2, 0) cost 47; the shared team alone (0, 0, 4)
+    costs 44, the optimum by enumeration. Every single step and one-for-one swap from (3, 2, 0) costs more
+    or misses, so only the consolidation kick (all heads into the shared pool, then descent) finds it."""
+    from optimize.runner import prepare
+    from optimize.structured import StructuredSearch
+    from optimize.trials import Outcome
+
+    price = {"pools.A.headcount": 9.0, "pools.B.headcount": 10.0, "pools.S.headcount": 11.0}
+
+    def misses(p: dict) -> float:
+        a, b, s = p["pools.A.headcount"], p["pools.B.headcount"], p["pools.S.headcount"]
+        need = 4 if a == b == 0 else 5  # pooled: one team of 4; otherwise the dedicated needs add up
+        return float(max(3 - a - s, 0) + max(2 - b - s, 0) + max(need - a - b - s, 0))
+
+    grid = [dict(zip(price, c)) for c in itertools.product(range(7), repeat=3)]
+    best = min((p for p in grid if misses(p) == 0), key=lambda p: sum(price[k] * v for k, v in p.items()))
+    assert best == {"pools.A.headcount": 0, "pools.B.headcount": 0, "pools.S.headcount": 4}
+    data = dict(SHARED, optimize={"trials": 40, "replications": 3,
+                                  "variables": {k: {"low": 0, "high": 6} for k in price}})
+    search = prepare(write_yaml(tmp_path, data))
+    seen: list[dict] = []
+
+    def oracle(plans: list[dict], near: Outcome | None = None) -> list[Outcome]:
+        seen.extend(p for p in plans if p not in seen)
+        return [Outcome(dict(p), seen.index(p), sum(price[k] * v for k, v in p.items()),
+                        {"miss": misses(p)}, False) for p in plans]
+
+    structured = StructuredSearch(search.raw, search.decisions, search.constraints, oracle)
+    structured.run([{"pools.A.headcount": 3, "pools.B.headcount": 2, "pools.S.headcount": 0}])
+    assert structured.best.params == best
+    assert {"pools.A.headcount": 0, "pools.B.headcount": 0, "pools.S.headcount": 5} in seen  # the consolidation
+
+
+def test_the_pooled_queue_needs_what_erlang_c_says_for_one_class_and_matches_sampling_for_two():
+    """pooled_servers of identical classes equals erlang_servers of their merged stream (exact); a class
+    served at its own rate after the mix's M/M/c wait has the sojourn-time distribution a Monte Carlo of
+    that wait plus its own exponential service gives (200,000 draws, within 4 standard errors)."""
+    from optimize.analytic import erlang_c, erlang_servers, pooled_servers, sojourn_within
+
+    for lam, mean, target, att in [(6.0, 1 / 3, 1.0, 0.8), (40.0, 0.1, 0.25, 0.9), (3.0, 0.5, 2.0, 0.95)]:
+        assert pooled_servers([(lam / 2, mean, target, att)] * 2) == erlang_servers(lam, mean, target, att)
+    lam, mu, own, c, t = 8.0, 8.0 / 3.0, 2.0, 4, 4 / 3
+    rng = np.random.default_rng(3)
+    n = 200_000
+    waits = np.where(rng.random(n) < erlang_c(c, lam / mu), rng.exponential(1 / (c * mu - lam), n), 0.0)
+    share = float(np.mean(waits + rng.exponential(1 / own, n) <= t))
+    assert abs(sojourn_within(t, lam, mu, c, own) - share) < 4 * math.sqrt(share * (1 - share) / n)
+    assert pooled_servers([(6.0, 1 / 3, 1.0, 0.8), (2.0, 0.5, 4 / 3, 0.85)]) == 4  # 3 and 2 alone
