@@ -16,8 +16,10 @@
   batches of `WIDTH`; the cheapest feasible result is taken. A variable's move doubles after a success
   and falls back to one step after a failure; the search ends when one step down of every variable
   misses a target at the current plan (a local optimum on the search's replications).
-- Categoricals: from the local optimum, each other choice of each categorical is tried, repaired and
-  descended; a cheaper optimum replaces the incumbent.
+- Kicks: from the local optimum, each other choice of each categorical, one step up of each variable
+  (with a one-for-one substitution for a flexible pool), then the consolidation of dedicated pools
+  into one holding all their skills, each repaired and descended; a cheaper optimum replaces the
+  incumbent.
 
 Plans are judged on the means of the search's replications, which every plan shares (common random
 numbers), so the comparisons between neighbours are paired and the path is the same on every run.
