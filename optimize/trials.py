@@ -164,15 +164,17 @@ SURE = 0.99  # a constraint at least this likely to pass verification is not cou
 
 
 def verification_margins(by_replication: dict[str, list[float]], fresh: int,
-                         pooled: dict[str, float] | None = None) -> dict[str, float]:
+                         pooled: dict[str, float] | None = None, level: float = 0.95,
+                         chance: float = 0.5) -> dict[str, float]:
     """Each constraint's mean violation plus what verification's `fresh` replications need on top of it;
     > 0 means the structured search does not treat the plan as feasible.
 
-    - The one-sided 95% t margin of `fresh` replications (verification's rule).
+    - The one-sided `level` t margin of `fresh` replications (verification's rule; its second look is
+      97.5% on up to `verify_max`).
     - The chance that verification passes the plan: the fresh mean scatters about this plan's mean by
       spread x sqrt(1/n + 1/fresh) (n: this plan's replications), so each constraint passes with a
       normal probability. Verification needs every constraint to pass, so with k constraints below SURE,
-      each must reach PASS_CHANCE ** (1/k); its normal quantile times the scatter is added. With one
+      each must reach `chance` ** (1/k) (PASS_CHANCE for the search); its normal quantile times the scatter is added. With one
       uncertain constraint that adds nothing: a plan on its edge passes half the time. With several,
       the plan on the descent's edge would almost never pass (seven at one half: 1 in 128).
 
@@ -181,7 +183,7 @@ def verification_margins(by_replication: dict[str, list[float]], fresh: int,
     (a chi distribution with 2 degrees of freedom)."""
     from scipy import stats
 
-    quantile = float(stats.t.ppf(0.95, fresh - 1))
+    quantile = float(stats.t.ppf(level, fresh - 1))
     edge, scatter = {}, {}
     for name, values in by_replication.items():
         data = np.asarray(values, dtype=float)
@@ -191,7 +193,7 @@ def verification_margins(by_replication: dict[str, list[float]], fresh: int,
     passing = [stats.norm.cdf(-edge[name] / scatter[name]) if scatter[name] > 0 else float(edge[name] <= 0)
                for name in edge]
     uncertain = max(1, sum(1 for p in passing if p < SURE))
-    z = float(stats.norm.ppf(PASS_CHANCE ** (1 / uncertain)))
+    z = float(stats.norm.ppf(chance ** (1 / uncertain)))
     return {name: edge[name] + z * scatter[name] for name in edge}
 
 

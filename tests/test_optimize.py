@@ -607,3 +607,36 @@ def test_a_raise_that_falls_short_corrects_its_effects_by_what_it_achieved_and_c
     assert result.feasible and result.params == {"pools.p1.headcount": 18, "pools.p2.headcount": 10}
     assert result.verification["raised_after_verification"] == 2
 
+
+
+def test_a_cheaper_plan_the_second_look_may_well_pass_is_verified_before_a_dearer_ready_one(tmp_path, monkeypatch):
+    """(9, 10) meets the target on the search's mean by 0.004 with a replication SD of 0.01: the first
+    look's margin (6 fresh replications at 95%, an even chance) rules it out of `verification_ready`,
+    but the second look (24 at 97.5%) passes it more than a quarter of the time. It is verified first,
+    before the dearer (10, 10) that has room for the first look, and it stands when it passes."""
+    import optimize.runner as runner
+    from optimize.trials import fresh_replications, verification_margins
+    from optimize.verify import Verification
+
+    search = _two_pool_search(tmp_path, 10.0)
+    name = "queues.q.sla_attainment"
+    dists = {p: optuna.distributions.IntDistribution(5, 20) for p in ("pools.p1.headcount", "pools.p2.headcount")}
+    study = optuna.create_study()
+    for p1, by_rep in [(9, [-0.014, 0.006, -0.004]), (10, [-0.05, -0.04, -0.06])]:
+        margins = verification_margins({name: by_rep}, fresh_replications(3))
+        study.add_trial(optuna.trial.create_trial(
+            params={"pools.p1.headcount": p1, "pools.p2.headcount": 10}, distributions=dists,
+            value=5.0 * p1 + 100.0, constraints={name: float(np.mean(by_rep))},
+            user_attrs={"replications": 3, "violations_by_replication": {name: by_rep},
+                        "verification_margins": margins, "verification_ready": all(m <= 0 for m in margins.values())}))
+    assert [t.user_attrs["verification_ready"] for t in study.trials] == [False, True]
+    verified = []
+
+    def fresh(raw, params, objectives, constraints, replications, jobs=None):
+        verified.append(params["pools.p1.headcount"])
+        return Verification(params, {}, {"cost": 5.0 * params["pools.p1.headcount"] + 100.0}, True, 0.98,
+                            {name: 0.001}, {}, {})
+
+    monkeypatch.setattr(runner, "verify", fresh)
+    result = runner.choose(study, search)
+    assert verified == [9] and result.params["pools.p1.headcount"] == 9
