@@ -212,16 +212,10 @@ def pooled_servers(classes: list[tuple[float, float, float, float]]) -> int | No
 
 def erlang_servers(lam: float, mean_hours: float, target_hours: float, attainment: float) -> int:
     """The fewest M/M/c servers keeping `attainment` of sojourn times within `target_hours`."""
-    if lam <= 0:
-        return 0
-    mu = 1.0 / mean_hours
-    c = max(1, math.floor(lam / mu) + 1)
-    ceiling = 1 - math.exp(-mu * target_hours)  # the share within target with no wait at all
-    if attainment >= ceiling - 1e-9:  # no head-count reaches it: staff for a short wait instead
-        return math.ceil(lam / mu + 3 * math.sqrt(lam / mu) + 1)
-    while sojourn_within(target_hours, lam, mu, c) < attainment:
-        c += 1
-    return c
+    servers = pooled_servers([(lam, mean_hours, target_hours, attainment)])
+    if servers is None:  # no head-count reaches it (even with no wait at all): staff for a short wait instead
+        return math.ceil(lam * mean_hours + 3 * math.sqrt(lam * mean_hours) + 1)
+    return servers
 
 
 def safety_factors(scenario: Scenario) -> dict[str, tuple[float, float]]:

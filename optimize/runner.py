@@ -407,11 +407,10 @@ def _second_look_plausible(search: Search,
     search's margins judge the first look at an even chance; a plan a little inside its targets, which the
     second look passes, would otherwise be verified only after every dearer plan with room for the first,
     and one of those passes first (an unseen shared-pool case: 75,920 chosen over 64,240)."""
-    from .verify import EXTEND, LEVEL
+    from .verify import LEVEL, last_look
 
-    spec = validate_data(search.raw, {}, "verify").optimize
     first = fresh_replications(search.replications)
-    most = spec.verify_max if spec is not None and spec.verify_max is not None else EXTEND * first
+    most = last_look(validate_data(search.raw, {}, "verify").optimize, first)
     if most <= first:
         return lambda t: False
     pooled = level_spread(trials, search.replications)

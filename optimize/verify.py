@@ -91,12 +91,17 @@ def _per_replication(metric: str, singles: list[dict[str, Any]]) -> np.ndarray:
     return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
 
+def last_look(spec: Any, first: int) -> int:
+    """Fresh replications of the last look: `verify_max` of the scenario's optimize section (`spec`), or
+    EXTEND times the first look's."""
+    return EXTEND * first if spec is None or spec.verify_max is None else spec.verify_max
+
+
 def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], constraints: list[Constraint],
            replications: int, jobs: int | None = None, first: int = FRESH) -> Verification:
     """Run the plan on `replications` fresh replications (indices from `first`) and judge it by the rule
     above; a second look, when the scenario allows one, runs the next indices up to `verify_max`."""
     scenario = validate_data(with_values(raw, params), {}, "verify")
-    most = scenario.optimize.verify_max if scenario.optimize is not None else None
     runs: list[Any] = []
     singles: list[dict[str, Any]] = []
 
@@ -113,7 +118,7 @@ def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], c
         return control_values(scenario, constraints, [run.kpis["queues"] for run in runs[:n]]) if use else {}
 
     use = scenario.optimize is None or scenario.optimize.control_variates
-    n, level = looks(values, constraints, replications, EXTEND * replications if most is None else most, controls)
+    n, level = looks(values, constraints, replications, last_look(scenario.optimize, replications), controls)
     judged = values(n)  # runs the last wave when the second look went to `most`
     given = controls(n)
     result = SimulationResult(scenario, runs[:n])
