@@ -5,13 +5,15 @@
     python bench/optimize_bench.py --rosters --seeds 2027      # rosters for the four review sites
     python bench/optimize_bench.py --rosters --no-headcount --trials 80   # the roster search alone, 80 trials
     python bench/optimize_bench.py --time 4m --no-baseline     # what a 4-minute search budget buys
+    python bench/optimize_bench.py --verify-max 96 --no-baseline  # a last look that decides edge plans
 
 Each run is `annoplan optimize scenarios/trust_safety_q1.yaml --jobs 2 --set seed=S` in a child process,
 interleaved with the baseline (`optimize.strategy=tpe`, the sampler the structured search replaced) so
 that both see the same machine load. Prints per run: wall time to a verified plan (search and
 verification), trials, replications run, the verified plan's cost, the analytic lower bound and the
 gap to it, whether the certificate of local optimality holds and how verification ended (candidates
-checked, rounds of bias correction or raising); then, over the structured runs, the
+checked, rounds of bias correction or raising) and the undecided steps down (verify.settle: every mean
+inside its target, the bound not, with the replications that would decide them); then, over the structured runs, the
 median and spread of wall time and cost, the spread between seeds ((max - min) / min) and each run's
 gap to the cheapest plan any run found.
 
@@ -84,6 +86,8 @@ def run(label: str, seed: int, extra: list[str], jobs: int, scenario: Path = SCE
             "verification": {k: verification.get(k) for k in ("candidates_checked", "corrected_after_verification",
                                                               "raised_after_verification", "polish_checked",
                                                               "polished_steps", "confidence", "replications")},
+            "undecided": [{k: t.get(k) for k in ("variable", "from", "to", "saving", "replications_needed")}
+                          for t in verification.get("polish_tried", []) if t.get("replications_needed")],
             "params": summary["params"]}
 
 
@@ -97,12 +101,15 @@ def main() -> None:
     parser.add_argument("--no-headcount", action="store_true",
                         help="with --rosters: run only the roster searches (compare against earlier figures)")
     parser.add_argument("--trials", type=int, help="the search's trial budget (default: the scenario's 40)")
+    parser.add_argument("--verify-max", type=int,
+                        help="fresh replications of verification's last look (optimize.verify_max; default 24)")
     parser.add_argument("--keep", type=Path, help="keep each run's output folder (study.db, summary) under this folder")
     args = parser.parse_args()
     global KEEP
     KEEP = args.keep
     budget = ["--time", args.time] if args.time else []
     budget += ["--set", f"optimize.trials={args.trials}"] if args.trials else []
+    budget += ["--set", f"optimize.verify_max={args.verify_max}"] if args.verify_max else []
     if args.rosters:
         return compare_rosters(args.seeds, args.jobs, not args.no_headcount, budget)
     rows, baseline = [], None
@@ -123,6 +130,9 @@ def main() -> None:
         for r in feasible:
             print(f"  seed {r['seed']}: {r['cost']:,} = best + {100 * (r['cost'] - best) / best:.2f}%, "
                   f"lower bound {r['lower_bound']:,} (gap {r['gap_to_bound_pct']}%), certificate {r['local_optimum']}")
+            for t in r["undecided"]:
+                print(f"    undecided: {t['variable']} {t['from']} -> {t['to']} would save {t['saving']:,.0f}; "
+                      f"about {t['replications_needed']} fresh replications would decide it")
     if baseline is not None and rows:
         first = rows[0]
         print(f"TPE baseline, seed {baseline['seed']}: cost {baseline['cost']:,} "

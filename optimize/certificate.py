@@ -7,7 +7,8 @@ misses most surely and the one-sided Student-t confidence that the true mean mis
 means meet every target, the target it is too close to for verification's 95% rule. A decrease that
 polishing verified on fresh replications (polish.py) is judged by that instead, the stronger evidence.
 A plan is a certified local optimum when every decrease is at a range's end, screened, a miss, too
-close, or fails verification on fresh replications.
+close, or fails verification on fresh replications. A fresh failure whose means all met their targets
+also gives the replications that would settle it (verify.settle): the step is on the edge, not a miss.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import optuna
 
 from .search_space import Decision
 from .trials import COMPLETE, plan_key
+from .verify import Verification
 
 
 FAILS_FRESH = "fails verification on fresh replications"
@@ -48,7 +50,7 @@ def paired_confidence(estimate: float, sd: float) -> float:
 
 
 def _entry(decision: Decision, params: dict[str, Any], trials: dict[str, optuna.trial.FrozenTrial],
-           fresh: dict[str, Any]) -> dict[str, Any]:
+           fresh: dict[str, Verification]) -> dict[str, Any]:
     value = params[decision.path]
     k = decision.index(value)
     if k == 0:
@@ -61,7 +63,9 @@ def _entry(decision: Decision, params: dict[str, Any], trials: dict[str, optuna.
         if v.met:
             return dict(entry, status="passes verification on fresh replications, not confirmed on a second set")
         name = min(v.margins, key=lambda n: (v.margins[n], n))
-        return dict(entry, status=FAILS_FRESH, constraint=name, margin=v.margins[name], confidence=1 - v.confidence)
+        undecided = {"replications_needed": v.needed} if v.needed else {}
+        return dict(entry, status=FAILS_FRESH, constraint=name, margin=v.margins[name], confidence=1 - v.confidence,
+                    **undecided)
     trial = trials.get(key)
     if trial is None:
         return dict(entry, status="not evaluated")
@@ -90,7 +94,7 @@ def _entry(decision: Decision, params: dict[str, Any], trials: dict[str, optuna.
 
 
 def certify(params: dict[str, Any], decisions: list[Decision], study: optuna.Study,
-            fresh: dict[str, Any] | None = None) -> dict[str, Any]:
+            fresh: dict[str, Verification] | None = None) -> dict[str, Any]:
     """Per numeric variable: its value, the step below, and the evidence that the step misses a target
     (`fresh`: plan key -> verify.Verification of step-downs polishing tried)."""
     trials = {plan_key(t.params): t for t in study.get_trials(deepcopy=False, states=(COMPLETE,))}

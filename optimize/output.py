@@ -95,7 +95,24 @@ def search_lines(result: OptimizeResult) -> list[str]:
                          + (f" ({later} cheaper step(s) found failed on a second fresh set)" if later else ""))
             lines += [f"  {t['variable']} {t['from']} -> {t['to']}: {_polish_outcome(t)}"
                       for t in v.get("polish_tried", [])]
+            lines += _undecided_lines(v.get("polish_tried", []), v["replications"])
     return lines
+
+
+def _undecided_lines(tried: list[dict[str, Any]], replications: int) -> list[str]:
+    """The steps down that failed on the edge (every mean inside its target, a bound outside), with what
+    they would save and the fresh replications that would decide them: the planner's choice of time
+    against money, never made silently."""
+    edge = [t for t in tried if not t["met"] and t.get("replications_needed")]
+    if not edge:
+        return []
+    most = max(t["replications_needed"] for t in edge)
+    return [f"undecided: {len(edge)} step(s) down failed only on the edge: every mean met its target, but "
+            f"{replications} fresh replications could not show it at 95%"]+ [
+            f"  {t['variable']} {t['from']} -> {t['to']} would save {t.get('saving', 0):,.0f}; about "
+            f"{t['replications_needed']} fresh replications would decide it" for t in edge] + [
+            f"  to decide them, run again with --set optimize.verify_max={most} (each such plan then runs up to "
+            f"{most} replications)"]
 
 
 def _polish_outcome(step: dict[str, Any]) -> str:
@@ -111,7 +128,9 @@ def _evidence(entry: dict[str, Any]) -> str:
     if entry["status"] == "misses":
         return f"misses {entry['constraint']} ({entry['confidence']:.0%} confidence)"
     if entry["status"] == FAILS_FRESH:
-        return f"{FAILS_FRESH}: {entry['constraint']} by {-entry['margin']:.4g}"
+        edge = (f"; every mean met its target, about {entry['replications_needed']} fresh replications would decide it"
+                if entry.get("replications_needed") else "")
+        return f"{FAILS_FRESH}: {entry['constraint']} by {-entry['margin']:.4g}{edge}"
     return entry["status"]
 
 

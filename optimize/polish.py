@@ -114,7 +114,8 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
             result = checked[plan_key(lower)] = judge(lower, FRESH)
         taken = result.met and result.confidence >= keep
         tried.append({"variable": d.path, "from": current.params[d.path], "to": lower[d.path], "met": result.met,
-                      "confidence": result.confidence, "kept": taken})
+                      "confidence": result.confidence, "kept": taken, "saving": price(current.params) - price(lower),
+                      **({"replications_needed": result.needed} if result.needed else {})})
         if taken:
             path.append(result)
         elif result.met:

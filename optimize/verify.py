@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
+from statistics import NormalDist
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -72,6 +73,7 @@ class Verification:
     level: float = LEVEL  # the one-sided level of the bounds
     raised: int = 0  # rounds the plan was raised after every search candidate failed verification
     corrected: int = 0  # rounds of picking a study plan with the search's margins shifted by the fresh bias
+    needed: int | None = None  # failed with every mean inside its target: replications that would settle it (settle())
 
 
 def pool_hours(result: SimulationResult) -> dict[str, dict[str, np.ndarray]]:
@@ -123,12 +125,13 @@ def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], c
     given = controls(n)
     result = SimulationResult(scenario, runs[:n])
     summary = result.summary()
-    margins, confidence, _ = bounds(judged, constraints, level, given)
+    margins, confidence, means_meet = bounds(judged, constraints, level, given)
     objective = {name: float(metric_value(name, summary) or math.inf) for name in objectives}
     return Verification(params=params, kpis=summary, objective=objective, met=all(m >= 0 for m in margins.values()),
                         confidence=confidence, margins=margins, pool_hours=pool_hours(result),
                         late_share=late_share(result.runs), replications=n, level=level,
-                        controlled=sorted(given) if n >= CONTROL_FROM else [])
+                        controlled=sorted(given) if n >= CONTROL_FROM else [],
+                        needed=settle(judged, constraints, level, given) if means_meet else None)
 
 
 def looks(values: Callable[[int], dict[str, np.ndarray]], constraints: list[Constraint], first: int,
@@ -170,6 +173,37 @@ def estimate(y: np.ndarray, x: np.ndarray | None, least: int = CONTROL_FROM) -> 
     return float(y.mean() - slope * x.mean()), math.sqrt(spread * (1 / n + float(x.mean()) ** 2 / sxx)), n - 2
 
 
+SETTLE = 0.8  # settle(): the chance the bound meets at the replications it names
+
+
+def _judged(data: np.ndarray, x: np.ndarray | None) -> tuple[tuple[float, float, int], tuple[float, float, int]]:
+    """(the estimate a bound is judged on, the control's estimate at any n): with a control only from
+    CONTROL_FROM replications on for the first (bounds())."""
+    best = estimate(data, x, 0)
+    return (best if len(data) >= CONTROL_FROM else estimate(data, None)), best
+
+
+def settle(values: dict[str, np.ndarray], constraints: list[Constraint], level: float,
+           controls: dict[str, np.ndarray] | None = None) -> int | None:
+    """For a plan whose means all meet their targets but whose `level` bounds do not: the fresh replications
+    at which every bound would meet with SETTLE chance, were the measured means and per-replication
+    spreads the truth (the normal sample-size formula, n = ((z_level + z_SETTLE) sd / slack)^2, with the
+    control's spread where it has one). None when no bound misses, or a mean misses. A planner reads it as the
+    `optimize.verify_max` that would decide the plan rather than leave it on the edge."""
+    z = NormalDist().inv_cdf(level) + NormalDist().inv_cdf(SETTLE)
+    needed = []
+    for c in constraints:
+        data = values[c.name]
+        (mean, se, df), _ = _judged(data, (controls or {}).get(c.name))
+        slack = _slack(c, mean)
+        if slack - _quantile(level, df) * se >= 0:
+            continue
+        if slack <= 0:
+            return None  # a mean outside its target: more replications only confirm the miss
+        needed.append(math.ceil((z * se * math.sqrt(len(data)) / slack) ** 2))
+    return max(needed, default=None)
+
+
 def _slack(c: Constraint, mean: float) -> float:
     return (c.bound - mean) if c.op == "<=" else (mean - c.bound)
 
@@ -187,9 +221,7 @@ def bounds(values: dict[str, np.ndarray], constraints: list[Constraint], level: 
         if np.isnan(data).any():
             margins[c.name], confidence, means_meet = -math.inf, 0.0, False
         else:
-            x = (controls or {}).get(c.name)
-            best = estimate(data, x, 0)  # the control's estimate at any n: whether the mean meets
-            mean, se, df = best if len(data) >= CONTROL_FROM else estimate(data, None)
+            (mean, se, df), best = _judged(data, (controls or {}).get(c.name))  # best: whether the mean meets
             slack = _slack(c, mean)  # > 0: the mean meets it
             margins[c.name] = slack - _quantile(level, df) * se
             means_meet = means_meet and _slack(c, best[0]) >= 0

@@ -242,3 +242,33 @@ def test_one_variables_step_at_the_edge_failing_the_second_set_never_costs_anoth
     assert out.verification.params == {"pools.p1.headcount": 9, "pools.p2.headcount": 7}
     assert [(t["variable"][6:8], t["to"], t.get("confirmed")) for t in out.tried if t["kept"]] == [
         ("p1", 9, True), ("p1", 8, False), ("p2", 9, True), ("p2", 8, True), ("p2", 7, True)]
+
+
+def test_a_step_down_that_fails_only_on_the_edge_is_reported_with_the_replications_that_would_decide_it(
+        tmp_path, monkeypatch):
+    """Fresh replications fail (10, 6) on its bound with every mean inside (verify.settle names 70); p1's
+    step fails outright. The summary's polish trace and certificate carry the 70, and the terminal says
+    what the undecided step would save (a head of p2 at 12 an hour over the paid hours: 10,800) and which
+    verify_max would decide it."""
+    import optimize.runner as runner
+    from optimize.output import search_lines
+
+    search = _two_pool_search(tmp_path, 12.0, polish=6)
+    study = _two_pool_study(NAME, 12.0, [(10, 10, [-0.01] * 3)])
+    first_set = _fake(lambda p1, p2: p1 + p2 >= 17 and p2 >= 7, lambda p1, p2: 5.0 * p1 + 12.0 * p2, [])
+
+    def fresh(raw, params, objectives, constraints, replications, jobs=None, first=None):
+        v = first_set(raw, params, objectives, constraints, replications, jobs, first)
+        if params["pools.p2.headcount"] == 6:
+            v.needed = 70
+        return v
+
+    monkeypatch.setattr(runner, "verify", fresh)
+    result = runner.choose(study, search)
+    edge = [t for t in result.verification["polish_tried"] if t.get("replications_needed")]
+    assert [(t["variable"], t["from"], t["to"], t["saving"]) for t in edge] == [("pools.p2.headcount", 7, 6, 10_800.0)]
+    assert result.search["certificate"]["variables"]["pools.p2.headcount"]["replications_needed"] == 70
+    assert "replications_needed" not in result.search["certificate"]["variables"]["pools.p1.headcount"]
+    lines = search_lines(result)
+    assert "  pools.p2.headcount 7 -> 6 would save 10,800; about 70 fresh replications would decide it" in lines
+    assert any("--set optimize.verify_max=70" in line for line in lines)

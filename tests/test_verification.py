@@ -91,3 +91,37 @@ def test_verify_takes_the_second_look_on_the_next_fresh_replications_only_when_e
     expected = data.mean() - target - stats.t.ppf(0.975, n - 1) * data.std(ddof=1) / n ** 0.5
     assert judged.margins["queues.q.quality"] == pytest.approx(expected)
     assert judged.met == (expected >= 0)
+    assert (judged.needed is not None) == (not judged.met and data.mean() >= target)  # on the edge: settle()
+
+
+@pytest.mark.parametrize("slack, sd", [(0.24, 0.71), (0.3, 1.0), (0.005, 0.015)])
+def test_settle_names_the_replications_at_which_a_plan_on_the_edge_passes_four_times_in_five(slack, sd):
+    """A plan whose mean meets its target by `slack` with per-replication spread `sd` (the Trust & Safety
+    policy pool's weekend exposure: 0.24 h and 0.71 h) fails the 97.5% bound on 24 replications about
+    half the time. settle() names n; the rule itself, run by Monte Carlo on fresh draws of n, passes it
+    about 80% of the time, and half of n far less often."""
+    from optimize.verify import SETTLE, settle
+
+    unit = np.random.default_rng(5).normal(size=24)
+    measured = slack + sd * (unit - unit.mean()) / unit.std(ddof=1)  # exactly the slack and spread measured
+    assert bounds({"x": measured}, [AT_LEAST], 0.975)[0]["x"] < 0  # the edge: its bound misses on 24
+    n = settle({"x": measured}, [AT_LEAST], 0.975)
+    assert n > 24
+    rng = np.random.default_rng(6)
+
+    def rate(k: int) -> float:
+        draws = rng.normal(slack, sd, size=(4_000, k))
+        t = draws.mean(axis=1) - stats.t.ppf(0.975, k - 1) * draws.std(axis=1, ddof=1) / k ** 0.5
+        return float((t >= 0).mean())
+
+    assert abs(rate(n) - SETTLE) < 0.03
+    assert rate(n // 2) < SETTLE - 0.15
+
+
+def test_settle_has_nothing_to_name_when_a_mean_misses_or_every_bound_meets():
+    from optimize.verify import settle
+
+    draws = np.array([-0.5, -0.2, 0.1, -0.4, 0.0, -0.3])
+    assert settle({"x": draws}, [AT_LEAST], 0.975) is None  # the mean misses: more replications confirm it
+    assert settle({"x": draws + 2.0}, [AT_LEAST], 0.975) is None  # passes already
+    assert settle({"x": draws + 0.3}, [AT_LEAST], 0.975) > 6
