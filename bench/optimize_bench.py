@@ -87,7 +87,7 @@ def run(label: str, seed: int, extra: list[str], jobs: int, scenario: Path = SCE
                                                               "raised_after_verification", "polish_checked",
                                                               "polished_steps", "confidence", "replications")},
             "undecided": [{k: t.get(k) for k in ("variable", "from", "to", "saving", "replications_needed")}
-                          for t in verification.get("polish_tried", []) if t.get("replications_needed")],
+                          for t in verification.get("undecided", [])],
             "params": summary["params"]}
 
 

@@ -95,24 +95,20 @@ def search_lines(result: OptimizeResult) -> list[str]:
                          + (f" ({later} cheaper step(s) found failed on a second fresh set)" if later else ""))
             lines += [f"  {t['variable']} {t['from']} -> {t['to']}: {_polish_outcome(t)}"
                       for t in v.get("polish_tried", [])]
-            lines += _undecided_lines(v.get("polish_tried", []), v["replications"])
+            lines += _undecided_lines(v.get("undecided", []))
     return lines
 
 
-def _undecided_lines(tried: list[dict[str, Any]], replications: int) -> list[str]:
-    """The steps down that failed on the edge (every mean inside its target, a bound outside), with what
-    they would save and the fresh replications that would decide them: the planner's choice of time
-    against money, never made silently."""
-    edge = [t for t in tried if not t["met"] and t.get("replications_needed")]
+def _undecided_lines(edge: list[dict[str, Any]]) -> list[str]:
+    """The steps down left on the edge (polish.undecided), with what each would save and the fresh
+    replications that would decide it."""
     if not edge:
         return []
-    most = max(t["replications_needed"] for t in edge)
     return [f"undecided: {len(edge)} step(s) down failed only on the edge: every mean met its target, but "
-            f"{replications} fresh replications could not show it at 95%"]+ [
+            "the fresh replications could not show it at 95%"] + [
             f"  {t['variable']} {t['from']} -> {t['to']} would save {t.get('saving', 0):,.0f}; about "
-            f"{t['replications_needed']} fresh replications would decide it" for t in edge] + [
-            f"  to decide them, run again with --set optimize.verify_max={most} (each such plan then runs up to "
-            f"{most} replications)"]
+            f"{t['replications_needed']} fresh replications would decide it "
+            f"(--set optimize.verify_max={t['replications_needed']}, slower)" for t in edge]
 
 
 def _polish_outcome(step: dict[str, Any]) -> str:

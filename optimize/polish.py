@@ -143,3 +143,9 @@ def confirmation_order(kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
     last = {entry["variable"]: entry for entry in kept}
     backed = [entry for entry in kept if last[entry["variable"]] is not entry]
     return backed + sorted(last.values(), key=lambda entry: -entry["confidence"])
+
+
+def undecided(tried: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The steps down (trace entries) that failed the first set on the edge, every mean inside its target:
+    a planner's choice of time against money (verify.settle), reported, never made silently."""
+    return [t for t in tried if not t["met"] and t.get("replications_needed")]

@@ -35,7 +35,7 @@ from simulator.scenario import Problem, ScenarioError, load_raw, validate_data
 from .certificate import certify
 from .constraints import Constraint, check_objectives, plan_constraints
 from .pareto import pareto_front
-from .polish import Polished, polish
+from .polish import Polished, polish, undecided
 from .raising import corrected_effects, move_effects, move_unit, raise_moves
 from .rosters import expand, iterative_staffing, pattern_limits
 from .search_space import Decision, decisions, with_values
@@ -516,7 +516,8 @@ def _choose(study: optuna.Study, search: Search, jobs: int | None, candidates: i
                         "raised_after_verification": best.raised,
                         "polish_checked": len(polished.checked), "polished_steps": polished.steps,
                         "polish_unconfirmed": polished.unconfirmed > 0,
-                        "polish_unconfirmed_steps": polished.unconfirmed, "polish_tried": polished.tried}
+                        "polish_unconfirmed_steps": polished.unconfirmed, "polish_tried": polished.tried,
+                        "undecided": undecided(polished.tried)}
         best = final
         _bound(info, search, best.objective.get(search.objectives[0]) if best.met else None)
         info["certificate"] = certify(best.params, search.decisions, study, {**known, **polished.checked})

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import functools
 import math
-from statistics import NormalDist
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any, Callable
 
 import numpy as np
