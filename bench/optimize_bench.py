@@ -102,7 +102,7 @@ def main() -> None:
                         help="with --rosters: run only the roster searches (compare against earlier figures)")
     parser.add_argument("--trials", type=int, help="the search's trial budget (default: the scenario's 40)")
     parser.add_argument("--verify-max", type=int,
-                        help="fresh replications of verification's last look (optimize.verify_max; default 24)")
+                        help="most fresh replications of verification's last look (optimize.verify_max; default 96)")
     parser.add_argument("--keep", type=Path, help="keep each run's output folder (study.db, summary) under this folder")
     args = parser.parse_args()
     global KEEP

@@ -402,15 +402,16 @@ PLAUSIBLE = 0.25  # a candidate this likely to pass verification's second look i
 
 def _second_look_plausible(search: Search,
                            trials: list[optuna.trial.FrozenTrial]) -> Callable[[optuna.trial.FrozenTrial], bool]:
-    """Whether a trial passes verification's second look (97.5% on `verify_max` fresh replications) at least
-    PLAUSIBLE of the time, by its own and the feasible plans' spread (trials.verification_margins). The
+    """Whether a trial passes verification's second look (97.5% on the replications every second look runs,
+    verify.second_look) at least PLAUSIBLE of the time, by its own and the feasible plans' spread
+    (trials.verification_margins). The
     search's margins judge the first look at an even chance; a plan a little inside its targets, which the
     second look passes, would otherwise be verified only after every dearer plan with room for the first,
     and one of those passes first (an unseen shared-pool case: 75,920 chosen over 64,240)."""
-    from .verify import LEVEL, last_look
+    from .verify import LEVEL, last_look, second_look
 
     first = fresh_replications(search.replications)
-    most = last_look(validate_data(search.raw, {}, "verify").optimize, first)
+    most = second_look(first, last_look(validate_data(search.raw, {}, "verify").optimize, first))
     if most <= first:
         return lambda t: False
     pooled = level_spread(trials, search.replications)

@@ -8,13 +8,15 @@ t probability that the true mean meets the target.
 
 Two looks (`optimize.verify_max` above the first look's count, the default): the first look's bounds
 are 97.5%. A plan that misses only on its bounds (every mean meets its target) gets more fresh
-replications, in waves of the first look's size up to `verify_max` in all, and is judged again at
-97.5% on all of them; it stops early, and fails, when a mean falls outside its target after a wave.
-A plan whose mean sits exactly on a target passes each look at most 2.5% of the time, so at most 5%
-in all (Bonferroni; stopping to fail never adds to it), as with one look at 95%. But a plan inside
-its targets by less than the first look can resolve (about 0.8 SD of one replication with 6) now
-passes: the exact optimum of a busy queue often sits that close. With `verify_max` at or below the
-first look's count: one look at 95%.
+replications, in waves of the first look's size, and is judged again at 97.5% on all of them; it stops
+early, and fails, when a mean falls outside its target after a wave. The second look's size is read off
+the first look: the replications at which every bound would meet with POWER chance were the first
+look's means and spreads the truth (settle()), at least EXTEND times the first look's and at most
+`verify_max` (default REACH times the first look's). A plan whose mean sits exactly on a target passes
+each look at most 2.5% of the time, so at most 5% in all (Bonferroni; stopping to fail never adds to
+it), as with one look at 95%. But a plan inside its targets by less than the first look can resolve
+(about 0.8 SD of one replication with 6) now passes: the exact optimum of a busy queue often sits that
+close. With `verify_max` at or below the first look's count: one look at 95%.
 
 From CONTROL_FROM replications on, congestion KPIs are estimated with the offered work as a control
 variate (controls.py): the same rule on a regression estimate whose bound is far narrower for a busy
@@ -44,7 +46,9 @@ from .search_space import with_values
 FRESH = 1_000_000  # replication indices of verification runs start here: streams unused by the search
 CONFIRM = 2_000_000  # a second fresh set: confirms a plan chosen by looking at the first (polish.py)
 LEVEL = 0.95  # one look; two looks split what it leaves over (Bonferroni)
-EXTEND = 4  # default verify_max: this many times the first look's replications
+EXTEND = 4  # a second look runs at least this many times the first look's replications (or verify_max, if less)
+REACH = 16  # default verify_max: this many times the first look's; past EXTEND only as far as settle() asks
+POWER = 0.9  # the chance the second look's size, read off the first look by settle(), gives an edge plan
 
 
 def rule(level: float, controlled: bool = False) -> str:
@@ -94,15 +98,21 @@ def _per_replication(metric: str, singles: list[dict[str, Any]]) -> np.ndarray:
 
 
 def last_look(spec: Any, first: int) -> int:
-    """Fresh replications of the last look: `verify_max` of the scenario's optimize section (`spec`), or
-    EXTEND times the first look's."""
-    return EXTEND * first if spec is None or spec.verify_max is None else spec.verify_max
+    """The most fresh replications of the last look: `verify_max` of the scenario's optimize section
+    (`spec`), or REACH times the first look's."""
+    return REACH * first if spec is None or spec.verify_max is None else spec.verify_max
+
+
+def second_look(first: int, most: int) -> int:
+    """The fresh replications every second look runs, however sure the first look was: EXTEND times the
+    first look's, or `most` if less."""
+    return min(most, EXTEND * first)
 
 
 def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], constraints: list[Constraint],
            replications: int, jobs: int | None = None, first: int = FRESH) -> Verification:
     """Run the plan on `replications` fresh replications (indices from `first`) and judge it by the rule
-    above; a second look, when the scenario allows one, runs the next indices up to `verify_max`."""
+    above; a second look, when the scenario allows one, runs the next indices, as many as looks() asks."""
     scenario = validate_data(with_values(raw, params), {}, "verify")
     runs: list[Any] = []
     singles: list[dict[str, Any]] = []
@@ -145,12 +155,14 @@ def looks(values: Callable[[int], dict[str, np.ndarray]], constraints: list[Cons
     margins, _, means_meet = bounds(values(first), constraints, level, controls(first))
     if all(m >= 0 for m in margins.values()) or not means_meet:
         return first, level
+    needed = settle(values(first), constraints, level, controls(first), POWER)
+    goal = max(second_look(first, most), min(most, needed or most))
     n = first
-    while n < most:  # in waves of the first look's size; a mean that falls outside its target stops it
-        n = min(most, n + first)
-        if n < most and not bounds(values(n), constraints, level, controls(n))[2]:
+    while n < goal:  # in waves of the first look's size; a mean that falls outside its target stops it
+        n = min(goal, n + first)
+        if n < goal and not bounds(values(n), constraints, level, controls(n))[2]:
             return n, level  # futility: it fails there, and stopping to fail never adds to the 5%
-    return most, level
+    return goal, level
 
 
 @functools.lru_cache(maxsize=256)
@@ -184,13 +196,13 @@ def _judged(data: np.ndarray, x: np.ndarray | None) -> tuple[tuple[float, float,
 
 
 def settle(values: dict[str, np.ndarray], constraints: list[Constraint], level: float,
-           controls: dict[str, np.ndarray] | None = None) -> int | None:
+           controls: dict[str, np.ndarray] | None = None, power: float = SETTLE) -> int | None:
     """For a plan whose means all meet their targets but whose `level` bounds do not: the fresh replications
     at which every bound would meet with SETTLE chance, were the measured means and per-replication
     spreads the truth (the normal sample-size formula, n = ((z_level + z_SETTLE) sd / slack)^2, with the
     control's spread where it has one). None when no bound misses, or a mean misses. A planner reads it as the
     `optimize.verify_max` that would decide the plan rather than leave it on the edge."""
-    z = NormalDist().inv_cdf(level) + NormalDist().inv_cdf(SETTLE)
+    z = NormalDist().inv_cdf(level) + NormalDist().inv_cdf(power)
     needed = []
     for c in constraints:
         data = values[c.name]
