@@ -5,7 +5,7 @@
     python bench/optimize_bench.py --rosters --seeds 2027      # rosters for the four review sites
     python bench/optimize_bench.py --rosters --no-headcount --trials 80   # the roster search alone, 80 trials
     python bench/optimize_bench.py --time 4m --no-baseline     # what a 4-minute search budget buys
-    python bench/optimize_bench.py --verify-max 96 --no-baseline  # a last look that decides edge plans
+    python bench/optimize_bench.py --verify-max 24 --no-baseline  # a short second look (at most 24 fresh replications)
 
 Each run is `annoplan optimize scenarios/trust_safety_q1.yaml --jobs 2 --set seed=S` in a child process,
 interleaved with the baseline (`optimize.strategy=tpe`, the sampler the structured search replaced) so
