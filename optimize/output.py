@@ -93,7 +93,7 @@ def search_lines(result: OptimizeResult) -> list[str]:
                             f"{v['replications']} further fresh replications" if v.get("polished_steps") else
                             "the plan stands as first verified")
                          + (f" ({later} cheaper step(s) found failed on a second fresh set)" if later else ""))
-            lines += [f"  {t['variable']} {t['from']} -> {t['to']}: {_polish_outcome(t)}"
+            lines += [f"  {t['variable']} {t['from']} -> {t['to']}{_exchanged(t)}: {_polish_outcome(t)}"
                       for t in v.get("polish_tried", [])]
             lines += _undecided_lines(v.get("undecided", []))
     return lines
@@ -109,6 +109,13 @@ def _undecided_lines(edge: list[dict[str, Any]]) -> list[str]:
             f"  {t['variable']} {t['from']} -> {t['to']} would save {t.get('saving', 0):,.0f}; about "
             f"{t['replications_needed']} fresh replications would decide it "
             f"(--set optimize.verify_max={t['replications_needed']}, slower)" for t in edge]
+
+
+def _exchanged(step: dict[str, Any]) -> str:
+    """The raises that an exchange (polish._exchanges) paired with its step down, in words."""
+    moves = step.get("exchange", {})
+    return "".join(f", {path} {before} -> {after}" for path, (before, after) in moves.items()) + \
+        (" (an exchange)" if moves else "")
 
 
 def _polish_outcome(step: dict[str, Any]) -> str:

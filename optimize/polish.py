@@ -13,6 +13,11 @@ rule with less confidence waits until no sure step is left, and is then taken (a
 last in the sequence below, so that if the second set fails it, it costs only itself and what came
 after it, never a sure step.
 
+When no single step down is left, an exchange may be: a step down that missed on the first set, paired
+with the cheapest raise of the other variables that the study's measured effects say covers what it
+missed (raising.raise_moves), tried when the pair still saves money. One that passes is kept like a
+step, and since it added heads somewhere, the steps blocked before it may be tried again.
+
 Picking among several plans by one set of replications favours the lucky ones, so a polished plan
 stands only if it also passes on a second fresh set (verify.CONFIRM). The steps kept are confirmed one
 at a time, each on the second set, up to the first that fails there: first the steps that the same
@@ -32,7 +37,7 @@ from typing import Any, Callable
 import optuna
 
 from .certificate import certify
-from .raising import move_effects
+from .raising import move_effects, raise_moves
 from .search_space import Decision
 from .trials import Outcome, plan_key
 from .verify import CONFIRM, FRESH, Verification
@@ -100,6 +105,8 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
     blocked = _ruled_out(verified.params, decisions, study)
     unsure: set[str] = set()  # their step met the rule below `keep`: taken once the sure steps run out
     effects = move_effects(verified.params, decisions, studied, spread)
+    failed: list[tuple[Decision, Verification]] = []  # the current plan's step-downs that missed on the first set
+    exchanged: set[str] = set()  # exchange plans already judged
     while len(checked) < tries:
         current = path[-1] if path else verified
         options = _options(dict(current.params), decisions, blocked | unsure, price, effects, current.margins)
@@ -107,25 +114,38 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
             unsure, keep = set(), 0.0  # last in the sequence: their failure on the second set costs only them
             continue
         if not options:
-            break
+            options = [(d, plan) for d, plan in _exchanges(current.params, failed, decisions, price, effects)
+                       if plan_key(plan) not in exchanged][:1]
+            if not options:
+                break
+            exchanged.add(plan_key(options[0][1]))
         d, lower = options[0]
+        exchange = {p: [current.params[p], v] for p, v in lower.items() if p != d.path and v != current.params[p]}
         result = checked.get(plan_key(lower)) or known.get(plan_key(lower))
         if result is None:
             result = checked[plan_key(lower)] = judge(lower, FRESH)
         taken = result.met and result.confidence >= keep
         tried.append({"variable": d.path, "from": current.params[d.path], "to": lower[d.path], "met": result.met,
                       "confidence": result.confidence, "kept": taken, "saving": price(current.params) - price(lower),
+                      **({"exchange": exchange} if exchange else {}),
                       **({"replications_needed": result.needed} if result.needed else {})})
         if taken:
             path.append(result)
+            failed = []
+            if exchange:  # more heads elsewhere may help what was blocked: only the study's verdicts stand
+                blocked = _ruled_out(lower, decisions, study)
+        elif exchange:
+            continue
         elif result.met:
             unsure.add(d.path)
         else:
             blocked.add(d.path)
+            failed.append((d, result))
     standing, steps, confirmation = verified, 0, None
     plan = dict(verified.params)
     for entry in confirmation_order([t for t in tried if t["kept"]]):  # the fixed sequence, up to the first failure
-        plan = dict(plan, **{entry["variable"]: entry["to"]})
+        plan = dict(plan, **{entry["variable"]: entry["to"]},
+                    **{p: to for p, (_, to) in entry.get("exchange", {}).items()})
         confirmation = judge(plan, CONFIRM)
         entry["confirmed"] = confirmation.met
         if not confirmation.met:
@@ -139,13 +159,35 @@ def confirmation_order(kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
     confirms them: first every step after which its variable stepped down again and passed (fewer heads
     never help, so the first set backs it twice), in the order taken; then each variable's last step, the
     one at the edge of feasibility, most sure first. A failure at one variable's edge then never costs
-    another variable's backed steps. The order depends on the first set alone: still a fixed sequence."""
-    last = {entry["variable"]: entry for entry in kept}
-    backed = [entry for entry in kept if last[entry["variable"]] is not entry]
-    return backed + sorted(last.values(), key=lambda entry: -entry["confidence"])
+    another variable's backed steps. The order depends on the first set alone: still a fixed sequence.
+    An exchange was found from the plan all the steps before it reached, so it and every step after it
+    keep the order taken."""
+    first = next((i for i, entry in enumerate(kept) if entry.get("exchange")), len(kept))
+    before, after = kept[:first], kept[first:]
+    last = {entry["variable"]: entry for entry in before}
+    backed = [entry for entry in before if last[entry["variable"]] is not entry]
+    return backed + sorted(last.values(), key=lambda entry: -entry["confidence"]) + after
+
+
+def _exchanges(plan: dict[str, Any], failed: list[tuple[Decision, Verification]], decisions: list[Decision],
+               price: Callable[[dict[str, Any]], float],
+               effects: dict[str, dict[str, float]]) -> list[tuple[Decision, dict[str, Any]]]:
+    """Exchanges from `plan` once no single step down passes: each step down that missed on the first
+    fresh set (`failed`), with the cheapest raise of the other variables that the measured effects say
+    covers what it missed there (raising.raise_moves), kept when the pair still saves money; cheapest
+    first. Two local optima of the same quarter (two heads more at one site, three vendor hires fewer)
+    differ by such a swap, which no single step reaches."""
+    out = []
+    for d, result in failed:
+        others = {p: e for p, e in effects.items() if p != d.path}
+        moved = raise_moves(result.params, decisions, {n: -m for n, m in result.margins.items()}, others, price) \
+            if others else None
+        if moved is not None and price(moved) < price(plan):
+            out.append((price(moved), d, moved))
+    return [(d, moved) for _, d, moved in sorted(out, key=lambda r: r[0])]
 
 
 def undecided(tried: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The steps down (trace entries) that failed the first set on the edge, every mean inside its target:
     a planner's choice of time against money (verify.settle), reported, never made silently."""
-    return [t for t in tried if not t["met"] and t.get("replications_needed")]
+    return [t for t in tried if not t["met"] and t.get("replications_needed") and not t.get("exchange")]

@@ -273,3 +273,75 @@ def test_a_step_down_that_fails_only_on_the_edge_is_reported_with_the_replicatio
     assert result.verification["undecided"] == edge
     assert ("  pools.p2.headcount 7 -> 6 would save 10,800; about 70 fresh replications would decide it "
             "(--set optimize.verify_max=70, slower)") in lines
+
+
+def test_exchanges_carry_the_plan_to_the_cheapest_plan_an_enumeration_finds_when_no_single_step_down_passes(
+        tmp_path, monkeypatch):
+    """Both pools serve one queue and every head adds the same 0.01 of attainment (fresh margins are
+    0.01 (p1 + p2 - 20) + 0.005, met at p1 + p2 >= 20), but p1 costs 5 an hour and p2 12. From the
+    verified (10, 10) no single step down passes; the study measured one p1 head's effect. Each exchange
+    steps p2 down and raises p1 by the one head that covers what the step missed: (11, 9), (12, 8), ...
+    down to p2's floor, (15, 5), the cheapest plan of the 16 x 16 grid that meets the rule (by
+    enumeration). Each exchange is confirmed on the second fresh set, in the order taken."""
+    import optimize.runner as runner
+    from optimize.output import search_lines
+    from optimize.verify import CONFIRM, Verification
+
+    search = _two_pool_search(tmp_path, 12.0, polish=12)
+    levels = [(p1, p2, [v, v + 0.002, v - 0.002]) for p1, p2 in [(10, 10), (11, 10), (10, 11)]
+              for v in [0.01 * (20 - p1 - p2) - 0.005]]
+    study = _two_pool_study(NAME, 12.0, levels)
+    margin = lambda p1, p2: 0.01 * (p1 + p2 - 20) + 0.005  # noqa: E731
+    price = lambda p1, p2: 5.0 * p1 + 12.0 * p2  # noqa: E731
+    calls: list = []
+
+    def fresh(raw, params, objectives, constraints, replications, jobs=None, first=None):
+        heads = (params["pools.p1.headcount"], params["pools.p2.headcount"])
+        calls.append((heads, first))
+        met = margin(*heads) >= 0
+        return Verification(params, {}, {"cost": price(*heads)}, met, 0.999 if met else 0.2,
+                            {NAME: margin(*heads)}, {}, {})
+
+    monkeypatch.setattr(runner, "verify", fresh)
+    result = runner.choose(study, search)
+    cheapest = min((p for p in itertools.product(range(5, 21), repeat=2) if margin(*p) >= 0), key=lambda p: price(*p))
+    assert (result.params["pools.p1.headcount"], result.params["pools.p2.headcount"]) == cheapest == (15, 5)
+    assert [heads for heads, first in calls if first == CONFIRM] == [(11, 9), (12, 8), (13, 7), (14, 6), (15, 5)]
+    exchanges = [t for t in result.verification["polish_tried"] if t.get("exchange")]
+    assert [(t["from"], t["to"], t["exchange"], t["kept"]) for t in exchanges][:2] == [
+        (10, 9, {"pools.p1.headcount": [10, 11]}, True), (9, 8, {"pools.p1.headcount": [11, 12]}, True)]
+    assert result.verification["polished_steps"] == 5
+    assert ("  pools.p2.headcount 10 -> 9, pools.p1.headcount 10 -> 11 (an exchange): kept (99.9% on the first "
+            "fresh set), confirmed on the second") in search_lines(result)
+
+
+def test_an_exchange_that_saves_nothing_is_never_verified():
+    """p1 costs 12 a head and adds 0.01 of attainment; p2 costs 5 and adds 0.002 (fresh margins 0.01 (p1 -
+    10) + 0.002 (p2 - 10) + 0.001). From (10, 10) both steps down fail. Covering p2's step takes a p1 head
+    (12 > 5), and p1's takes five p2 heads (25 > 12): no exchange saves money, so none is verified."""
+    from optimize.polish import polish
+    from optimize.search_space import Decision
+    from optimize.trials import Outcome, plan_key
+    from optimize.verify import Verification
+
+    decisions = [Decision(f"pools.p{i}.headcount", 0, 20, None, None) for i in (1, 2)]
+    top = {d.path: 10 for d in decisions}
+    price = lambda plan: 12.0 * plan["pools.p1.headcount"] + 5.0 * plan["pools.p2.headcount"]  # noqa: E731
+    margin = lambda plan: 0.01 * (plan["pools.p1.headcount"] - 10) + 0.002 * (plan["pools.p2.headcount"] - 10) + 0.001  # noqa: E731,E501
+    studied = {}
+    for p1, p2 in [(10, 10), (11, 10), (10, 11)]:
+        plan = {"pools.p1.headcount": p1, "pools.p2.headcount": p2}
+        v = -margin(plan)
+        studied[plan_key(plan)] = Outcome(plan, 0, price(plan), {NAME: v}, False,
+                                          by_replication={NAME: [v, v + 0.002, v - 0.002]})
+    calls = []
+
+    def judge(plan: dict, first: int) -> Verification:
+        calls.append(plan)
+        m = margin(plan)
+        return Verification(plan, {}, {"cost": price(plan)}, m >= 0, 0.999 if m >= 0 else 0.2, {NAME: m}, {}, {})
+
+    start = judge(top, 0)
+    out = polish(decisions, start, optuna.create_study(), studied, {}, {}, 10, price, judge)
+    assert [(c["pools.p1.headcount"], c["pools.p2.headcount"]) for c in calls[1:]] == [(9, 10), (10, 9)]
+    assert out.steps == 0 and not any(t.get("exchange") for t in out.tried)
