@@ -37,7 +37,7 @@ from typing import Any, Callable
 import optuna
 
 from .certificate import certify
-from .raising import move_effects, raise_moves
+from .raising import fresh_effects, move_effects, raise_moves
 from .search_space import Decision
 from .trials import Outcome, plan_key
 from .verify import CONFIRM, FRESH, Verification
@@ -105,7 +105,7 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
     blocked = _ruled_out(verified.params, decisions, study)
     unsure: set[str] = set()  # their step met the rule below `keep`: taken once the sure steps run out
     effects = move_effects(verified.params, decisions, studied, spread)
-    failed: list[tuple[Decision, Verification]] = []  # the current plan's step-downs that missed on the first set
+    lowered: list[tuple[Decision, Verification]] = []  # the current plan's step-downs judged on the first set
     exchanged: set[str] = set()  # exchange plans already judged
     while len(checked) < tries:
         current = path[-1] if path else verified
@@ -114,7 +114,7 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
             unsure, keep = set(), 0.0  # last in the sequence: their failure on the second set costs only them
             continue
         if not options:
-            options = [(d, plan) for d, plan in _exchanges(current.params, failed, decisions, price, effects)
+            options = [(d, plan) for d, plan in _exchanges(current, lowered, decisions, price, effects)
                        if plan_key(plan) not in exchanged][:1]
             if not options:
                 break
@@ -129,9 +129,11 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
                       "confidence": result.confidence, "kept": taken, "saving": price(current.params) - price(lower),
                       **({"exchange": exchange} if exchange else {}),
                       **({"replications_needed": result.needed} if result.needed else {})})
+        if not exchange:
+            lowered.append((d, result))
         if taken:
             path.append(result)
-            failed = []
+            lowered = []
             if exchange:  # more heads elsewhere may help what was blocked: only the study's verdicts stand
                 blocked = _ruled_out(lower, decisions, study)
         elif exchange:
@@ -140,7 +142,6 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
             unsure.add(d.path)
         else:
             blocked.add(d.path)
-            failed.append((d, result))
     standing, steps, confirmation = verified, 0, None
     plan = dict(verified.params)
     for entry in confirmation_order([t for t in tried if t["kept"]]):  # the fixed sequence, up to the first failure
@@ -169,20 +170,23 @@ def confirmation_order(kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return backed + sorted(last.values(), key=lambda entry: -entry["confidence"]) + after
 
 
-def _exchanges(plan: dict[str, Any], failed: list[tuple[Decision, Verification]], decisions: list[Decision],
+def _exchanges(current: Verification, lowered: list[tuple[Decision, Verification]], decisions: list[Decision],
                price: Callable[[dict[str, Any]], float],
                effects: dict[str, dict[str, float]]) -> list[tuple[Decision, dict[str, Any]]]:
-    """Exchanges from `plan` once no single step down passes: each step down that missed on the first
-    fresh set (`failed`), with the cheapest raise of the other variables that the measured effects say
-    covers what it missed there (raising.raise_moves), kept when the pair still saves money; cheapest
-    first. Two local optima of the same quarter (two heads more at one site, three vendor hires fewer)
-    differ by such a swap, which no single step reaches."""
+    """Exchanges from the `current` plan once no single step down passes: each of its step downs that
+    missed on the first fresh set (`lowered`: those judged there), with the cheapest raise of the other
+    variables that covers what it missed (raising.raise_moves), kept when the pair still saves money;
+    cheapest first. A raise's effects are those its own step down showed on these replications
+    (raising.fresh_effects), else the study's (`effects`). Two local optima of the same quarter (two
+    heads more at one site, three vendor hires fewer) differ by such a swap, which no single step reaches."""
+    measured = {**effects, **fresh_effects(current, lowered)}
     out = []
-    for d, result in failed:
-        others = {p: e for p, e in effects.items() if p != d.path}
-        moved = raise_moves(result.params, decisions, {n: -m for n, m in result.margins.items()}, others, price) \
-            if others else None
-        if moved is not None and price(moved) < price(plan):
+    for d, result in lowered:
+        others = {p: e for p, e in measured.items() if p != d.path}
+        if result.met or not others:
+            continue
+        moved = raise_moves(result.params, decisions, {n: -m for n, m in result.margins.items()}, others, price)
+        if moved is not None and price(moved) < price(current.params):
             out.append((price(moved), d, moved))
     return [(d, moved) for _, d, moved in sorted(out, key=lambda r: r[0])]
 

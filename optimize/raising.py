@@ -52,6 +52,22 @@ def move_effects(plan: dict[str, Any], decisions: list[Decision], studied: dict[
     return effects
 
 
+def fresh_effects(plan: Any, lowered: list[tuple[Decision, Any]]) -> dict[str, dict[str, float]]:
+    """Per variable, the change in each constraint's violation per upward unit move, read off the step
+    downs from `plan` verified on the same fresh replications (`lowered`: the variable, its step's
+    verify.Verification; `plan` is one too): the paired difference over the replications both ran, plus
+    its one-sided 90% margin, as move_effects reads the study. Where the study never stepped around a
+    plan, these are the effects measured, and on the very replications an exchange is judged by."""
+    effects = {}
+    for d, lower in lowered:
+        if d.is_int and d.index(plan.params[d.path]) - d.index(lower.params[d.path]) == move_unit(d):
+            changes = {name: _effect(lower.violations[name], ours, -1.0, None)
+                       for name, ours in plan.violations.items() if name in lower.violations}
+            if any(c is not None for c in changes.values()):
+                effects[d.path] = {name: c for name, c in changes.items() if c is not None}
+    return effects
+
+
 def _effect(there: list[float], here: list[float], per_unit: float, spread: float | None) -> float | None:
     """Mean per-unit paired difference over the replications both ran, plus its one-sided 90% margin."""
     from scipy import stats

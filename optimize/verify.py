@@ -78,6 +78,8 @@ class Verification:
     raised: int = 0  # rounds the plan was raised after every search candidate failed verification
     corrected: int = 0  # rounds of picking a study plan with the search's margins shifted by the fresh bias
     needed: int | None = None  # failed with every mean inside its target: replications that would settle it (settle())
+    violations: dict[str, list[float]] = field(default_factory=dict)  # per constraint defined in every fresh
+    # replication judged, its violation in each (> 0 missed, as the study's): paired effects between plans (raising.py)
 
 
 def pool_hours(result: SimulationResult) -> dict[str, dict[str, np.ndarray]]:
@@ -141,7 +143,9 @@ def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], c
                         confidence=confidence, margins=margins, pool_hours=pool_hours(result),
                         late_share=late_share(result.runs), replications=n, level=level,
                         controlled=sorted(given) if n >= CONTROL_FROM else [],
-                        needed=settle(judged, constraints, level, given) if means_meet else None)
+                        needed=settle(judged, constraints, level, given) if means_meet else None,
+                        violations={c.name: [-_slack(c, float(v)) for v in judged[c.name]] for c in constraints
+                                    if not np.isnan(judged[c.name]).any()})
 
 
 def looks(values: Callable[[int], dict[str, np.ndarray]], constraints: list[Constraint], first: int,

@@ -345,3 +345,33 @@ def test_an_exchange_that_saves_nothing_is_never_verified():
     out = polish(decisions, start, optuna.create_study(), studied, {}, {}, 10, price, judge)
     assert [(c["pools.p1.headcount"], c["pools.p2.headcount"]) for c in calls[1:]] == [(9, 10), (10, 9)]
     assert out.steps == 0 and not any(t.get("exchange") for t in out.tried)
+
+
+def test_exchanges_read_the_raises_effect_off_the_fresh_step_downs_when_the_study_never_stepped_there():
+    """The study holds no neighbour of the verified plan, so only fresh replications measure what a head
+    buys: p1's failed step down (paired with the plan on the same replications) shows 0.01 of
+    attainment a head. The exchanges then run as with the study's effects, to (15, 5), the cheapest plan
+    of the grid that meets the rule (by enumeration), and each is confirmed on the second fresh set."""
+    from optimize.polish import polish
+    from optimize.search_space import Decision
+    from optimize.verify import CONFIRM, Verification
+
+    decisions = [Decision(f"pools.p{i}.headcount", 5, 20, None, None) for i in (1, 2)]
+    heads = lambda plan: (plan["pools.p1.headcount"], plan["pools.p2.headcount"])  # noqa: E731
+    price = lambda plan: 5.0 * plan["pools.p1.headcount"] + 12.0 * plan["pools.p2.headcount"]  # noqa: E731
+    margin = lambda p1, p2: 0.01 * (p1 + p2 - 20) + 0.005  # noqa: E731
+    noise = np.random.default_rng(3).normal(0.0, 0.004, 24)  # common random numbers: the same in every plan
+    calls = []
+
+    def judge(plan: dict, first: int) -> Verification:
+        calls.append((heads(plan), first))
+        m = margin(*heads(plan))
+        return Verification(plan, {}, {"cost": price(plan)}, m >= 0, 0.999 if m >= 0 else 0.2, {NAME: m}, {}, {},
+                            replications=24, violations={NAME: list(-m + noise)})
+
+    start = judge({"pools.p1.headcount": 10, "pools.p2.headcount": 10}, 0)
+    out = polish(decisions, start, optuna.create_study(), {}, {}, {}, 12, price, judge)
+    cheapest = min((p for p in itertools.product(range(5, 21), repeat=2) if margin(*p) >= 0),
+                   key=lambda p: price(dict(zip(("pools.p1.headcount", "pools.p2.headcount"), p))))
+    assert heads(out.verification.params) == cheapest == (15, 5)
+    assert [h for h, first in calls if first == CONFIRM] == [(11, 9), (12, 8), (13, 7), (14, 6), (15, 5)]
