@@ -14,8 +14,9 @@ last in the sequence below, so that if the second set fails it, it costs only it
 after it, never a sure step.
 
 When no single step down is left, an exchange may be: a step down that missed on the first set, paired
-with the cheapest raise of the other variables that the study's measured effects say covers what it
-missed (raising.raise_moves), tried when the pair still saves money. One that passes is kept like a
+with the cheapest raise of the other variables that covers what it missed (raising.raise_moves; what a
+raise buys is read off the other variables' step downs on the same fresh replications, else the study),
+tried when the pair still saves money. One that passes is kept like a
 step, and since it added heads somewhere, the steps blocked before it may be tried again.
 
 Picking among several plans by one set of replications favours the lucky ones, so a polished plan
@@ -186,8 +187,8 @@ def _exchanges(current: Verification, lowered: list[tuple[Decision, Verification
         if result.met or not others:
             continue
         moved = raise_moves(result.params, decisions, {n: -m for n, m in result.margins.items()}, others, price)
-        if moved is not None and price(moved) < price(current.params):
-            out.append((price(moved), d, moved))
+        if moved is not None and (cost := price(moved)) < price(current.params):
+            out.append((cost, d, moved))
     return [(d, moved) for _, d, moved in sorted(out, key=lambda r: r[0])]
 
 

@@ -13,12 +13,15 @@ next round (Broyden's secant update), so returns that shrink as capacity grows a
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .search_space import Decision
 from .trials import Outcome, plan_key
+
+if TYPE_CHECKING:
+    from .verify import Verification
 
 MOST = 8  # moves of one variable in one raise
 
@@ -52,10 +55,10 @@ def move_effects(plan: dict[str, Any], decisions: list[Decision], studied: dict[
     return effects
 
 
-def fresh_effects(plan: Any, lowered: list[tuple[Decision, Any]]) -> dict[str, dict[str, float]]:
+def fresh_effects(plan: Verification, lowered: list[tuple[Decision, Verification]]) -> dict[str, dict[str, float]]:
     """Per variable, the change in each constraint's violation per upward unit move, read off the step
     downs from `plan` verified on the same fresh replications (`lowered`: the variable, its step's
-    verify.Verification; `plan` is one too): the paired difference over the replications both ran, plus
+    verification): the paired difference over the replications both ran, plus
     its one-sided 90% margin, as move_effects reads the study. Where the study never stepped around a
     plan, these are the effects measured, and on the very replications an exchange is judged by."""
     effects = {}
