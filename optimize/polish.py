@@ -32,6 +32,7 @@ fresh replications is evidence for the certificate (certificate.certify's `fresh
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -92,13 +93,15 @@ def _options(plan: dict[str, Any], decisions: list[Decision], blocked: set[str],
 
 def polish(decisions: list[Decision], verified: Verification, study: optuna.Study, studied: dict[str, Outcome],
            spread: dict[str, float], known: dict[str, Verification], tries: int,
-           price: Callable[[dict[str, Any]], float], judge: Callable[[dict[str, Any], int], Verification]) -> Polished:
+           price: Callable[[dict[str, Any]], float], judge: Callable[[dict[str, Any], int], Verification],
+           exchanges: int = 0) -> Polished:
     """Step the verified plan down while steps pass on the same fresh replications (up to `tries` new
-    verifications; `known`: plan key -> what verification already found on them), then confirm the
-    result on the second fresh set (see the module docstring). `judge(plan, first)` verifies a plan on
-    the fresh replications from index `first`. Fewer heads never help, so a variable whose step down
-    missed (on fresh replications, or surely in the study) is not stepped down again from a lower plan;
-    the effects measured around the verified plan order the steps all the way down."""
+    verifications of single steps, then up to `exchanges` of exchanges; `known`: plan key -> what
+    verification already found on them), then confirm the result on the second fresh set (see the module
+    docstring). `judge(plan, first)` verifies a plan on the fresh replications from index `first`. Fewer
+    heads never help, so a variable whose step down missed (on fresh replications, or surely in the
+    study) is not stepped down again from a lower plan; the effects measured around the verified plan
+    order the steps all the way down."""
     path: list[Verification] = []  # the steps kept on the first set, in the order taken
     tried: list[dict[str, Any]] = []
     checked: dict[str, Verification] = {}
@@ -106,37 +109,45 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
     blocked = _ruled_out(verified.params, decisions, study)
     unsure: set[str] = set()  # their step met the rule below `keep`: taken once the sure steps run out
     effects = move_effects(verified.params, decisions, studied, spread)
-    lowered: list[tuple[Decision, Verification]] = []  # the current plan's step-downs judged on the first set
+    judged: list[tuple[Decision, Verification, Verification]] = []  # each single step: variable, from, to (first set)
+    failures: dict[str, tuple[Verification, Verification]] = {}  # variable -> its last step down that missed: from, to
     exchanged: set[str] = set()  # exchange plans already judged
-    while len(checked) < tries:
+    steps_run = swaps_run = 0
+    while True:
         current = path[-1] if path else verified
-        options = _options(dict(current.params), decisions, blocked | unsure, price, effects, current.margins)
+        options = [(d, lower) for d, lower in
+                   _options(dict(current.params), decisions, blocked | unsure, price, effects, current.margins)
+                   if steps_run < tries or _seen(lower, checked, known)]
         if not options and unsure:
             unsure, keep = set(), 0.0  # last in the sequence: their failure on the second set costs only them
             continue
         if not options:
-            options = [(d, plan) for d, plan in _exchanges(current, lowered, decisions, price, effects)
-                       if plan_key(plan) not in exchanged][:1]
+            options = [(d, plan) for d, plan in _exchanges(current, failures, judged, decisions, price, effects)
+                       if plan_key(plan) not in exchanged][:1] if swaps_run < exchanges else []
             if not options:
                 break
             exchanged.add(plan_key(options[0][1]))
         d, lower = options[0]
         exchange = {p: [current.params[p], v] for p, v in lower.items() if p != d.path and v != current.params[p]}
-        result = checked.get(plan_key(lower)) or known.get(plan_key(lower))
+        result = _seen(lower, checked, known)
         if result is None:
             result = checked[plan_key(lower)] = judge(lower, FRESH)
+            swaps_run, steps_run = (swaps_run + 1, steps_run) if exchange else (swaps_run, steps_run + 1)
         taken = result.met and result.confidence >= keep
         tried.append({"variable": d.path, "from": current.params[d.path], "to": lower[d.path], "met": result.met,
                       "confidence": result.confidence, "kept": taken, "saving": price(current.params) - price(lower),
                       **({"exchange": exchange} if exchange else {}),
                       **({"replications_needed": result.needed} if result.needed else {})})
         if not exchange:
-            lowered.append((d, result))
+            judged.append((d, current, result))
+            if not result.met:
+                failures[d.path] = (current, result)
         if taken:
             path.append(result)
-            lowered = []
-            if exchange:  # more heads elsewhere may help what was blocked: only the study's verdicts stand
-                blocked = _ruled_out(lower, decisions, study)
+            if exchange:  # more heads elsewhere may help what was blocked: reopen what they are expected to cover
+                blocked = _ruled_out(lower, decisions, study) | {
+                    p for p, (there, missed) in failures.items()
+                    if there.params[p] == lower[p] and min(_shifted(result, there, missed).values(), default=0.0) < 0}
         elif exchange:
             continue
         elif result.met:
@@ -171,24 +182,49 @@ def confirmation_order(kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return backed + sorted(last.values(), key=lambda entry: -entry["confidence"]) + after
 
 
-def _exchanges(current: Verification, lowered: list[tuple[Decision, Verification]], decisions: list[Decision],
+def _seen(plan: dict[str, Any], checked: dict[str, Verification],
+          known: dict[str, Verification]) -> Verification | None:
+    """What the first fresh set already found for `plan`, if it was judged there."""
+    return checked.get(plan_key(plan)) or known.get(plan_key(plan))
+
+
+def _shifted(current: Verification, there: Verification, missed: Verification) -> dict[str, float]:
+    """The margins a step down that `missed` from the plan `there` is expected to have from `current`:
+    its own, moved by how far `current`'s margins sit from `there`'s on the same fresh replications (each
+    constraint's change adds; where a margin is undefined, the step's own)."""
+    out = {}
+    for name, margin in missed.margins.items():
+        move = current.margins.get(name, math.nan) - there.margins.get(name, math.nan)
+        out[name] = margin + move if math.isfinite(margin) and math.isfinite(move) else margin
+    return out
+
+
+def _exchanges(current: Verification, failures: dict[str, tuple[Verification, Verification]],
+               judged: list[tuple[Decision, Verification, Verification]], decisions: list[Decision],
                price: Callable[[dict[str, Any]], float],
                effects: dict[str, dict[str, float]]) -> list[tuple[Decision, dict[str, Any]]]:
-    """Exchanges from the `current` plan once no single step down passes: each of its step downs that
-    missed on the first fresh set (`lowered`: those judged there), with the cheapest raise of the other
-    variables that covers what it missed (raising.raise_moves), kept when the pair still saves money;
-    cheapest first. A raise's effects are those its own step down showed on these replications
-    (raising.fresh_effects), else the study's (`effects`). Two local optima of the same quarter (two
-    heads more at one site, three vendor hires fewer) differ by such a swap, which no single step reaches."""
-    measured = {**effects, **fresh_effects(current, lowered)}
+    """Exchanges from the `current` plan once no single step down is left to try: each variable's step
+    down that missed on the first fresh set (`failures`: from the plan standing then, if that plan had
+    the variable where `current` has it), with the cheapest raise of the other variables that covers
+    what it is expected to miss from `current` (_shifted; raising.raise_moves), kept when the pair still
+    saves money; cheapest first. A raise's effects are those its own step down showed on these
+    replications (raising.fresh_effects over `judged`, the latest for each variable), else the study's
+    (`effects`). Two local optima of the same quarter (two heads more at one site, three vendor hires
+    fewer) differ by such a swap, which no single step reaches."""
+    measured = {**effects, **fresh_effects(judged)}
+    by_path = {d.path: d for d in decisions}
     out = []
-    for d, result in lowered:
-        others = {p: e for p, e in measured.items() if p != d.path}
-        if result.met or not others:
+    for p, (there, missed) in failures.items():
+        others = {q: e for q, e in measured.items() if q != p}
+        if there.params[p] != current.params[p] or not others:
             continue
-        moved = raise_moves(result.params, decisions, {n: -m for n, m in result.margins.items()}, others, price)
+        shortfall = {n: -m for n, m in _shifted(current, there, missed).items()}
+        if max(shortfall.values(), default=0.0) <= 0:
+            continue
+        lower = dict(current.params, **{p: missed.params[p]})
+        moved = raise_moves(lower, decisions, shortfall, others, price)
         if moved is not None and (cost := price(moved)) < price(current.params):
-            out.append((cost, d, moved))
+            out.append((cost, by_path[p], moved))
     return [(d, moved) for _, d, moved in sorted(out, key=lambda r: r[0])]
 
 

@@ -55,14 +55,15 @@ def move_effects(plan: dict[str, Any], decisions: list[Decision], studied: dict[
     return effects
 
 
-def fresh_effects(plan: Verification, lowered: list[tuple[Decision, Verification]]) -> dict[str, dict[str, float]]:
-    """Per variable, the change in each constraint's violation per upward unit move, read off the step
-    downs from `plan` verified on the same fresh replications (`lowered`: the variable, its step's
-    verification): the paired difference over the replications both ran, plus
-    its one-sided 90% margin, as move_effects reads the study. Where the study never stepped around a
-    plan, these are the effects measured, and on the very replications an exchange is judged by."""
+def fresh_effects(judged: list[tuple[Decision, Verification, Verification]]) -> dict[str, dict[str, float]]:
+    """Per variable, the change in each constraint's violation per upward unit move, read off its step
+    downs verified on the same fresh replications (`judged`: the variable, the plan it stepped down from,
+    the step's verification; the latest of each variable counts): the paired difference over the
+    replications both ran, plus its one-sided 90% margin, as move_effects reads the study. Where the study
+    never stepped around a plan, these are the effects measured, and on the very replications an exchange
+    is judged by."""
     effects = {}
-    for d, lower in lowered:
+    for d, plan, lower in judged:
         if d.is_int and d.index(plan.params[d.path]) - d.index(lower.params[d.path]) == move_unit(d):
             changes = {name: _effect(lower.violations[name], ours, -1.0, None)
                        for name, ours in plan.violations.items() if name in lower.violations}

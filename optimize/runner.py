@@ -114,6 +114,7 @@ class Search:
     pattern_limits: dict[str, int] = field(default_factory=dict)  # pool -> max_patterns of its roster
     rosters: bool = False  # the scenario has optimize.rosters
     polish: int = 0  # step-downs of the verified plan tried on fresh replications (polish.py)
+    polish_exchanges: int = 0  # exchanges tried after the step-downs (polish.py)
 
 
 def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
@@ -135,7 +136,8 @@ def prepare(path: str | Path, overrides: Iterable[str] = ()) -> Search:
                     constraints=plan_constraints(scenario, str(path), lines), trials=spec.trials,
                     replications=spec.replications, seed=scenario.seed, name=scenario.name, screen=spec.screen,
                     prune=spec.prune, strategy=spec.strategy, pattern_limits=pattern_limits(scenario),
-                    rosters=bool(roster_variables), polish=spec.polish)
+                    rosters=bool(roster_variables), polish=spec.polish,
+                    polish_exchanges=spec.polish_exchanges)
     if spec.strategy == "grid" and _grid(search, fit=False) is None:
         where = lines.get(("optimize", "strategy"), (str(path), None))
         raise ScenarioError([Problem(where[0], where[1], "optimize.strategy",
@@ -502,11 +504,11 @@ def _choose(study: optuna.Study, search: Search, jobs: int | None, candidates: i
     if checked:
         best = next((v for v in checked if v.met), max(checked, key=lambda v: v.confidence))
         polished, known = Polished(best), {plan_key(v.params): v for v in checked}
-        if best.met and search.polish and search.objectives in (["cost"], ["budget"]):
+        if best.met and (search.polish or search.polish_exchanges) and search.objectives in (["cost"], ["budget"]):
             polished = polish(search.decisions, best, study, studied.outcomes, studied.spread, known, search.polish,
                               priced.estimated_cost,
                               lambda plan, first: verify(search.raw, plan, search.objectives, search.constraints,
-                                                         fresh, jobs, first=first))
+                                                         fresh, jobs, first=first), search.polish_exchanges)
         final = polished.verification
         closest = None if final.met else min(final.margins.items(), key=lambda kv: kv[1])
         verification = {"rule": rule(final.level, bool(final.controlled)),

@@ -513,14 +513,15 @@ def test_move_effects_are_paired_differences_per_unit_from_the_nearest_neighbour
     assert effects["pools.d.headcount"]["c1"] > 0
 
 
-def _two_pool_search(tmp_path, p2_cost: float, polish: int = 0):
+def _two_pool_search(tmp_path, p2_cost: float, polish: int = 0, exchanges: int = 0):
     """A queue served by pools p1 (5 an hour) and p2 (`p2_cost`), each 5-20 heads: the prepared search
-    (without polishing the verified plan, unless `polish` says how many step-downs to try)."""
+    (without polishing the verified plan, unless `polish` and `exchanges` say how many step-downs and
+    exchanges to try)."""
     import optimize.runner as runner
 
     data = {**STAFFING_BASE, "pools": {"p1": {"headcount": 10, "skills": ["s"], "cost_per_hour": 5.0},
                                        "p2": {"headcount": 10, "skills": ["s"], "cost_per_hour": p2_cost}},
-            "optimize": {"trials": 10, "replications": 3, "polish": polish,
+            "optimize": {"trials": 10, "replications": 3, "polish": polish, "polish_exchanges": exchanges,
                          "variables": {"pools.p1.headcount": {"low": 5, "high": 20},
                                        "pools.p2.headcount": {"low": 5, "high": 20}}}}
     return runner.prepare(write_yaml(tmp_path, data))

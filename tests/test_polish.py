@@ -287,7 +287,7 @@ def test_exchanges_carry_the_plan_to_the_cheapest_plan_an_enumeration_finds_when
     from optimize.output import search_lines
     from optimize.verify import CONFIRM, Verification
 
-    search = _two_pool_search(tmp_path, 12.0, polish=12)
+    search = _two_pool_search(tmp_path, 12.0, polish=12, exchanges=6)
     levels = [(p1, p2, [v, v + 0.002, v - 0.002]) for p1, p2 in [(10, 10), (11, 10), (10, 11)]
               for v in [0.01 * (20 - p1 - p2) - 0.005]]
     study = _two_pool_study(NAME, 12.0, levels)
@@ -342,7 +342,7 @@ def test_an_exchange_that_saves_nothing_is_never_verified():
         return Verification(plan, {}, {"cost": price(plan)}, m >= 0, 0.999 if m >= 0 else 0.2, {NAME: m}, {}, {})
 
     start = judge(top, 0)
-    out = polish(decisions, start, optuna.create_study(), studied, {}, {}, 10, price, judge)
+    out = polish(decisions, start, optuna.create_study(), studied, {}, {}, 10, price, judge, exchanges=4)
     assert [(c["pools.p1.headcount"], c["pools.p2.headcount"]) for c in calls[1:]] == [(9, 10), (10, 9)]
     assert out.steps == 0 and not any(t.get("exchange") for t in out.tried)
 
@@ -370,8 +370,52 @@ def test_exchanges_read_the_raises_effect_off_the_fresh_step_downs_when_the_stud
                             replications=24, violations={NAME: list(-m + noise)})
 
     start = judge({"pools.p1.headcount": 10, "pools.p2.headcount": 10}, 0)
-    out = polish(decisions, start, optuna.create_study(), {}, {}, {}, 12, price, judge)
+    out = polish(decisions, start, optuna.create_study(), {}, {}, {}, 12, price, judge, exchanges=6)
     cheapest = min((p for p in itertools.product(range(5, 21), repeat=2) if margin(*p) >= 0),
                    key=lambda p: price(dict(zip(("pools.p1.headcount", "pools.p2.headcount"), p))))
     assert heads(out.verification.params) == cheapest == (15, 5)
     assert [h for h, first in calls if first == CONFIRM] == [(11, 9), (12, 8), (13, 7), (14, 6), (15, 5)]
+
+
+def test_an_exchange_covers_a_step_that_missed_from_an_earlier_plan_and_runs_on_its_own_budget():
+    """Constraint A: 0.004 (p1 - 10) + 0.01 (p2 - 10) + 0.0015 (p3 - 5) + 0.001 >= 0; B: p3 >= 5 (heads cost
+    3, 12 and 8). From (10, 10, 10) p2's step down misses A by 0.0015; p3 then steps down to its floor,
+    which takes 0.0075 more of A, and only there does p1's step miss. p2's miss was from an earlier plan:
+    from (10, 10, 5) it is expected to miss by 0.009 (its own miss moved by the plan's fall in margin, on
+    the same replications), which takes three p1 heads, not one. Exchanges carry on to (20, 6, 5), the
+    cheapest plan of the grid (by enumeration). With the single steps' budget spent on the first seven,
+    the first exchange still runs, on its own budget."""
+    from optimize.polish import polish
+    from optimize.search_space import Decision
+    from optimize.verify import CONFIRM, Verification
+
+    names = ("pools.p1.headcount", "pools.p2.headcount", "pools.p3.headcount")
+    decisions = [Decision(name, 5, 20, None, None) for name in names]
+    heads = lambda plan: tuple(plan[name] for name in names)  # noqa: E731
+    price = lambda plan: 3.0 * plan[names[0]] + 12.0 * plan[names[1]] + 8.0 * plan[names[2]]  # noqa: E731
+    margins = lambda p1, p2, p3: {"A": 0.004 * (p1 - 10) + 0.01 * (p2 - 10) + 0.0015 * (p3 - 5) + 0.001,  # noqa: E731
+                                  "B": 0.01 * (p3 - 5) + 0.005}
+    meets = lambda plan: min(margins(*plan).values()) >= -1e-12  # noqa: E731
+    noise = np.random.default_rng(5).normal(0.0, 0.004, 24)  # common random numbers: the same in every plan
+
+    def run(tries: int) -> tuple[tuple[int, ...], list]:
+        calls = []
+
+        def judge(plan: dict, first: int) -> Verification:
+            calls.append((heads(plan), first))
+            m, met = margins(*heads(plan)), meets(heads(plan))
+            return Verification(plan, {}, {"cost": price(plan)}, met, 0.999 if met else 0.2, m, {}, {},
+                                replications=24, violations={n: list(-v + noise) for n, v in m.items()})
+
+        start = judge(dict(zip(names, (10, 10, 10))), 0)
+        out = polish(decisions, start, optuna.create_study(), {}, {}, {}, tries, price, judge, exchanges=8)
+        return heads(out.verification.params), calls
+
+    cheapest = min(filter(meets, itertools.product(range(5, 21), repeat=3)), key=lambda p: price(dict(zip(names, p))))
+    plan, calls = run(tries=30)
+    assert plan == cheapest == (20, 6, 5)
+    assert [h for h, first in calls if first == CONFIRM][-1] == (20, 6, 5)
+    plan, calls = run(tries=7)
+    assert [h for h, first in calls[1:9]] == [(10, 9, 10), (10, 10, 9), (10, 10, 8), (10, 10, 7), (10, 10, 6),
+                                              (10, 10, 5), (9, 10, 5), (13, 9, 5)]
+    assert plan == (13, 9, 5)

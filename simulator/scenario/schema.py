@@ -370,6 +370,8 @@ class Optimize(Model):
     strategy: Literal["auto", "structured", "tpe", "grid"] = "auto"  # see optimize/runner.py
     rosters: Annotated[dict[str, Roster], Field(max_length=50)] = {}  # pool -> candidate shift patterns
     polish: Annotated[int, Field(ge=0, le=1000)] = 10  # step-downs of the verified plan tried on fresh replications
+    # exchanges (a failed step down with the cheapest raise elsewhere that covers it) tried after the steps
+    polish_exchanges: Annotated[int, Field(ge=0, le=1000)] = 4
     # most fresh replications one verification runs: a plan missing only on its bounds gets a second look
     # (optimize/verify.py); None: 4 x the first look's; at or below the first look's: one look at 95%
     verify_max: Annotated[int | None, Field(ge=2, le=10_000)] = None
