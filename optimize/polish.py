@@ -13,11 +13,15 @@ rule with less confidence waits until no sure step is left, and is then taken (a
 last in the sequence below, so that if the second set fails it, it costs only itself and what came
 after it, never a sure step.
 
-When no single step down is left, an exchange may be: a step down that missed on the first set, paired
-with the cheapest raise of the other variables that covers what it missed (raising.raise_moves; what a
-raise buys is read off the other variables' step downs on the same fresh replications, else the study),
-tried when the pair still saves money. One that passes is kept like a
-step, and since it added heads somewhere, the steps blocked before it may be tried again.
+When no single step down is left (or the `tries` for them are spent), an exchange may be, up to
+`exchanges` verifications of its own: a step down that missed on the first set, from the plan that
+stands or an earlier one with the variable where it stands now, paired with the cheapest raise of the
+other variables that covers what it is expected to miss from the plan that stands (its own miss,
+moved by how far that plan's margins sit from the earlier plan's on the same replications), tried when
+the pair still saves money (raising.raise_moves; what a raise buys is read off the other variables'
+step downs on the same fresh replications, else the study). One that passes is kept like a step, and
+since it added heads somewhere, the steps blocked before it that it is expected to cover may be tried
+again.
 
 Picking among several plans by one set of replications favours the lucky ones, so a polished plan
 stands only if it also passes on a second fresh set (verify.CONFIRM). The steps kept are confirmed one
