@@ -330,7 +330,7 @@ def _seconds(value: str | None) -> float | None:
               help="Optuna storage URL [default: sqlite in --out, so a rerun resumes; in memory without --out].")
 @click.option("--study", "study_name", default=None, help="Study name [default: the scenario's name].")
 @click.option("--time", "time_limit", default=None, metavar="DURATION", callback=lambda ctx, param, value: _seconds(value),
-              help="Stop proposing trials after this long (e.g. 10m, 1h; a bare number is hours), then verify.")
+              help="Stop proposing trials and polish steps after this long (e.g. 10m, 1h; a bare number is hours), then verify.")
 @click.option("--heartbeat", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds between a worker's heartbeats; a trial silent for twice this is rerun.")
 @scenario_options

@@ -96,6 +96,9 @@ def search_lines(result: OptimizeResult) -> list[str]:
             lines += [f"  {t['variable']} {t['from']} -> {t['to']}{_exchanged(t)}: {_polish_outcome(t)}"
                       for t in v.get("polish_tried", [])]
             lines += _undecided_lines(v.get("undecided", []))
+        if v.get("polish_out_of_time"):
+            lines.append("polish: stopped at the time limit (--time) with steps down left untried; "
+                         "without --time, or with more of it, it goes on")
     return lines
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import Any, Callable
 
 import optuna
@@ -65,6 +66,7 @@ class Polished:
     confirmation: Verification | None = None  # the last confirmation tried on the second fresh set, if any
     unconfirmed: int = 0  # steps kept on the first set that the second did not confirm
     tried: list[dict[str, Any]] = field(default_factory=list)  # each step-down judged, in order (summary)
+    out_of_time: bool = False  # the deadline (--time) came before polish ran out of steps or budget
 
 
 def _ruled_out(plan: dict[str, Any], decisions: list[Decision], study: optuna.Study) -> set[str]:
@@ -98,14 +100,15 @@ def _options(plan: dict[str, Any], decisions: list[Decision], blocked: set[str],
 def polish(decisions: list[Decision], verified: Verification, study: optuna.Study, studied: dict[str, Outcome],
            spread: dict[str, float], known: dict[str, Verification], tries: int,
            price: Callable[[dict[str, Any]], float], judge: Callable[[dict[str, Any], int], Verification],
-           exchanges: int = 0) -> Polished:
+           exchanges: int = 0, deadline: float | None = None) -> Polished:
     """Step the verified plan down while steps pass on the same fresh replications (up to `tries` new
     verifications of single steps, then up to `exchanges` of exchanges; `known`: plan key -> what
     verification already found on them), then confirm the result on the second fresh set (see the module
     docstring). `judge(plan, first)` verifies a plan on the fresh replications from index `first`. Fewer
     heads never help, so a variable whose step down missed (on fresh replications, or surely in the
     study) is not stepped down again from a lower plan; the effects measured around the verified plan
-    order the steps all the way down."""
+    order the steps all the way down. Past `deadline` (time.monotonic(); `--time`), no new plan is judged
+    on the first set; the steps already kept are still confirmed, so the plan that stands is as sure."""
     path: list[Verification] = []  # the steps kept on the first set, in the order taken
     tried: list[dict[str, Any]] = []
     checked: dict[str, Verification] = {}
@@ -117,6 +120,7 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
     failures: dict[str, tuple[Verification, Verification]] = {}  # variable -> its last step down that missed: from, to
     exchanged: set[str] = set()  # exchange plans already judged
     steps_run = swaps_run = 0
+    out_of_time = False
     while True:
         current = path[-1] if path else verified
         options = [(d, lower) for d, lower in
@@ -134,6 +138,9 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
         d, lower = options[0]
         exchange = {p: [current.params[p], v] for p, v in lower.items() if p != d.path and v != current.params[p]}
         result = _seen(lower, checked, known)
+        if result is None and deadline is not None and monotonic() >= deadline:
+            out_of_time = True
+            break
         if result is None:
             result = checked[plan_key(lower)] = judge(lower, FRESH)
             swaps_run, steps_run = (swaps_run + 1, steps_run) if exchange else (swaps_run, steps_run + 1)
@@ -168,7 +175,7 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
         if not confirmation.met:
             break
         standing, steps = confirmation, steps + 1
-    return Polished(standing, steps, checked, confirmation, len(path) - steps, tried)
+    return Polished(standing, steps, checked, confirmation, len(path) - steps, tried, out_of_time)
 
 
 def confirmation_order(kept: list[dict[str, Any]]) -> list[dict[str, Any]]:

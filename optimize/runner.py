@@ -426,14 +426,17 @@ def _second_look_plausible(search: Search,
     return plausible
 
 
-def choose(study: optuna.Study, search: Search, jobs: int | None = None, candidates: int = 5) -> OptimizeResult:
+def choose(study: optuna.Study, search: Search, jobs: int | None = None, candidates: int = 5,
+           deadline: float | None = None) -> OptimizeResult:
     """The cheapest plan that meets every target with 95% confidence on fresh replications (_choose); one
-    pool of worker processes serves every verification, look and wave."""
+    pool of worker processes serves every verification, look and wave. Past `deadline` (time.monotonic())
+    polish judges no new plan."""
     with kept_workers(jobs or default_jobs()):
-        return _choose(study, search, jobs, candidates)
+        return _choose(study, search, jobs, candidates, deadline)
 
 
-def _choose(study: optuna.Study, search: Search, jobs: int | None, candidates: int) -> OptimizeResult:
+def _choose(study: optuna.Study, search: Search, jobs: int | None, candidates: int,
+            deadline: float | None = None) -> OptimizeResult:
     """The cheapest plan that meets every target with 95% confidence on fresh replications (see verify.py).
 
     Feasible trials are re-run in order of cost, up to `candidates` distinct plans, until one passes, but
@@ -508,7 +511,8 @@ def _choose(study: optuna.Study, search: Search, jobs: int | None, candidates: i
             polished = polish(search.decisions, best, study, studied.outcomes, studied.spread, known, search.polish,
                               priced.estimated_cost,
                               lambda plan, first: verify(search.raw, plan, search.objectives, search.constraints,
-                                                         fresh, jobs, first=first), search.polish_exchanges)
+                                                         fresh, jobs, first=first), search.polish_exchanges,
+                              deadline)
         final = polished.verification
         closest = None if final.met else min(final.margins.items(), key=lambda kv: kv[1])
         verification = {"rule": rule(final.level, bool(final.controlled)),
@@ -520,6 +524,7 @@ def _choose(study: optuna.Study, search: Search, jobs: int | None, candidates: i
                         "polish_checked": len(polished.checked), "polished_steps": polished.steps,
                         "polish_unconfirmed": polished.unconfirmed > 0,
                         "polish_unconfirmed_steps": polished.unconfirmed, "polish_tried": polished.tried,
+                        "polish_out_of_time": polished.out_of_time,
                         "undecided": undecided(polished.tried)}
         best = final
         _bound(info, search, best.objective.get(search.objectives[0]) if best.met else None)

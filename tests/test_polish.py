@@ -419,3 +419,31 @@ def test_an_exchange_covers_a_step_that_missed_from_an_earlier_plan_and_runs_on_
     assert [h for h, first in calls[1:9]] == [(10, 9, 10), (10, 10, 9), (10, 10, 8), (10, 10, 7), (10, 10, 6),
                                               (10, 10, 5), (9, 10, 5), (13, 9, 5)]
     assert plan == (13, 9, 5)
+
+
+def test_past_the_time_limit_polish_judges_no_new_step_and_still_confirms_the_steps_it_kept(tmp_path, monkeypatch):
+    """The first test's case, with a clock that ticks once per fresh verification and a deadline at the
+    third tick: the candidate (10, 10) and two steps, (10, 9) and (10, 8), are judged; (10, 7), which
+    passes without a deadline, is never tried; both kept steps are confirmed on the second set, so
+    (10, 8) stands, and the summary and the terminal say polish stopped for time."""
+    import optimize.polish as polishing
+    import optimize.runner as runner
+    from optimize.output import search_lines
+    from optimize.verify import CONFIRM, FRESH
+
+    search = _two_pool_search(tmp_path, 12.0, polish=6)
+    study = _two_pool_study(NAME, 12.0, [(10, 10, [-0.01] * 3)])
+    calls: list = []
+    judged = _fake(lambda p1, p2: p1 + p2 >= 17 and p2 >= 7, lambda p1, p2: 5.0 * p1 + 12.0 * p2, calls)
+    monkeypatch.setattr(runner, "verify", judged)
+    monkeypatch.setattr(polishing, "monotonic", lambda: float(sum(1 for _, first in calls if first == FRESH)))
+    result = runner.choose(study, search, deadline=3.0)
+
+    assert calls == [((10, 10), FRESH), ((10, 9), FRESH), ((10, 8), FRESH), ((10, 9), CONFIRM), ((10, 8), CONFIRM)]
+    assert result.params == {"pools.p1.headcount": 10, "pools.p2.headcount": 8}
+    v = result.verification
+    assert (v["polished_steps"], v["polish_out_of_time"]) == (2, True)
+    assert any("stopped at the time limit" in line for line in search_lines(result))
+    calls.clear()
+    untimed = runner.choose(_two_pool_study(NAME, 12.0, [(10, 10, [-0.01] * 3)]), search, deadline=None)
+    assert untimed.params["pools.p2.headcount"] == 7 and not untimed.verification["polish_out_of_time"]
