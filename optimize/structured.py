@@ -210,10 +210,19 @@ class StructuredSearch:
                 if grown == plan:
                     return None
                 [r] = self.evaluate([grown], out)
-                if r is None or self._violation(r) >= before:
+                if r is None:
                     return None
                 self._keep(r)
-                plan, out = grown, r
+                if self._violation(r) < before:
+                    plan, out = grown, r
+                    continue
+                # a plateau: capacity that comes in lumps (a 70:30 split of 6 to 8 heads puts 2 on the
+                # weekend, of 9 puts 3) changes nothing for a step or two: twice the steps, to the range's end
+                numeric = [d for d, _ in candidates if d.choices is None]
+                longer = {d.path: min(moves[d.path] * 2, max(1, d.steps)) for d in numeric}
+                if all(longer[d.path] == moves[d.path] for d in numeric):
+                    return None
+                moves.update(longer)
                 continue
             _, _, d, best_plan, best_out = max(scored, key=lambda x: (x[0], x[1]))
             helpful = {m.path: p[m.path] for _, _, m, p, _ in scored if m.choices is None}

@@ -362,3 +362,32 @@ def test_the_pooled_queue_needs_what_erlang_c_says_for_one_class_and_matches_sam
     share = float(np.mean(waits + rng.exponential(1 / own, n) <= t))
     assert abs(sojourn_within(t, lam, mu, c, own) - share) < 4 * math.sqrt(share * (1 - share) / n)
     assert pooled_servers([(6.0, 1 / 3, 1.0, 0.8), (2.0, 0.5, 4 / 3, 0.85)]) == 4  # 3 and 2 alone
+
+
+def test_repair_crosses_a_plateau_where_one_or_two_more_heads_change_nothing(tmp_path):
+    """Capacity in lumps: a 70:30 weekday/weekend split puts round(0.3 n) heads on the weekend, 2 for 6
+    to 8 heads and 3 from 9, and the weekend needs 3. From 6, one and two more heads remove none of the
+    miss; repair must not stop there. It takes longer steps, and the search ends at 9, the cheapest
+    feasible plan by enumeration."""
+    from optimize.runner import prepare
+    from optimize.structured import StructuredSearch
+    from optimize.trials import Outcome
+
+    path = "pools.S.headcount"
+
+    def misses(heads: int) -> float:
+        return 0.1 * max(3 - round(0.3 * heads), 0)
+
+    best = min(h for h in range(0, 17) if misses(h) == 0)
+    assert best == 9 and misses(6) == misses(7) == misses(8) > 0
+    data = dict(SHARED, optimize={"trials": 40, "replications": 3, "variables": {path: {"low": 0, "high": 16}}})
+    search = prepare(write_yaml(tmp_path, data))
+    seen: list[dict] = []
+
+    def oracle(plans: list[dict], near: Outcome | None = None) -> list[Outcome]:
+        seen.extend(p for p in plans if p not in seen)
+        return [Outcome(dict(p), seen.index(p), 12.0 * p[path], {"miss": misses(p[path])}, False) for p in plans]
+
+    structured = StructuredSearch(search.raw, search.decisions, search.constraints, oracle)
+    structured.run([{path: 6}])
+    assert structured.best is not None and structured.best.params == {path: best}
