@@ -14,8 +14,9 @@
   queues gains it little, and only the simulation measures that.
 - Descent (feasible plan): variables are lowered one move at a time, the largest saving first, in
   batches of `WIDTH`; the cheapest feasible result is taken. A variable's move doubles after a success
-  and falls back to one step after a failure; the search ends when one step down of every variable
-  misses a target at the current plan (a local optimum on the search's replications).
+  and falls back to one step after a failure (a roster pattern's first move is one head); the search
+  ends when one step down of every variable misses a target at the current plan (a local optimum on
+  the search's replications).
 - Kicks: from the local optimum, each other choice of each categorical, one step up of each variable
   (with a one-for-one substitution for a flexible pool), then the consolidation of dedicated pools
   into one holding all their skills, each repaired and descended; a cheaper optimum replaces the
@@ -250,7 +251,9 @@ class StructuredSearch:
 
     def _descend(self, plan: dict[str, Any], out: Outcome, tabu: str | None) -> tuple[dict[str, Any], Outcome]:
         numeric = [d for d in self.decisions if d.choices is None and d.path != tabu]
-        moves = {d.path: max(1, d.steps // 8) for d in numeric}
+        # a roster pattern's first move is one head: it holds a few of its pool's heads, so an eighth of its
+        # range takes most of them, and the other patterns back up only the hours they share
+        moves = {d.path: 1 if pattern_of(d.path) is not None else max(1, d.steps // 8) for d in numeric}
         blocked: set[str] = set()  # one step down misses at the current plan
         failed_before: set[str] = set()
         while True:

@@ -339,3 +339,39 @@ def test_roster_repair_keeps_each_pools_best_pattern_in_its_batch(tmp_path):
     assert len(raised) == REPAIR_PATTERNS
     assert "pools.g.shifts.0.headcount" in raised  # g's 00:00-08:00 pattern
     assert sum(path.startswith("pools.p.") for path in raised) == REPAIR_PATTERNS - 1
+
+
+def test_descent_takes_a_roster_pattern_down_one_head_at_a_time(tmp_path):
+    """Three daily patterns with up to 24 heads each, and a fake evaluation (cost = heads) under which a
+    plan is feasible while every pattern keeps at least `need` heads. From a plan already at the optimum,
+    descent proves it with one plan a pattern (one head off, which misses); a first move of an eighth of
+    the range (3 heads) would miss and then take its one-head retry, two a pattern. From one spare head on
+    each, descent reaches the cheapest feasible plan found by enumeration."""
+    from optimize.structured import StructuredSearch
+    from optimize.trials import Outcome
+
+    data = dict(THREE_BLOCKS, optimize={"rosters": {"p": {"starts": ["00:00", "08:00", "16:00"], "lengths": ["8h"],
+                                                          "days": ["daily"], "max_heads": 24}}})
+    search = prepare(write_yaml(tmp_path, data))
+    paths = [d.path for d in search.decisions]
+    need = dict(zip(paths, (4, 7, 5)))
+
+    def descend_from(spare: int) -> tuple[dict, int]:
+        seen: list[dict] = []
+
+        def evaluate(plans, near):
+            seen.extend(plans)
+            return [Outcome(p, len(seen), float(sum(p.values())),
+                            {"queues.q.sla_attainment": max(need[k] - p[k] for k in paths) / 10}, False)
+                    for p in plans]
+
+        structured = StructuredSearch(search.raw, search.decisions, search.constraints, evaluate)
+        start = {k: need[k] + spare for k in paths}
+        [out] = evaluate([start], None)
+        plan, _ = structured.descend(start, out)
+        return plan, len(seen) - 1
+
+    assert descend_from(0) == (need, len(paths))
+    best = min((dict(zip(paths, c)) for c in itertools.product(range(25), repeat=3)
+                if all(c[i] >= need[k] for i, k in enumerate(paths))), key=lambda p: sum(p.values()))
+    assert descend_from(1)[0] == best
