@@ -6,7 +6,8 @@ The search judges plans on a few common random numbers. A step down that missed 
 before the budget ran out, is money left on the table. So once a plan passes verification, each
 one-step decrease that saves money, unless the study showed it to miss with confidence (the
 certificate: screened, or a miss at SURE), is verified on the same fresh replications: the largest
-saving first among those the study's measured effects expect to pass, then the rest. One that passes
+saving first among those the study's measured effects expect to pass, then the rest, and last the
+steps that cost the same but mean less work (a QC rate: the search's tie-break). One that passes
 with KEEP confidence (or nearly the verified plan's, if less) becomes the plan, and its variable may step again; one that misses is not
 stepped again (fewer heads elsewhere never help it), up to `tries` verifications. One that meets the
 rule with less confidence waits until no sure step is left, and is then taken (and may step again):
@@ -80,20 +81,22 @@ def _ruled_out(plan: dict[str, Any], decisions: list[Decision], study: optuna.St
 def _options(plan: dict[str, Any], decisions: list[Decision], blocked: set[str],
              price: Callable[[dict[str, Any]], float], effects: dict[str, dict[str, float]],
              margins: dict[str, float]) -> list[tuple[Decision, dict[str, Any]]]:
-    """The money-saving step-downs of the variables not `blocked`, in the order to try them: those the
-    measured effects expect to keep every margin (or have none for) before those they expect to miss;
-    each group by saving, largest first."""
+    """The step-downs of the variables not `blocked` that save money or, last, cost the same (a QC rate
+    when review time is not paid apart: less QC work at the same cost is the preferred plan, as in the
+    search), in the order to try them: money-saving ones first, those the measured effects expect to
+    keep every margin (or have none for) before those they expect to miss, each group by saving,
+    largest first."""
     ranked = []
     for i, d in enumerate(decisions):
         if d.choices is not None or d.path in blocked or d.index(plan[d.path]) == 0:
             continue
         lower = dict(plan, **{d.path: d.at(d.index(plan[d.path]) - 1)})
         saving = price(plan) - price(lower)
-        if saving <= 0:
+        if saving < 0:
             continue
         effect = effects.get(d.path, {})  # per step up: a step down changes each violation by minus it
         expected_miss = any(margins.get(name, 0.0) + change < 0 for name, change in effect.items())
-        ranked.append(((expected_miss, -saving, i), d, lower))
+        ranked.append(((saving == 0, expected_miss, -saving, i), d, lower))
     return [(d, lower) for _, d, lower in sorted(ranked, key=lambda r: r[0])]
 
 

@@ -43,7 +43,8 @@ from .start import analytic_start, analytic_starts, lower_bound
 from .storage import Heartbeat, StudyLock, open_storage
 from .structured import StructuredSearch
 from .trials import (COMPLETE, RUNNING, WAITING, Outcome, Settings, TrialDriver, difference_spread, feasible,
-                     fresh_replications, level_spread, objective_values, outcome, plan_key, rank, verification_margins)
+                     effort, fresh_replications, level_spread, objective_values, outcome, plan_key, rank,
+                     verification_margins)
 from .verify import Verification, rule, verify
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -334,13 +335,14 @@ def _raise_until_verified(search: Search, failed: Verification, fresh: int, jobs
 
 
 def _raise_option(search: Search, priced: StructuredSearch, failed: Verification,
-                  studied: Studied) -> tuple[float, Verification] | None:
-    """(paid cost, candidate) of a failed candidate once raised by the study's measured effects; None when
-    the study has no effects that cover what it missed."""
+                  studied: Studied) -> tuple[float, float, Verification] | None:
+    """(paid cost, effort, candidate) of a failed candidate once raised by the study's measured effects;
+    None when the study has no effects that cover what it missed. Effort (trials.effort) orders plans of
+    equal cost: raising a QC rate costs nothing, yet a candidate with a lower rate is still preferred."""
     effects = move_effects(failed.params, search.decisions, studied.outcomes, studied.spread)
     moved = raise_moves(failed.params, search.decisions, {n: -m for n, m in failed.margins.items()}, effects,
                         priced.estimated_cost) if effects else None
-    return None if moved is None else (priced.estimated_cost(moved), failed)
+    return None if moved is None else (priced.estimated_cost(moved), effort(moved, search.decisions), failed)
 
 
 def _search_bias(checked: list[Verification], margins: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -476,11 +478,12 @@ def _choose(study: optuna.Study, search: Search, jobs: int | None, candidates: i
     studied = _studied(complete, search.replications)
     priced = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [])
     checked: list[Verification] = []
-    options: list[tuple[float, Verification]] = []  # each failed candidate's raise, priced
+    options: list[tuple[float, float, Verification]] = []  # each failed candidate's raise: cost, effort
     deferred = []  # candidates dearer than raising a failed one: verified only if the raise fails
     for trial in unique[:candidates]:
-        option = min(options, key=lambda o: o[0], default=None)  # shared luck: the next may fail too
-        if option is not None and priced.estimated_cost(dict(trial.params)) >= option[0]:
+        option = min(options, key=lambda o: o[:2], default=None)  # shared luck: the next may fail too
+        if option is not None and (priced.estimated_cost(dict(trial.params)),
+                                   effort(trial.params, search.decisions)) >= option[:2]:
             deferred.append(trial)
             continue
         result = verify(search.raw, dict(trial.params), search.objectives, search.constraints, fresh, jobs)
@@ -489,13 +492,13 @@ def _choose(study: optuna.Study, search: Search, jobs: int | None, candidates: i
             break
         options += [o for o in [_raise_option(search, priced, result, studied)] if o is not None]
     if checked and not any(v.met for v in checked):
-        option = min(options, key=lambda o: o[0], default=None)
+        option = min(options, key=lambda o: o[:2], default=None)
         checked += _corrected_picks(search, complete, checked, fresh, jobs, option[0] if option else math.inf,
                                     priced)
         if not any(v.met for v in checked) and option is None:
             checked += _widest(search, unique[candidates:], checked, fresh, jobs)
         if not any(v.met for v in checked):
-            start = option[1] if option else max(checked, key=lambda v: v.confidence)
+            start = option[2] if option else max(checked, key=lambda v: v.confidence)
             checked += _raise_until_verified(search, start, fresh, jobs, studied)
         for trial in deferred:  # the raise failed: the dearer candidates after all
             if any(v.met for v in checked):

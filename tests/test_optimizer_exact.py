@@ -229,7 +229,37 @@ def test_the_qc_sample_rate_is_the_smallest_meeting_the_quality_target(tmp_path)
     assert exact - step <= rate <= exact + step  # within one step of the exact formula
     assert result.params["pools.p.headcount"] == 2  # 20/h x (3 + ~0.6 x 1) min = 1.2 busy: 2 heads suffice
     cert = result.search["certificate"]["variables"]["workflows.checked.review.sample"]
-    assert cert["status"] == "misses" and cert["constraint"] == "queues.q.quality"
+    assert cert["status"] in ("misses", FAILS_FRESH) and cert["constraint"] == "queues.q.quality"
+
+
+def test_a_qc_rate_on_the_default_grid_is_not_raised_past_a_cheaper_equal_cost_candidate(tmp_path):
+    """No `step`: the rate moves on a 50-point grid (0.02). The smallest grid rate meeting the target sits
+    0.0008 of quality inside it, under one replication's SD, so the search's first candidate (one grid
+    point lower, inside only on the search's luck) fails verification. Raising that candidate's rate
+    costs nothing, yet the next candidate (the next grid point, as cheap and with less QC work than the
+    raise) must be verified rather than passed over for the raise, and polish must try the rate's step
+    down though it saves no money: the plan is within one step of the exact formula."""
+    accuracy, detection, loops = 0.927, 0.73, 3
+    target = round(exact_quality(accuracy, 0.464, detection, loops), 4)
+    q0, q1 = exact_quality(accuracy, 0.0, detection, loops), exact_quality(accuracy, 1.0, detection, loops)
+    exact = (target - q0) / (q1 - q0)
+    data = {"name": "qc-grid", "seed": 402, "horizon": {"start": "2027-01-04", "duration": "1500h", "warmup": "50h"},
+            "queues": {"q": {"volume": {"mean": 20, "per": "hour"}, "handling_time": {"mean": "3m"}, "skill": "l",
+                             "sla": {"target": "8h", "attainment": 0.9}, "quality_target": target,
+                             "workflow": "checked"}},
+            "workflows": {"checked": {"review": {"skill": "r", "handling_time": {"mean": "1m"}, "sample": 0.9,
+                                                 "detection": detection},
+                                      "rework": {"max_loops": loops}}},
+            "pools": {"p": {"headcount": 3, "skills": ["l", "r"], "accuracy": accuracy, "cost_per_hour": 10.0}},
+            "optimize": {"trials": 25, "replications": 3,
+                         "variables": {"pools.p.headcount": {"low": 1, "high": 8},
+                                       "workflows.checked.review.sample": {"low": 0.0, "high": 1.0}}}}
+    result = optimize(write_yaml(tmp_path, data), jobs=2)
+    rate = result.params["workflows.checked.review.sample"]
+    assert result.feasible and result.params["pools.p.headcount"] == 2
+    assert exact <= rate <= exact + 0.02
+    cert = result.search["certificate"]["variables"]["workflows.checked.review.sample"]
+    assert cert["status"] in ("misses", FAILS_FRESH) and cert["step_down"] == pytest.approx(rate - 0.02)
 
 
 def test_the_certificate_claims_hold_when_rechecked(tmp_path):
