@@ -6,8 +6,9 @@ The search judges plans on a few common random numbers. A step down that missed 
 before the budget ran out, is money left on the table. So once a plan passes verification, each
 one-step decrease that saves money, unless the study showed it to miss with confidence (the
 certificate: screened, or a miss at SURE), is verified on the same fresh replications: the largest
-saving first among those the study's measured effects expect to pass, then the rest, and last the
-steps that cost the same but mean less work (a QC rate: the search's tie-break). One that passes
+saving first among those the study's measured effects expect to pass, then the rest; after every
+saving (exchanges included), the steps that cost the same but mean less work (a QC rate: the search's
+tie-break), confirmed last. One that passes
 with KEEP confidence (or nearly the verified plan's, if less) becomes the plan, and its variable may step again; one that misses is not
 stepped again (fewer heads elsewhere never help it), up to `tries` verifications. One that meets the
 rule with less confidence waits until no sure step is left, and is then taken (and may step again):
@@ -80,11 +81,11 @@ def _ruled_out(plan: dict[str, Any], decisions: list[Decision], study: optuna.St
 
 def _options(plan: dict[str, Any], decisions: list[Decision], blocked: set[str],
              price: Callable[[dict[str, Any]], float], effects: dict[str, dict[str, float]],
-             margins: dict[str, float]) -> list[tuple[Decision, dict[str, Any]]]:
-    """The step-downs of the variables not `blocked` that save money or, last, cost the same (a QC rate
-    when review time is not paid apart: less QC work at the same cost is the preferred plan, as in the
-    search), in the order to try them: money-saving ones first, those the measured effects expect to
-    keep every margin (or have none for) before those they expect to miss, each group by saving,
+             margins: dict[str, float], free: bool = False) -> list[tuple[Decision, dict[str, Any]]]:
+    """The money-saving step-downs of the variables not `blocked` (with `free`, those that cost the same
+    instead: a QC rate when review time is not paid apart, where less QC work at the same cost is the
+    preferred plan, as in the search), in the order to try them: those the measured effects expect to
+    keep every margin (or have none for) before those they expect to miss; each group by saving,
     largest first."""
     ranked = []
     for i, d in enumerate(decisions):
@@ -92,11 +93,11 @@ def _options(plan: dict[str, Any], decisions: list[Decision], blocked: set[str],
             continue
         lower = dict(plan, **{d.path: d.at(d.index(plan[d.path]) - 1)})
         saving = price(plan) - price(lower)
-        if saving < 0:
+        if saving < 0 or (saving == 0) != free:
             continue
         effect = effects.get(d.path, {})  # per step up: a step down changes each violation by minus it
         expected_miss = any(margins.get(name, 0.0) + change < 0 for name, change in effect.items())
-        ranked.append(((saving == 0, expected_miss, -saving, i), d, lower))
+        ranked.append(((expected_miss, -saving, i), d, lower))
     return [(d, lower) for _, d, lower in sorted(ranked, key=lambda r: r[0])]
 
 
@@ -135,9 +136,14 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
         if not options:
             options = [(d, plan) for d, plan in _exchanges(current, failures, judged, decisions, price, effects)
                        if plan_key(plan) not in exchanged][:1] if swaps_run < exchanges else []
+            if options:
+                exchanged.add(plan_key(options[0][1]))
+        if not options:  # last, the steps that save nothing but QC work: after every saving, never before one
+            options = [(d, lower) for d, lower in _options(dict(current.params), decisions, blocked, price, effects,
+                                                          current.margins, free=True)
+                       if steps_run < tries or _seen(lower, checked, known)]
             if not options:
                 break
-            exchanged.add(plan_key(options[0][1]))
         d, lower = options[0]
         exchange = {p: [current.params[p], v] for p, v in lower.items() if p != d.path and v != current.params[p]}
         result = _seen(lower, checked, known)
@@ -188,8 +194,9 @@ def confirmation_order(kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
     one at the edge of feasibility, most sure first. A failure at one variable's edge then never costs
     another variable's backed steps. The order depends on the first set alone: still a fixed sequence.
     An exchange was found from the plan all the steps before it reached, so it and every step after it
-    keep the order taken."""
-    first = next((i for i, entry in enumerate(kept) if entry.get("exchange")), len(kept))
+    keep the order taken; so does a step that saves nothing (a QC rate), taken only once no saving was left,
+    so that its failure on the second set never costs a step that saves money."""
+    first = next((i for i, entry in enumerate(kept) if entry.get("exchange") or entry["saving"] == 0), len(kept))
     before, after = kept[:first], kept[first:]
     last = {entry["variable"]: entry for entry in before}
     backed = [entry for entry in before if last[entry["variable"]] is not entry]

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import optuna
+import pytest
 from scipy import stats
 
 from tests.test_optimize import _two_pool_search, _two_pool_study
@@ -447,3 +448,33 @@ def test_past_the_time_limit_polish_judges_no_new_step_and_still_confirms_the_st
     calls.clear()
     untimed = runner.choose(_two_pool_study(NAME, 12.0, [(10, 10, [-0.01] * 3)]), search, deadline=None)
     assert untimed.params["pools.p2.headcount"] == 7 and not untimed.verification["polish_out_of_time"]
+
+
+def test_a_step_that_saves_nothing_but_qc_work_comes_after_every_saving_and_is_confirmed_last():
+    """A QC rate costs nothing when review time is not paid apart, yet the plan with the least QC work is
+    preferred. Polish tries its step down only once no money-saving step is left, and confirms it after
+    them: when the second set fails the QC step (an unlucky draw), the head-count step stays."""
+    from optimize.polish import polish
+    from optimize.search_space import Decision
+    from optimize.verify import CONFIRM, Verification
+
+    heads, rate = "pools.p.headcount", "workflows.w.review.sample"
+    decisions = [Decision(heads, 0, 20, None, None), Decision(rate, 0.0, 1.0, 0.1, None)]
+    price = lambda plan: 10.0 * plan[heads]  # noqa: E731
+    passes = lambda plan: plan[heads] >= 8 and plan[rate] >= 0.45  # noqa: E731
+    calls = []
+
+    def judge(plan: dict, first: int) -> Verification:
+        calls.append(((plan[heads], round(plan[rate], 1)), first))
+        met = passes(plan) and not (first == CONFIRM and plan[rate] < 0.55)
+        confidence = 0.999 if met else 0.1
+        return Verification(plan, {}, {"cost": price(plan)}, met, confidence, {NAME: 0.0 if met else -0.01}, {}, {})
+
+    top = {heads: 10, rate: 0.7}
+    start = Verification(top, {}, {"cost": price(top)}, True, 0.999, {NAME: 0.0}, {}, {})
+    out = polish(decisions, start, optuna.create_study(), {}, {}, {}, 10, price, judge)
+    first_set = [h for h, first in calls if first != CONFIRM]
+    assert first_set == [(9, 0.7), (8, 0.7), (7, 0.7), (8, 0.6), (8, 0.5), (8, 0.4)]  # every saving first
+    assert [t["saving"] for t in out.tried] == [10.0, 10.0, 10.0, 0.0, 0.0, 0.0]
+    assert [h for h, first in calls if first == CONFIRM] == [(9, 0.7), (8, 0.7), (8, 0.6), (8, 0.5)]
+    assert out.verification.params == {heads: 8, rate: pytest.approx(0.6)} and out.steps == 3
