@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 
 import numpy as np
 import pytest
@@ -34,17 +35,44 @@ def erlang_optimum(lam: float, mean: float, target: float, attainment: float) ->
     return c
 
 
-def six_pools(seed: int) -> dict:
+def independent_pools(specs: list[tuple[float, float, float, float, float]], seed: int,
+                      trials: int | None = None) -> dict:
+    """One M/M/c queue and its own pool per (arrivals per hour, mean handling h, SLA target h, attainment,
+    cost per hour); each head-count a variable from the least stable count up 12; `trials` None: the
+    scenario's default budget."""
     queues, pools, variables = {}, {}, {}
-    for i, (lam, mean, target, attainment, rate) in enumerate(SIX):
+    for i, (lam, mean, target, attainment, rate) in enumerate(specs):
         queues[f"q{i}"] = {"volume": {"mean": lam, "per": "hour"},
                            "handling_time": {"mean": f"{mean * 60:g}m", "dist": "exponential"},
                            "skill": f"s{i}", "sla": {"target": f"{target * 60:g}m", "attainment": attainment}}
         pools[f"p{i}"] = {"headcount": 30, "skills": [f"s{i}"], "cost_per_hour": rate}
         low = math.floor(lam * mean) + 1
         variables[f"pools.p{i}.headcount"] = {"low": low, "high": low + 12}
-    return {"name": "six", "seed": seed, "horizon": {"start": "2027-01-04", "duration": "1000h", "warmup": "50h"},
-            "queues": queues, "pools": pools, "optimize": {"trials": 20, "replications": 3, "variables": variables}}
+    search = {"replications": 3, "variables": variables, **({"trials": trials} if trials else {})}
+    return {"name": "pools", "seed": seed, "horizon": {"start": "2027-01-04", "duration": "1000h", "warmup": "50h"},
+            "queues": queues, "pools": pools, "optimize": search}
+
+
+def six_pools(seed: int) -> dict:
+    return independent_pools(SIX, seed, trials=20)
+
+
+def drawn_pools(rng: random.Random, n: int) -> list[tuple[float, float, float, float, float]]:
+    """`n` M/M/c queues drawn at random (load 0.8-12 Erlangs, at most 40 arrivals an hour, targets 0.3-3
+    mean handling times, attainment 0.5-0.95), kept when the Erlang-C optimum meets its target by 0.02
+    and one server fewer misses it by 0.03: clear enough for 3 replications of 1000 hours."""
+    specs: list[tuple[float, float, float, float, float]] = []
+    while len(specs) < n:
+        load = rng.uniform(0.8, 12)
+        mean = rng.choice([m for m in (0.05, 0.1, 0.25, 0.5, 1.0, 2.0) if load / m <= 40])
+        lam, target, attainment = load / mean, round(mean * rng.uniform(0.3, 3.0), 4), round(rng.uniform(0.5, 0.95), 3)
+        if attainment >= 1 - math.exp(-target / mean) - 0.05:
+            continue  # out of reach even with no wait
+        c = erlang_optimum(lam, mean, target, attainment)
+        if (mmc_sojourn_cdf(target, lam, 1 / mean, c) - attainment >= 0.02
+                and attainment - mmc_sojourn_cdf(target, lam, 1 / mean, c - 1) >= 0.03):
+            specs.append((lam, mean, target, attainment, rng.choice([8.0, 10.0, 15.0, 22.0, 30.0, 41.0])))
+    return specs
 
 
 @pytest.mark.parametrize("seed", [4, 19])
@@ -60,6 +88,15 @@ def test_six_independent_pools_each_at_its_erlang_c_optimum(tmp_path, seed):
     cert = result.search["certificate"]
     assert cert["local_optimum"] and all(e["status"] in ("misses", FAILS_FRESH) for e in cert["variables"].values())
     assert 0 < result.search["lower_bound"] <= result.objective["cost"]
+
+
+def test_eight_pools_drawn_at_random_each_at_its_erlang_c_optimum_within_the_default_budget(tmp_path):
+    """Numbers the code was not tuned on: eight queues drawn at random, no trial budget given (the default)."""
+    specs = drawn_pools(random.Random(201), 8)
+    exact = {f"pools.p{i}.headcount": erlang_optimum(*spec[:4]) for i, spec in enumerate(specs)}
+    assert all(c <= math.floor(lam * mean) + 13 for c, (lam, mean, *_) in zip(exact.values(), specs))  # in range
+    result = optimize(write_yaml(tmp_path, independent_pools(specs, 201)), jobs=2)
+    assert result.feasible and result.params == exact
 
 
 def test_a_batch_the_screen_rejects_whole_comes_back_screened_not_as_budget_spent(tmp_path):
@@ -203,16 +240,10 @@ def exact_quality(accuracy: float, sample: float, detection: float, loops: int) 
     return 1 - e * ((1 - sample) + sample * r)
 
 
-def test_the_qc_sample_rate_is_the_smallest_meeting_the_quality_target(tmp_path):
-    """The target is the exact quality at s* = 0.66, half-way between grid points 0.64 and 0.68, so each
-    neighbour is 0.002 of quality (3 standard errors of the search's mean) from the target."""
-    accuracy, detection, loops, step = 0.88, 0.9, 2, 0.04
-    target = exact_quality(accuracy, 0.66, detection, loops)
-    # quality is linear in s: q(s) = q(0) + s (q(1) - q(0)); s* is where it reaches the target
-    q0, q1 = exact_quality(accuracy, 0.0, detection, loops), exact_quality(accuracy, 1.0, detection, loops)
-    exact = (target - q0) / (q1 - q0)
-    assert exact == pytest.approx(0.66)
-    data = {"name": "qc", "seed": 12, "horizon": {"start": "2027-01-04", "duration": "1500h", "warmup": "50h"},
+def qc_case(accuracy: float, detection: float, loops: int, target: float, sample: dict, seed: int) -> dict:
+    """One queue of 3-minute items, 20 an hour, labelled and reviewed by one pool; the review sample rate
+    (`sample`: its variable's range and step) and the head-count are the search's variables."""
+    return {"name": "qc", "seed": seed, "horizon": {"start": "2027-01-04", "duration": "1500h", "warmup": "50h"},
             "queues": {"q": {"volume": {"mean": 20, "per": "hour"}, "handling_time": {"mean": "3m"}, "skill": "l",
                              "sla": {"target": "8h", "attainment": 0.9}, "quality_target": target,
                              "workflow": "checked"}},
@@ -222,7 +253,19 @@ def test_the_qc_sample_rate_is_the_smallest_meeting_the_quality_target(tmp_path)
             "pools": {"p": {"headcount": 3, "skills": ["l", "r"], "accuracy": accuracy, "cost_per_hour": 10.0}},
             "optimize": {"trials": 25, "replications": 3,
                          "variables": {"pools.p.headcount": {"low": 1, "high": 8},
-                                       "workflows.checked.review.sample": {"low": 0.0, "high": 1.0, "step": step}}}}
+                                       "workflows.checked.review.sample": sample}}}
+
+
+def test_the_qc_sample_rate_is_the_smallest_meeting_the_quality_target(tmp_path):
+    """The target is the exact quality at s* = 0.66, half-way between grid points 0.64 and 0.68, so each
+    neighbour is 0.002 of quality (3 standard errors of the search's mean) from the target."""
+    accuracy, detection, loops, step = 0.88, 0.9, 2, 0.04
+    target = exact_quality(accuracy, 0.66, detection, loops)
+    # quality is linear in s: q(s) = q(0) + s (q(1) - q(0)); s* is where it reaches the target
+    q0, q1 = exact_quality(accuracy, 0.0, detection, loops), exact_quality(accuracy, 1.0, detection, loops)
+    exact = (target - q0) / (q1 - q0)
+    assert exact == pytest.approx(0.66)
+    data = qc_case(accuracy, detection, loops, target, {"low": 0.0, "high": 1.0, "step": step}, 12)
     result = optimize(write_yaml(tmp_path, data), jobs=2)
     rate = result.params["workflows.checked.review.sample"]
     assert result.feasible
@@ -243,17 +286,7 @@ def test_a_qc_rate_on_the_default_grid_is_not_raised_past_a_cheaper_equal_cost_c
     target = round(exact_quality(accuracy, 0.464, detection, loops), 4)
     q0, q1 = exact_quality(accuracy, 0.0, detection, loops), exact_quality(accuracy, 1.0, detection, loops)
     exact = (target - q0) / (q1 - q0)
-    data = {"name": "qc-grid", "seed": 402, "horizon": {"start": "2027-01-04", "duration": "1500h", "warmup": "50h"},
-            "queues": {"q": {"volume": {"mean": 20, "per": "hour"}, "handling_time": {"mean": "3m"}, "skill": "l",
-                             "sla": {"target": "8h", "attainment": 0.9}, "quality_target": target,
-                             "workflow": "checked"}},
-            "workflows": {"checked": {"review": {"skill": "r", "handling_time": {"mean": "1m"}, "sample": 0.9,
-                                                 "detection": detection},
-                                      "rework": {"max_loops": loops}}},
-            "pools": {"p": {"headcount": 3, "skills": ["l", "r"], "accuracy": accuracy, "cost_per_hour": 10.0}},
-            "optimize": {"trials": 25, "replications": 3,
-                         "variables": {"pools.p.headcount": {"low": 1, "high": 8},
-                                       "workflows.checked.review.sample": {"low": 0.0, "high": 1.0}}}}
+    data = qc_case(accuracy, detection, loops, target, {"low": 0.0, "high": 1.0}, 402)
     result = optimize(write_yaml(tmp_path, data), jobs=2)
     rate = result.params["workflows.checked.review.sample"]
     assert result.feasible and result.params["pools.p.headcount"] == 2
