@@ -47,6 +47,11 @@ BRACKET_ROUNDS = 2  # rounds of bracketing between a feasible and an infeasible 
 REPAIR_PATTERNS = 4  # roster pattern moves per repair batch: those covering the most missed items per cost
 
 
+def _doubled(moves: int, d: Decision) -> int:
+    """A move of `d` twice as long, at most its whole range: a move that worked, or a plateau to cross."""
+    return min(moves * 2, max(1, d.steps))
+
+
 class StructuredSearch:
     """Repair, descent and categorical restarts over `decisions`, through `evaluate` (a batch of plans
     -> their outcomes, None where the budget ran out)."""
@@ -220,7 +225,7 @@ class StructuredSearch:
                 # a plateau: capacity that comes in lumps (a 70:30 split of 6 to 8 heads puts 2 on the
                 # weekend, of 9 puts 3) changes nothing for a step or two: twice the steps, to the range's end
                 numeric = [d for d, _ in candidates if d.choices is None]
-                longer = {d.path: min(moves[d.path] * 2, max(1, d.steps)) for d in numeric}
+                longer = {d.path: _doubled(moves[d.path], d) for d in numeric}
                 if all(longer[d.path] == moves[d.path] for d in numeric):
                     return None
                 moves.update(longer)
@@ -238,7 +243,7 @@ class StructuredSearch:
                 if r is not None and self._violation(r) < self._violation(best_out):
                     best_plan, best_out = combined, r
             if d.choices is None:
-                moves[d.path] = min(moves[d.path] * 2, max(1, d.steps))
+                moves[d.path] = _doubled(moves[d.path], d)
             plan, out = best_plan, best_out
         return plan, out
 
@@ -293,7 +298,7 @@ class StructuredSearch:
                     failed_before.add(d.path)
             if better:
                 _, d, plan, out = min(better, key=lambda x: x[0])
-                moves[d.path] = min(moves[d.path] * 2, max(1, d.steps))
+                moves[d.path] = _doubled(moves[d.path], d)
                 failed_before.discard(d.path)
                 blocked.clear()  # the plan changed: every one-step decrease is open again, the failed ones last
 
