@@ -184,27 +184,35 @@ def mean_sla(data: dict, values: dict, replications: int) -> dict[str, float]:
     return {q: float(np.nanmean([r.kpis["queues"][q]["sla_attainment"] for r in runs])) for q in scenario.queues}
 
 
+def crn_optimum(data: dict, ranges: dict[str, range], reps: int) -> tuple[int, ...]:
+    """The grid of head-counts, cheapest first, simulated on replications 0..reps-1 until a plan's mean
+    attainment meets every target; asserts that every other plan of that cost misses (one answer)."""
+    def cost(combo: tuple[int, ...]) -> float:
+        return sum(n * data["pools"][path.split(".")[1]]["cost_per_hour"] for n, path in zip(combo, ranges))
+
+    work = sum(q["volume"]["mean"] * float(q["handling_time"]["mean"][:-1]) / 60 for q in data["queues"].values())
+    best = None
+    for combo in sorted(itertools.product(*ranges.values()), key=lambda c: (cost(c), c)):
+        if sum(combo) <= work:  # not even the offered work: unstable
+            continue
+        sla = mean_sla(data, dict(zip(ranges, combo)), reps)
+        if all(sla[q] >= data["queues"][q]["sla"]["attainment"] for q in sla):
+            best = combo
+            break
+    assert best is not None
+    for tie in (c for c in itertools.product(*ranges.values()) if cost(c) == cost(best) and c != best):
+        sla = mean_sla(data, dict(zip(ranges, tie)), reps)
+        assert any(sla[q] < data["queues"][q]["sla"]["attainment"] for q in sla), tie
+    return best
+
+
 def test_a_shared_multi_skill_pool_reaches_the_enumerated_optimum(tmp_path):
     """The 7 x 7 x 7 grid, cheapest first, simulated on replications 0-2 until a plan's mean attainment
     meets both targets: that plan (one of the shared pool's, cheaper than the dedicated teams) is what
     the search returns from a budget well below the grid. Every other plan of that cost misses."""
     reps = 3
-
-    def cost(combo: tuple[int, ...]) -> float:
-        return sum(n * SHARED["pools"][p]["cost_per_hour"] for n, p in zip(combo, "ABS"))
-
-    best = None
-    for combo in sorted(itertools.product(*RANGES.values()), key=lambda c: (cost(c), c)):
-        if sum(combo) <= 5 * 0.5 + 3 * 40 / 60:  # not even the offered work: unstable
-            continue
-        sla = mean_sla(SHARED, dict(zip(RANGES, combo)), reps)
-        if all(sla[q] >= SHARED["queues"][q]["sla"]["attainment"] for q in sla):
-            best = combo
-            break
-    assert best is not None and best[2] > 0
-    for tie in (c for c in itertools.product(*RANGES.values()) if cost(c) == cost(best) and c != best):
-        sla = mean_sla(SHARED, dict(zip(RANGES, tie)), reps)  # a plan of the same cost must miss: one answer
-        assert any(sla[q] < SHARED["queues"][q]["sla"]["attainment"] for q in sla), tie
+    best = crn_optimum(SHARED, RANGES, reps)
+    assert best[2] > 0
     data = dict(SHARED, optimize={"trials": 40, "replications": reps,
                                   "variables": {k: {"low": r.start, "high": r.stop - 1} for k, r in RANGES.items()}})
     result = optimize(write_yaml(tmp_path, data), jobs=2)
@@ -212,6 +220,41 @@ def test_a_shared_multi_skill_pool_reaches_the_enumerated_optimum(tmp_path):
     cheapest = trials.sort_values(["objective.cost", "number"]).iloc[0]
     assert tuple(int(cheapest[f"param.{k}"]) for k in RANGES) == best
     assert result.params == dict(zip(RANGES, best))
+
+
+# A shared-pool case drawn at random (session 24, Random(302), second draw): the search's three
+# replications put its optimum (3, 2, 2) only 0.009 inside qb's target, so verification's order set it
+# aside for a dearer plan with room, (5, 3, 0), which passed first.
+DRAWN_SHARED = {
+    "name": "drawn-shared", "seed": 411,
+    "horizon": {"start": "2027-01-04", "duration": "1500h", "warmup": "40h"},
+    "queues": {"qa": {"volume": {"mean": 5.28, "per": "hour"}, "handling_time": {"mean": "43m", "dist": "exponential"},
+                      "skill": "a", "sla": {"target": "126m", "attainment": 0.8}},
+               "qb": {"volume": {"mean": 4.82, "per": "hour"}, "handling_time": {"mean": "26m", "dist": "exponential"},
+                      "skill": "b", "sla": {"target": "64m", "attainment": 0.73}}},
+    "pools": {"A": {"headcount": 3, "skills": ["a"], "cost_per_hour": 8.1},
+              "B": {"headcount": 3, "skills": ["b"], "cost_per_hour": 8.07},
+              "S": {"headcount": 1, "skills": ["a", "b"], "cost_per_hour": 10.71}},
+}
+
+
+def test_a_cheaper_plan_the_search_replications_were_unkind_to_is_verified_after_a_dearer_one_passes(tmp_path):
+    """The enumerated optimum on the search's replications meets both targets with room on 40 fresh
+    replications (at least 3 standard errors); the plan returned is that optimum, not the dearer plan
+    that verification's order checked first."""
+    reps = 3
+    ranges = {f"pools.{p}.headcount": range(0, 11) for p in "ABS"}
+    best = crn_optimum(DRAWN_SHARED, ranges, reps)
+    plan = dict(DRAWN_SHARED, pools={p: dict(v, headcount=n) for (p, v), n in zip(DRAWN_SHARED["pools"].items(), best)})
+    scenario = validate_data(plan, {}, "fresh")
+    fresh = [run_replication(scenario, FRESH + k).kpis["queues"] for k in range(40)]
+    for q, queue in DRAWN_SHARED["queues"].items():
+        values = np.array([r[q]["sla_attainment"] for r in fresh])
+        assert values.mean() - queue["sla"]["attainment"] > 3 * values.std(ddof=1) / math.sqrt(len(values)), q
+    data = dict(DRAWN_SHARED, optimize={"trials": 40, "replications": reps,
+                                        "variables": {k: {"low": r.start, "high": r.stop - 1} for k, r in ranges.items()}})
+    result = optimize(write_yaml(tmp_path, data), jobs=2)
+    assert result.params == dict(zip(ranges, best))
 
 
 def test_plans_the_paired_look_stopped_do_miss_on_every_replication(tmp_path):
