@@ -159,17 +159,23 @@ def test_the_search_logic_reaches_the_optimum_of_an_exact_oracle_and_the_bracket
     assert with_bracket[1] < without[1]
 
 
-SHARED = {
-    "name": "shared", "seed": 8,
-    "horizon": {"start": "2027-01-04", "duration": "1500h", "warmup": "40h"},
-    "queues": {"qa": {"volume": {"mean": 5, "per": "hour"}, "handling_time": {"mean": "30m", "dist": "exponential"},
-                      "skill": "a", "sla": {"target": "1h", "attainment": 0.8}},
-               "qb": {"volume": {"mean": 3, "per": "hour"}, "handling_time": {"mean": "40m", "dist": "exponential"},
-                      "skill": "b", "sla": {"target": "80m", "attainment": 0.8}}},
-    "pools": {"A": {"headcount": 3, "skills": ["a"], "cost_per_hour": 10.0},
-              "B": {"headcount": 3, "skills": ["b"], "cost_per_hour": 11.0},
-              "S": {"headcount": 1, "skills": ["a", "b"], "cost_per_hour": 12.0}},
-}
+def shared_case(name: str, seed: int, qa: tuple[float, str, str, float], qb: tuple[float, str, str, float],
+                costs: tuple[float, float, float]) -> dict:
+    """Two exponential queues (arrivals per hour, mean handling, SLA target, attainment), each with a
+    dedicated pool (A for qa, B for qb), and a shared pool S holding both skills, at `costs` per hour."""
+    def queue(skill: str, spec: tuple[float, str, str, float]) -> dict:
+        rate, mean, target, attainment = spec
+        return {"volume": {"mean": rate, "per": "hour"}, "handling_time": {"mean": mean, "dist": "exponential"},
+                "skill": skill, "sla": {"target": target, "attainment": attainment}}
+
+    return {"name": name, "seed": seed, "horizon": {"start": "2027-01-04", "duration": "1500h", "warmup": "40h"},
+            "queues": {"qa": queue("a", qa), "qb": queue("b", qb)},
+            "pools": {"A": {"headcount": 3, "skills": ["a"], "cost_per_hour": costs[0]},
+                      "B": {"headcount": 3, "skills": ["b"], "cost_per_hour": costs[1]},
+                      "S": {"headcount": 1, "skills": ["a", "b"], "cost_per_hour": costs[2]}}}
+
+
+SHARED = shared_case("shared", 8, (5, "30m", "1h", 0.8), (3, "40m", "80m", 0.8), (10.0, 11.0, 12.0))
 RANGES = {"pools.A.headcount": range(0, 7), "pools.B.headcount": range(0, 7), "pools.S.headcount": range(0, 7)}
 
 
@@ -225,17 +231,8 @@ def test_a_shared_multi_skill_pool_reaches_the_enumerated_optimum(tmp_path):
 # A shared-pool case drawn at random (session 24, Random(302), second draw): the search's three
 # replications put its optimum (3, 2, 2) only 0.009 inside qb's target, so verification's order set it
 # aside for a dearer plan with room, (5, 3, 0), which passed first.
-DRAWN_SHARED = {
-    "name": "drawn-shared", "seed": 411,
-    "horizon": {"start": "2027-01-04", "duration": "1500h", "warmup": "40h"},
-    "queues": {"qa": {"volume": {"mean": 5.28, "per": "hour"}, "handling_time": {"mean": "43m", "dist": "exponential"},
-                      "skill": "a", "sla": {"target": "126m", "attainment": 0.8}},
-               "qb": {"volume": {"mean": 4.82, "per": "hour"}, "handling_time": {"mean": "26m", "dist": "exponential"},
-                      "skill": "b", "sla": {"target": "64m", "attainment": 0.73}}},
-    "pools": {"A": {"headcount": 3, "skills": ["a"], "cost_per_hour": 8.1},
-              "B": {"headcount": 3, "skills": ["b"], "cost_per_hour": 8.07},
-              "S": {"headcount": 1, "skills": ["a", "b"], "cost_per_hour": 10.71}},
-}
+DRAWN_SHARED = shared_case("drawn-shared", 411, (5.28, "43m", "126m", 0.8), (4.82, "26m", "64m", 0.73),
+                           (8.1, 8.07, 10.71))
 
 
 def test_a_cheaper_plan_the_search_replications_were_unkind_to_is_verified_after_a_dearer_one_passes(tmp_path):
