@@ -499,7 +499,7 @@ def _choose(study: optuna.Study, search: Search, jobs: int | None, candidates: i
             "simulations_saved_by_screen": screened * search.replications,
             "simulations_saved_by_pruning": by_pruning,
             "simulations_run": sum(t.user_attrs.get("replications", 0) for t in complete),
-            "repeats": sum(1 for t in complete if "repeat_of" in t.user_attrs)}
+            "repeats": sum(1 for t in complete if "repeat_of" in t.user_attrs), "passed_over_checked": 0}
     # plans that verification's rule may well pass first (the search's margins, or the second look's), by rank
     plausible = _second_look_plausible(search, complete)
     ordered = sorted((t for t in complete if feasible(t)),

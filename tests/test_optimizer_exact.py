@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -179,13 +180,18 @@ SHARED = shared_case("shared", 8, (5, "30m", "1h", 0.8), (3, "40m", "80m", 0.8),
 RANGES = {"pools.A.headcount": range(0, 7), "pools.B.headcount": range(0, 7), "pools.S.headcount": range(0, 7)}
 
 
-def mean_sla(data: dict, values: dict, replications: int) -> dict[str, float]:
-    """Mean SLA attainment per queue over replications 0..n-1 (the search's common random numbers)."""
+def with_heads(data: dict, values: dict) -> Any:
+    """The scenario `data` with each `pools.P.headcount` of `values` set, validated."""
     plan = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     plan["pools"] = {pid: dict(p) for pid, p in data["pools"].items()}
     for path, value in values.items():
         plan["pools"][path.split(".")[1]]["headcount"] = value
-    scenario = validate_data(plan, {}, "enumeration")
+    return validate_data(plan, {}, "enumeration")
+
+
+def mean_sla(data: dict, values: dict, replications: int) -> dict[str, float]:
+    """Mean SLA attainment per queue over replications 0..n-1 (the search's common random numbers)."""
+    scenario = with_heads(data, values)
     runs = [run_replication(scenario, k) for k in range(replications)]
     return {q: float(np.nanmean([r.kpis["queues"][q]["sla_attainment"] for r in runs])) for q in scenario.queues}
 
@@ -242,8 +248,7 @@ def test_a_cheaper_plan_the_search_replications_were_unkind_to_is_verified_after
     reps = 3
     ranges = {f"pools.{p}.headcount": range(0, 11) for p in "ABS"}
     best = crn_optimum(DRAWN_SHARED, ranges, reps)
-    plan = dict(DRAWN_SHARED, pools={p: dict(v, headcount=n) for (p, v), n in zip(DRAWN_SHARED["pools"].items(), best)})
-    scenario = validate_data(plan, {}, "fresh")
+    scenario = with_heads(DRAWN_SHARED, dict(zip(ranges, best)))
     fresh = [run_replication(scenario, FRESH + k).kpis["queues"] for k in range(40)]
     for q, queue in DRAWN_SHARED["queues"].items():
         values = np.array([r[q]["sla_attainment"] for r in fresh])
