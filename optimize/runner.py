@@ -432,15 +432,17 @@ PASSED_OVER = 3  # cheaper feasible plans set aside as unready, verified once a 
 
 
 def _passed_over(search: Search, unique: list[optuna.trial.FrozenTrial], checked: list[Verification],
-                 priced: StructuredSearch, passed: Verification, fresh: int,
-                 jobs: int | None) -> tuple[list[Verification], Verification | None]:
+                 priced: StructuredSearch, passed: Verification, fresh: int, jobs: int | None,
+                 deadline: float | None) -> tuple[list[Verification], Verification | None]:
     """After a plan passes: the feasible trials cheaper than it that the order set aside (their search
     margins said verification would likely fail them), cheapest first, up to PASSED_OVER verifications.
     Common random numbers can be unkind to a plan with room (a shared-pool draw: the search's three
     replications put it 0.009 inside a target it meets by 0.017 on 40 fresh ones), and then the dearer
-    plan that passed would stand. Picking the cheapest of several that pass favours luck, so one that
-    passes stands only if it passes again on the second fresh set (verify.CONFIRM). Returns the plans
-    verified (first set) and the confirmed one, if any."""
+    plan that passed would stand. Each gets the first look only, at the one-look level: a plan with room
+    passes it, and the second look's waves (up to 16 times the replications on the quarter) are kept for
+    the plans the order chose. Picking the cheapest of several that pass favours luck, so one that
+    passes stands only if it passes again on the second fresh set (verify.CONFIRM). Past `deadline`, none
+    is checked. Returns the plans verified (first set) and the confirmed one, if any."""
     from .verify import CONFIRM
 
     tried = {plan_key(v.params) for v in checked}
@@ -450,10 +452,13 @@ def _passed_over(search: Search, unique: list[optuna.trial.FrozenTrial], checked
                      key=lambda t: rank(t, search.decisions))
     out: list[Verification] = []
     for trial in cheaper[:PASSED_OVER]:
-        result = verify(search.raw, dict(trial.params), search.objectives, search.constraints, fresh, jobs)
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        result = verify(search.raw, dict(trial.params), search.objectives, search.constraints, fresh, jobs,
+                        extend=False)
         out.append(result)
         if result.met and verify(search.raw, dict(trial.params), search.objectives, search.constraints, fresh,
-                                 jobs, first=CONFIRM).met:
+                                 jobs, first=CONFIRM, extend=False).met:
             return out[:-1], result
     return out, None
 
@@ -525,7 +530,7 @@ def _choose(study: optuna.Study, search: Search, jobs: int | None, candidates: i
         options += [o for o in [_raise_option(search, priced, result, studied)] if o is not None]
     passed = next((v for v in checked if v.met), None)
     if passed is not None:
-        over, jumped = _passed_over(search, unique, checked, priced, passed, fresh, jobs)
+        over, jumped = _passed_over(search, unique, checked, priced, passed, fresh, jobs, deadline)
         checked = ([jumped] if jumped is not None else []) + checked + over
         info["passed_over_checked"] = len(over)
     if checked and not any(v.met for v in checked):
