@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -505,10 +505,13 @@ class Requirements:
 
 
 def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False,
-                 extra: dict[str, np.ndarray] | None = None) -> Requirements:
+                 extra: dict[str, np.ndarray] | None = None,
+                 share: Callable[[str, frozenset[str]], float] | None = None) -> Requirements:
     """The rows `staff` covers (see there): per skill set and hour of the week, the servers still needed
     after what the columns do not vary, against each column's servers per step. `extra` adds servers
-    by queue and hour of the week to every skill set holding the queue's skill (iterative staffing)."""
+    by queue and hour of the week to every skill set holding the queue's skill (iterative staffing);
+    `share(pool, skill set)` counts a pool for a set with only that share of its capacity (what its more
+    urgent work left it in a simulation: rosters.routed_share)."""
     varied = {c.path for c in cols}
     fixed: dict[str, np.ndarray] = {}
     per_unit: list[np.ndarray] = []
@@ -530,7 +533,7 @@ def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False,
     budgets: list[float] = []
     for skill_set in skill_set_needs(scenario, weekly, extra):
         holders, queues, span = skill_set.holders, skill_set.queues, skill_set.span
-        speed = skill_set.speeds
+        speed = {p: v * (share(p, skill_set.skills) if share else 1.0) for p, v in skill_set.speeds.items()}
         need = skill_set.need - sum(_window_mean(fixed[p], span) * speed[p] for p in holders)
         block = np.zeros((WEEK, len(cols)))
         for j, c in enumerate(cols):
@@ -578,7 +581,8 @@ def required_heads(scenario: Scenario) -> dict[str, np.ndarray]:
 
 
 def staff(scenario: Scenario, cols: list[Column], weekly: bool = False,
-          extra: dict[str, np.ndarray] | None = None) -> Staffing:
+          extra: dict[str, np.ndarray] | None = None,
+          share: Callable[[str, frozenset[str]], float] | None = None) -> Staffing:
     """The cheapest integer columns such that, for every skill set K and hour of the week h, the pools
     holding a skill of K supply the servers K needs when pooled: each queue's work for K averaged over
     [h, h + T) with T its SLA target (work may wait that long), plus square-root safety beta_K sqrt(a_K)
@@ -588,10 +592,11 @@ def staff(scenario: Scenario, cols: list[Column], weekly: bool = False,
     most WAIVER_SHARE of its queues' allowed misses (a binary per hour and a budget row per K): thin
     night or weekend hours need not each hold their own Erlang cover.
     What the ranges cannot cover is a penalised shortfall, so an answer always exists (scipy milp, HiGHS).
-    With `weekly`, every span is the whole week: the same program on mean loads, blind to the clock."""
+    With `weekly`, every span is the whole week: the same program on mean loads, blind to the clock.
+    `share`: see `requirements`."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
-    req = requirements(scenario, cols, weekly, extra)
+    req = requirements(scenario, cols, weekly, extra, share)
     rows, lower, waivable, budgets = req.rows, req.lower, req.waivable, req.budgets
 
     limits = scenario.optimize.rosters if scenario.optimize is not None else {}

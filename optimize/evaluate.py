@@ -32,6 +32,7 @@ class Evaluation:
     pruned: str | None = None
     late_share: dict[str, list[float]] | None = None  # per queue and hour of the week of arrival: share missed
     paired: dict[str, Any] | None = None  # stopped by the paired look: reference trial, estimates and their SDs
+    skill_share: dict[str, dict[str, float]] | None = None  # per pool and skill: share of productive hours busy on it
 
 
 WAVE = 2  # replications run side by side after the first look: fixed, so results never depend on --jobs
@@ -91,7 +92,7 @@ class Assessment:
         by_replication = {c.name: [c.violation(one) for one in self.summaries] for c in self.constraints}
         return Evaluation(scores, {c.name: c.violation(summary) for c in self.constraints}, summary, n,
                           by_replication, pruned, late_share(self.runs),
-                          self.looked if n == 1 and self.reason else None)
+                          self.looked if n == 1 and self.reason else None, skill_share(self.runs))
 
 
 def evaluate(assessment: Assessment) -> Evaluation:
@@ -109,4 +110,18 @@ def late_share(runs: list[Any]) -> dict[str, list[float]]:
         late = np.sum([r.late_by_hour[qid][0] for r in runs], axis=0)
         arrived = np.sum([r.late_by_hour[qid][1] for r in runs], axis=0)
         out[qid] = np.round(late / np.maximum(arrived, 1), 4).tolist()
+    return out
+
+
+def skill_share(runs: list[Any]) -> dict[str, dict[str, float]]:
+    """Per pool and skill: the share of the pool's productive hours spent on that skill's tasks, over the
+    runs (pools with no productive hours left out). What a priority pool leaves its last lists is what
+    iterative roster staffing counts it for (rosters.routed_shares)."""
+    out = {}
+    for pid in runs[0].busy_by_skill:
+        productive = sum(r.kpis["pools"][pid]["productive_hours"] for r in runs)
+        if productive > 0:
+            skills = {s for r in runs for s in r.busy_by_skill[pid]}
+            out[pid] = {s: round(sum(r.busy_by_skill[pid].get(s, 0.0) for r in runs) / productive, 4)
+                        for s in sorted(skills)}
     return out

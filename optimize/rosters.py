@@ -124,18 +124,21 @@ def iterative_staffing(raw: dict[str, Any], decisions: list[Any], start: dict[st
                        evaluate_plans: Callable[[list[dict[str, Any]]], list[Any]]) -> dict[str, Any]:
     """Simulation-based iterative staffing (Feldman, Mandelbaum, Massey & Whitt 2008): simulate the
     roster; for every queue that misses its SLA, raise the requirement by one server in each hour of
-    the week whose arrivals missed more often than the target allows; solve the covering program
-    again; repeat until the plan meets its targets or ROUNDS are spent. Returns the last plan (every
-    plan simulated is a trial of the study)."""
+    the week whose arrivals missed more often than the target allows, and solve the covering program
+    again; repeat until the plan meets its targets or ROUNDS are spent. Each round solves it twice:
+    as it stands, and with each priority pool counted, for the sets that missed, only with the share
+    of its hours its more urgent work left (routed_share). Both rosters are simulated side by side;
+    the cheaper one meeting every target ends the loop, else the one missing least goes on. Returns
+    the last plan chosen (every plan simulated is a trial of the study)."""
     from simulator.scenario import validate_data
 
     from .analytic import columns, staff
     from .search_space import with_values
     from .start import _int_paths
 
-    plan, extra = dict(start), {}
+    plan, extra, missed = dict(start), {}, set()
+    [out] = evaluate_plans([plan])
     for _ in range(ROUNDS):
-        [out] = evaluate_plans([plan])
         if out is None or out.feasible or not out.late_share:
             return plan
         scenario = validate_data(with_values(raw, plan), {}, "roster")
@@ -146,12 +149,53 @@ def iterative_staffing(raw: dict[str, Any], decisions: list[Any], start: dict[st
             hours = np.asarray(shares) > 1 - scenario.queues[qid].sla.attainment
             if hours.any():
                 extra[qid] = extra.get(qid, np.zeros(168)) + hours
+                missed.add(scenario.queues[qid].skill)
                 raised = True
         if not raised:
             return plan
-        answer = staff(scenario, columns(scenario, _int_paths(decisions)), extra=extra)
-        following = dict(plan, **answer.values)
-        if following == plan:
+        cols = columns(scenario, _int_paths(decisions))
+        solved = [dict(plan, **staff(scenario, cols, extra=extra).values),
+                  dict(plan, **staff(scenario, cols, extra=extra,
+                                     share=routed_share(scenario, out.skill_share or {}, missed)).values)]
+        following = [p for i, p in enumerate(solved) if p != plan and p not in solved[:i]]
+        if not following:
             return plan
-        plan = following
+        outs = evaluate_plans(following)
+        plan, out = min(zip(following, outs), key=lambda po: _round_rank(po[1]))
     return plan
+
+
+def _round_rank(out: Any) -> tuple[bool, float]:
+    """Iterative staffing's choice between a round's rosters: meeting every target first, then the
+    cheaper; among plans that miss, the smaller summed violation."""
+    if out is None:
+        return True, float("inf")
+    if out.feasible:
+        return False, out.cost
+    return True, sum(max(0.0, v) for v in out.violations.values())
+
+
+def routed_share(scenario: Scenario, busy: dict[str, dict[str, float]],
+                 missed: set[str]) -> Callable[[str, frozenset[str]], float]:
+    """share(pool, skill set K) for the sets holding a skill whose queue missed its target (`missed`):
+    the share of a priority pool's productive hours that K can have, all but the share the simulation
+    measured on skills outside K whose queues are all more urgent than K's most urgent (`busy`:
+    evaluate.skill_share); 1 for every other set and for deadline and oldest-first pools. The covering
+    program counts any holder of K in full (Hall's condition), but a priority pool serves its last
+    lists only with what the first leave: a Dublin busy all day on its English lists delivered none of
+    the Spanish consensus work the program had counted it for. As a share, it undervalues a head added
+    to a pool whose urgent work is a fixed volume; so it is one of the two rosters each round tries."""
+    from .analytic import stage_work
+
+    urgency: dict[str, int] = {}  # skill -> the most urgent priority among the queues with a stage on it
+    for qid, queue in scenario.queues.items():
+        for skill in stage_work(scenario, qid):
+            urgency[skill] = min(urgency.get(skill, queue.priority), queue.priority)
+
+    def share(pid: str, skills: frozenset[str]) -> float:
+        first = min((urgency[s] for s in skills if s in urgency), default=None)
+        if scenario.pools[pid].routing != "priority" or pid not in busy or not skills & missed or first is None:
+            return 1.0
+        crowded = sum(h for s, h in busy[pid].items() if s not in skills and urgency.get(s, first) < first)
+        return max(0.0, 1.0 - crowded)
+    return share

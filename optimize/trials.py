@@ -99,6 +99,7 @@ class Outcome:
     violations: dict[str, float]  # each constraint's violation as verification would judge it (see below)
     screened: bool
     late_share: dict[str, list[float]] | None = None  # rosters: per queue and hour of the week, share missed
+    skill_share: dict[str, dict[str, float]] | None = None  # rosters: per pool and skill, share of productive hours
     by_replication: dict[str, list[float]] = field(default_factory=dict)  # each constraint's, per replication run
 
     @property
@@ -116,7 +117,7 @@ def outcome(trial: optuna.trial.FrozenTrial) -> Outcome:
     margins = dict(margins, **(trial.user_attrs.get("paired") or {}).get("estimate", {}))
     return Outcome(dict(trial.params), trial.number, objective_values(trial)[0], margins,
                    "screened" in trial.user_attrs, trial.user_attrs.get("late_share"),
-                   trial.user_attrs.get("violations_by_replication", {}))
+                   trial.user_attrs.get("skill_share"), trial.user_attrs.get("violations_by_replication", {}))
 
 
 def difference_spread(trials: list[optuna.trial.FrozenTrial], replications: int) -> dict[str, float]:
@@ -387,6 +388,7 @@ class TrialDriver:
             trial.set_user_attr("paired", result.paired)
         if result.late_share is not None and self.settings.rosters:
             trial.set_user_attr("late_share", result.late_share)
+            trial.set_user_attr("skill_share", result.skill_share)
         is_feasible = all(v <= 0 for v in result.violations.values())
         trial.set_user_attr("objectives", list(result.objectives))
         trial.set_user_attr("feasible", is_feasible)

@@ -220,6 +220,22 @@ def test_a_senior_who_labels_and_reviews_shares_time_between_both():
     assert ok, msg
 
 
+def test_a_pools_busy_hours_split_by_skill_add_up_and_match_each_stages_work():
+    """The same senior pool: its busy hours by skill sum to its busy hours exactly, and labelling and
+    review each take 5 minutes per item (the handling means)."""
+    data = _base(0.9, volume=20.0, hours="200h", workers=4, handling="5m")
+    data["pools"] = {"seniors": {"headcount": 4, "skills": ["s", "qa"], "accuracy": 0.9}}
+    data["workflows"]["standard"] = {"review": {"sample": 1.0, "detection": 0.0, "skill": "qa",
+                                                "handling_time": {"mean": "5m", "dist": "exponential"}}}
+    runs = [run_replication(scenario(data), k) for k in range(4)]
+    for r in runs:
+        assert sum(r.busy_by_skill["seniors"].values()) == pytest.approx(r.kpis["pools"]["seniors"]["busy_hours"])
+    for skill in ("s", "qa"):
+        ok, msg = within([r.busy_by_skill["seniors"][skill] / r.kpis["queues"]["q"]["completed"] for r in runs],
+                         5 / 60)
+        assert ok, (skill, msg)
+
+
 def test_pool_quality_is_the_share_of_its_labels_that_were_right():
     """Two pools label one queue with accuracy 0.9 and 0.7, and review catches errors for rework: each
     pool's quality is its own accuracy (first labels and reworks alike), whoever takes which item,

@@ -201,8 +201,11 @@ class Dispatcher:
         end = now + duration
         worker.busy_until = end
         if end > window_start and now < self.horizon:
-            pool.stats.busy += duration if now >= window_start and end <= self.horizon else \
+            measured = duration if now >= window_start and end <= self.horizon else \
                 min(end, self.horizon) - max(now, window_start)
+            counters = pool.stats
+            counters.busy += measured
+            counters.busy_by_skill[task.skill] = counters.busy_by_skill.get(task.skill, 0.0) + measured
         if task.sensitive:
             self._expose(worker, now, duration)
         if task.distinct:

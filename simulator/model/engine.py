@@ -47,6 +47,8 @@ class ReplicationResult:
     queue_weeks: dict[str, dict[str, np.ndarray]]  # per week (168 h from the start): delivered, within target, correct
     late_by_hour: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
     # per queue, by clock hour of the week of arrival: (measured items that missed the target, measured items)
+    busy_by_skill: dict[str, dict[str, float]] = field(default_factory=dict)
+    # per pool: measured busy hours by the skill of the task worked
 
 
 class QueueRuntime:
@@ -288,6 +290,7 @@ class Replication:
                       for pid, pool in self.pools.items()},
             queue_weeks={qid: q.stats.weekly() for qid, q in self.queues.items()},
             late_by_hour={qid: (list(q.stats.late), list(q.stats.arrived)) for qid, q in self.queues.items()},
+            busy_by_skill={pid: dict(pool.stats.busy_by_skill) for pid, pool in self.pools.items()},
         )
 
     def _drain(self) -> None:

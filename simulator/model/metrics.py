@@ -171,8 +171,8 @@ class QueueStats:
 class PoolStats:
     """Counters of one pool over the measured window."""
 
-    __slots__ = ("cost_per_hour", "paid", "productive", "busy", "exposure_max", "headcount_end", "labels",
-                 "labels_right")
+    __slots__ = ("cost_per_hour", "paid", "productive", "busy", "busy_by_skill", "exposure_max", "headcount_end",
+                 "labels", "labels_right")
 
     def __init__(self, cost_per_hour: float):
         self.cost_per_hour = cost_per_hour
@@ -181,6 +181,7 @@ class PoolStats:
         self.paid = 0.0
         self.productive = 0.0
         self.busy = 0.0
+        self.busy_by_skill: dict[str, float] = {}  # busy hours by the skill of the task worked
         self.exposure_max = 0.0
         self.headcount_end = 0
 
