@@ -205,7 +205,7 @@ class Dispatcher:
                 min(end, self.horizon) - max(now, window_start)
             counters = pool.stats
             counters.busy += measured
-            counters.busy_by_skill[task.skill] = counters.busy_by_skill.get(task.skill, 0.0) + measured
+            counters.busy_by_skill[task.skill] += measured
         if task.sensitive:
             self._expose(worker, now, duration)
         if task.distinct:

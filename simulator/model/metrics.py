@@ -174,14 +174,15 @@ class PoolStats:
     __slots__ = ("cost_per_hour", "paid", "productive", "busy", "busy_by_skill", "exposure_max", "headcount_end",
                  "labels", "labels_right")
 
-    def __init__(self, cost_per_hour: float):
+    def __init__(self, cost_per_hour: float, skills: set[str]):
+        """`skills`: those of the task lists the pool works (the keys of busy_by_skill)."""
         self.cost_per_hour = cost_per_hour
         self.labels = 0  # labels (passes and reworks) this pool gave items of the measured window
         self.labels_right = 0
         self.paid = 0.0
         self.productive = 0.0
         self.busy = 0.0
-        self.busy_by_skill: dict[str, float] = {}  # busy hours by the skill of the task worked
+        self.busy_by_skill = dict.fromkeys(sorted(skills), 0.0)  # busy hours by the skill of the task worked
         self.exposure_max = 0.0
         self.headcount_end = 0
 

@@ -52,7 +52,7 @@ class PoolRuntime:
     def __init__(self, pool_id: str, spec: Pool, lists: list[TaskList], local_day: list[int]):
         self.id = pool_id
         self.spec = spec
-        self.stats = PoolStats(spec.cost_per_hour)
+        self.stats = PoolStats(spec.cost_per_hour, {t.skill for t in lists})
         self.workers: list[Worker] = []
         self.idle: deque[Worker] = deque()
         self.idle_capped: deque[Worker] = deque()  # idle but at the exposure cap: non-sensitive work only
