@@ -455,10 +455,10 @@ def _passed_over(search: Search, unique: list[optuna.trial.FrozenTrial], checked
         if deadline is not None and time.monotonic() >= deadline:
             break
         result = verify(search.raw, dict(trial.params), search.objectives, search.constraints, fresh, jobs,
-                        extend=False)
+                        most=fresh)
         out.append(result)
         if result.met and verify(search.raw, dict(trial.params), search.objectives, search.constraints, fresh,
-                                 jobs, first=CONFIRM, extend=False).met:
+                                 jobs, first=CONFIRM, most=fresh).met:
             return out[:-1], result
     return out, None
 

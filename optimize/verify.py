@@ -112,10 +112,10 @@ def second_look(first: int, most: int) -> int:
 
 
 def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], constraints: list[Constraint],
-           replications: int, jobs: int | None = None, first: int = FRESH, extend: bool = True) -> Verification:
+           replications: int, jobs: int | None = None, first: int = FRESH, most: int | None = None) -> Verification:
     """Run the plan on `replications` fresh replications (indices from `first`) and judge it by the rule
-    above; a second look, when the scenario allows one and `extend` is set, runs the next indices, as many
-    as looks() asks."""
+    above; a second look, when the scenario allows one, runs the next indices, as many as looks() asks, up
+    to `most` in all (default: last_look; the first look's count: one look only)."""
     scenario = validate_data(with_values(raw, params), {}, "verify")
     runs: list[Any] = []
     singles: list[dict[str, Any]] = []
@@ -133,7 +133,7 @@ def verify(raw: dict[str, Any], params: dict[str, Any], objectives: list[str], c
         return control_values(scenario, constraints, [run.kpis["queues"] for run in runs[:n]]) if use else {}
 
     use = scenario.optimize is None or scenario.optimize.control_variates
-    most = last_look(scenario.optimize, replications) if extend else replications
+    most = last_look(scenario.optimize, replications) if most is None else most
     n, level = looks(values, constraints, replications, most, controls)
     judged = values(n)  # runs the last wave when the second look went to `most`
     given = controls(n)

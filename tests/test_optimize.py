@@ -558,7 +558,7 @@ def test_when_the_raise_fails_the_dearer_candidates_it_passed_over_are_verified_
                                          for v in [0.05 * (10 - p1) + 0.03 * (10 - p2) - 0.01]])
     verified = []
 
-    def fresh(raw, params, objectives, constraints, replications, jobs=None):
+    def fresh(raw, params, objectives, constraints, replications, jobs=None, most=None):
         heads = (params["pools.p1.headcount"], params["pools.p2.headcount"])
         verified.append(heads)
         met = heads[0] == 10 and heads[1] >= 12
@@ -594,7 +594,7 @@ def test_a_raise_that_falls_short_corrects_its_effects_by_what_it_achieved_and_c
     study = _two_pool_study(name, 12.0, [(10, 10, [-0.001] * 3), (9, 10, [0.009] * 3), (10, 9, [0.004] * 3)])
     verified = []
 
-    def fresh(raw, params, objectives, constraints, replications, jobs=None):
+    def fresh(raw, params, objectives, constraints, replications, jobs=None, most=None):
         heads = (params["pools.p1.headcount"], params["pools.p2.headcount"])
         verified.append(heads)
         violation = round(0.02 - 0.0025 * (heads[0] - 10) - 0.005 * (heads[1] - 10), 12)
@@ -633,7 +633,7 @@ def test_a_cheaper_plan_the_second_look_may_well_pass_is_verified_before_a_deare
     assert [t.user_attrs["verification_ready"] for t in study.trials] == [False, True]
     verified = []
 
-    def fresh(raw, params, objectives, constraints, replications, jobs=None):
+    def fresh(raw, params, objectives, constraints, replications, jobs=None, most=None):
         verified.append(params["pools.p1.headcount"])
         return Verification(params, {}, {"cost": 5.0 * params["pools.p1.headcount"] + 100.0}, True, 0.98,
                             {name: 0.001}, {}, {})

@@ -402,7 +402,7 @@ def test_a_plan_every_candidate_of_which_fails_verification_is_raised_until_veri
     exact = {f"pools.p{i}.headcount": erlang_optimum(*spec[:4]) for i, spec in enumerate(SIX)}
     real = runner.verify
 
-    def strict(raw, params, objectives, constraints, replications, jobs=None, first=FRESH):
+    def strict(raw, params, objectives, constraints, replications, jobs=None, first=FRESH, most=None):
         result = real(raw, params, objectives, constraints, replications, jobs, first)
         short = {f"queues.q{i}.sla_attainment": -0.01 for i in range(len(SIX))
                  if params[f"pools.p{i}.headcount"] <= exact[f"pools.p{i}.headcount"]}

@@ -20,7 +20,7 @@ def _fake(met_if, cost, calls: list):
     """A noiseless fake of runner.verify: a plan meets its target iff `met_if(p1, p2)`."""
     from optimize.verify import FRESH, Verification
 
-    def fresh(raw, params, objectives, constraints, replications, jobs=None, first=FRESH):
+    def fresh(raw, params, objectives, constraints, replications, jobs=None, first=FRESH, most=None):
         heads = (params["pools.p1.headcount"], params["pools.p2.headcount"])
         calls.append((heads, first))
         met = met_if(*heads)
@@ -70,7 +70,7 @@ def test_a_polished_plan_that_fails_on_the_second_fresh_set_gives_way_to_the_pla
     calls: list = []
     first_set = _fake(lambda p1, p2: p1 + p2 >= 19, lambda p1, p2: 5.0 * p1 + 12.0 * p2, calls)
 
-    def fresh(raw, params, objectives, constraints, replications, jobs=None, first=None):
+    def fresh(raw, params, objectives, constraints, replications, jobs=None, first=None, most=None):
         v = first_set(raw, params, objectives, constraints, replications, jobs, first)
         if first == CONFIRM:
             v.met, v.margins = False, {NAME: -0.002}
@@ -95,7 +95,7 @@ def test_the_steps_are_confirmed_in_the_order_taken_and_the_last_confirmed_plan_
     calls: list = []
     first_set = _fake(lambda p1, p2: p1 + p2 >= 17 and p2 >= 7, lambda p1, p2: 5.0 * p1 + 12.0 * p2, calls)
 
-    def fresh(raw, params, objectives, constraints, replications, jobs=None, first=None):
+    def fresh(raw, params, objectives, constraints, replications, jobs=None, first=None, most=None):
         v = first_set(raw, params, objectives, constraints, replications, jobs, first)
         if first == CONFIRM and params["pools.p2.headcount"] < 8:
             v.met, v.confidence, v.margins = False, 0.9, {NAME: -0.001}
@@ -258,7 +258,7 @@ def test_a_step_down_that_fails_only_on_the_edge_is_reported_with_the_replicatio
     study = _two_pool_study(NAME, 12.0, [(10, 10, [-0.01] * 3)])
     first_set = _fake(lambda p1, p2: p1 + p2 >= 17 and p2 >= 7, lambda p1, p2: 5.0 * p1 + 12.0 * p2, [])
 
-    def fresh(raw, params, objectives, constraints, replications, jobs=None, first=None):
+    def fresh(raw, params, objectives, constraints, replications, jobs=None, first=None, most=None):
         v = first_set(raw, params, objectives, constraints, replications, jobs, first)
         if params["pools.p2.headcount"] == 6:
             v.needed = 70
@@ -296,7 +296,7 @@ def test_exchanges_carry_the_plan_to_the_cheapest_plan_an_enumeration_finds_when
     price = lambda p1, p2: 5.0 * p1 + 12.0 * p2  # noqa: E731
     calls: list = []
 
-    def fresh(raw, params, objectives, constraints, replications, jobs=None, first=None):
+    def fresh(raw, params, objectives, constraints, replications, jobs=None, first=None, most=None):
         heads = (params["pools.p1.headcount"], params["pools.p2.headcount"])
         calls.append((heads, first))
         met = margin(*heads) >= 0

@@ -260,7 +260,7 @@ def test_a_roster_raised_after_verification_moves_only_the_patterns_covering_the
     late = [1.0 if h % 24 < 8 else 0.0 for h in range(168)]
     verified = []
 
-    def fresh(raw, params, objectives, constraints, replications, jobs=None):
+    def fresh(raw, params, objectives, constraints, replications, jobs=None, most=None):
         verified.append(params)
         return Verification(params, {}, {"cost": 0.0}, True, 0.99, {"queues.q.sla_attainment": 0.01}, {},
                             {"q": late})
