@@ -116,12 +116,11 @@ def late_share(runs: list[Any]) -> dict[str, list[float]]:
 def skill_share(runs: list[Any]) -> dict[str, dict[str, float]]:
     """Per pool and skill: the share of the pool's productive hours spent on that skill's tasks, over the
     runs (pools with no productive hours left out). What a priority pool leaves its last lists is what
-    iterative roster staffing counts it for (rosters.routed_shares)."""
+    iterative roster staffing counts it for (rosters.routed_share)."""
     out = {}
     for pid in runs[0].busy_by_skill:
         productive = sum(r.kpis["pools"][pid]["productive_hours"] for r in runs)
         if productive > 0:
-            skills = {s for r in runs for s in r.busy_by_skill[pid]}
-            out[pid] = {s: round(sum(r.busy_by_skill[pid].get(s, 0.0) for r in runs) / productive, 4)
-                        for s in sorted(skills)}
+            out[pid] = {s: round(sum(r.busy_by_skill[pid][s] for r in runs) / productive, 4)
+                        for s in runs[0].busy_by_skill[pid]}
     return out
