@@ -87,6 +87,27 @@ def stage_work(scenario: Scenario, queue_id: str) -> dict[str, float]:
     return work
 
 
+def stage_reach(scenario: Scenario, queue_id: str) -> dict[str, float]:
+    """Probability that an item of the queue has a stage on each skill (its label 1; adjudication, escalation
+    and review their chance), capped at 1: the items a skill's uncovered hour puts at risk."""
+    queue = scenario.queues[queue_id]
+    wf: Workflow = scenario.workflow_of(queue_id)
+    e = min(0.5, (1 - _best_accuracy(scenario, queue.skill)) * queue.difficulty)
+    reach = {queue.skill: 1.0}
+
+    def add(skill: str, p: float) -> None:
+        reach[skill] = min(1.0, reach.get(skill, 0.0) + p)
+
+    escalated = wf.escalation.probability if wf.escalation is not None else 0.0
+    if wf.adjudication is not None:
+        add(wf.adjudication.skill, _majority_error(e, wf.label.passes)[1])
+    if wf.escalation is not None and escalated > 0:
+        add(wf.escalation.skill, escalated)
+    if wf.review is not None and wf.review.sample > 0:
+        add(wf.review.skill, (1 - escalated) * wf.review.sample)
+    return reach
+
+
 def _worst_accuracy(scenario: Scenario, skill: str) -> float:
     """The least accurate label any pool gives for `skill` (the cheap pools an allocation favours often are)."""
     return min((p.skill_accuracy(skill) for p in scenario.pools.values() if skill in p.skills), default=1.0)
@@ -462,6 +483,8 @@ class SkillSetNeed:
     need: np.ndarray
     label: dict[str, np.ndarray]  # every queue's labelling load by hour of the week
     speeds: dict[str, float]  # holder -> its fastest speed on a skill of K (servers of K's work per head)
+    risk: list[tuple[np.ndarray, float]]  # what an uncovered hour of K spends: (items by hour, budget a week)
+    work: float  # K's mean work in servers over the week, before safety: the least cover it needs
 
 
 def skill_set_needs(scenario: Scenario, weekly: bool = False,
@@ -489,18 +512,41 @@ def skill_set_needs(scenario: Scenario, weekly: bool = False,
                 need = need + extra[q]
         speeds = {p: max(scenario.pools[p].skills[s].speed for s in skills_k if s in scenario.pools[p].skills)
                   for p in holders}
-        out.append(SkillSetNeed(skills_k, mean_only, holders, queues, span, need, label, speeds))
+        risk = _items_at_risk(scenario, skills_k, queues, label, work)
+        mean_work = float(sum((w for (_, s), w in work.items() if s in skills_k), np.zeros(WEEK)).mean())
+        out.append(SkillSetNeed(skills_k, mean_only, holders, queues, span, need, label, speeds, risk, mean_work))
     return out
+
+
+def _items_at_risk(scenario: Scenario, skills: frozenset[str], queues: list[str], label: dict[str, np.ndarray],
+                   work: dict[tuple[str, str], np.ndarray]) -> list[tuple[np.ndarray, float]]:
+    """Budgets an uncovered hour of K spends from: (items it puts at risk by hour of the week, the week's
+    budget of them, WAIVER_SHARE of the allowed misses). One for K's labelling queues together. A set with
+    no labelling queue of its own (review, adjudication or escalation skills) has one per queue it serves:
+    an hour off shift delays only the items that reach its stage (stage_reach), and they spend their own
+    queue's allowed misses (a policy team off at the weekend makes only the escalated items late)."""
+    def arrivals(q: str) -> np.ndarray:
+        return label[q] / scenario.queues[q].handling_time.mean
+
+    def budget(q: str) -> float:
+        return WAIVER_SHARE * (1 - scenario.queues[q].sla.attainment) * float(arrivals(q).sum())
+
+    if queues:
+        return [(sum((arrivals(q) for q in queues), np.zeros(WEEK)), sum(budget(q) for q in queues))]
+    safety = safety_factors(scenario)
+    origin = sorted({q for (q, s), w in work.items() if s in skills and q in safety and w.sum() > 0})
+    return [(min(1.0, sum(p for s, p in stage_reach(scenario, q).items() if s in skills)) * arrivals(q), budget(q))
+            for q in origin]
 
 
 @dataclass(frozen=True)
 class Requirements:
     """The covering rows of the staffing program: rows @ k >= lower (k: the columns' steps above low),
-    each waivable row (row, SLA items at risk, skill set) spending from its skill set's budget."""
+    each waivable row (row, {budget: SLA items at risk}) spending from its skill set's budgets when waived."""
 
     rows: list[np.ndarray]
     lower: list[float]
-    waivable: list[tuple[int, float, int]]
+    waivable: list[tuple[int, dict[int, float]]]
     budgets: list[float]
 
 
@@ -529,31 +575,38 @@ def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False,
             continue
         joined = 0.0 if parts[2] == "headcount" else (scenario.pools[c.pool].hires[int(parts[3])].week - 1) * 168.0
         per_unit.append(weekly_capacity(scenario, c.pool, joined))
-    rows, lower, waivable = [], [], []  # waivable: (row, its SLA items at risk, the skill set's index)
+    rows, lower, waivable = [], [], []  # waivable: (row, {budget's index: the SLA items it puts at risk})
     budgets: list[float] = []
     for skill_set in skill_set_needs(scenario, weekly, extra):
-        holders, queues, span = skill_set.holders, skill_set.queues, skill_set.span
+        holders, span = skill_set.holders, skill_set.span
         speed = {p: v * (share(p, skill_set.skills) if share else 1.0) for p, v in skill_set.speeds.items()}
         need = skill_set.need - sum(_window_mean(fixed[p], span) * speed[p] for p in holders)
-        block = np.zeros((WEEK, len(cols)))
+        mean_need = skill_set.work - sum(float(fixed[p].mean()) * speed[p] for p in holders)
+        block, mean_block = np.zeros((WEEK, len(cols))), np.zeros(len(cols))
         for j, c in enumerate(cols):
             if c.pool in holders:
                 unit = _window_mean(per_unit[j], span) * speed[c.pool]
                 block[:, j] = c.step * unit
                 need = need - c.low * unit
-        arrivals = sum((skill_set.label[q] / scenario.queues[q].handling_time.mean for q in queues), np.zeros(WEEK))
-        budget = WAIVER_SHARE * sum((1 - scenario.queues[q].sla.attainment) *
-                                    float((skill_set.label[q] / scenario.queues[q].handling_time.mean).sum())
-                                    for q in queues)
+                mean_block[j] = c.step * float(per_unit[j].mean()) * speed[c.pool]
+                mean_need -= c.low * float(per_unit[j].mean()) * speed[c.pool]
+        hourly = not (weekly or skill_set.mean_only)
+        first = len(budgets)
+        spends = [(items, budget) for items, budget in skill_set.risk if budget > 0] if hourly else []
+        budgets.extend(budget for _, budget in spends)
         hours = np.nonzero(need > 1e-9)[0]
         if skill_set.mean_only:
             hours = hours[:1]  # mean loads: every hour's row is the same
+        before = len(waivable)
         for hour in hours:
-            if not (weekly or skill_set.mean_only) and budget > 0 and arrivals[hour] > 0:
-                waivable.append((len(rows), float(arrivals[hour]), len(budgets)))
+            spend = {first + i: float(items[hour]) for i, (items, _) in enumerate(spends) if items[hour] > 0}
+            if spend:
+                waivable.append((len(rows), spend))
             rows.append(block[hour])
             lower.append(need[hour])
-        budgets.append(budget)
+        if len(waivable) > before and mean_need > 1e-9:
+            rows.append(mean_block)  # waived hours still leave the week's work to do: the mean load must fit
+            lower.append(mean_need)
     return Requirements(rows, lower, waivable, budgets)
 
 
@@ -615,9 +668,10 @@ def staff(scenario: Scenario, cols: list[Column], weekly: bool = False,
     if m:
         waive = np.zeros((m, w))  # a waived hour needs no cover...
         spend = np.zeros((len(budgets), w))  # ...and spends its SLA items from the skill set's miss budget
-        for j, (row, items, k) in enumerate(waivable):
+        for j, (row, items) in enumerate(waivable):
             waive[row, j] = lower[row]
-            spend[k, j] = items
+            for k, n_items in items.items():
+                spend[k, j] = n_items
         matrix = np.hstack([np.array(rows), np.eye(m), waive, np.zeros((m, b))])  # a row may fall short by its slack
         constraints = [LinearConstraint(matrix, np.array(lower), np.inf)]
         if w:
