@@ -552,12 +552,14 @@ class Requirements:
 
 def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False,
                  extra: dict[str, np.ndarray] | None = None,
-                 share: Callable[[str, frozenset[str]], float] | None = None) -> Requirements:
+                 share: Callable[[str, frozenset[str]], float] | None = None,
+                 strict_stages: bool = False) -> Requirements:
     """The rows `staff` covers (see there): per skill set and hour of the week, the servers still needed
     after what the columns do not vary, against each column's servers per step. `extra` adds servers
     by queue and hour of the week to every skill set holding the queue's skill (iterative staffing);
     `share(pool, skill set)` counts a pool for a set with only that share of its capacity (what its more
-    urgent work left it in a simulation: rosters.routed_share)."""
+    urgent work left it in a simulation: rosters.routed_share); `strict_stages`: sets with no labelling
+    queue of their own (review, adjudication, escalation skills) cover every hour, none waived."""
     varied = {c.path for c in cols}
     fixed: dict[str, np.ndarray] = {}
     per_unit: list[np.ndarray] = []
@@ -592,7 +594,8 @@ def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False,
                 mean_need -= c.low * float(per_unit[j].mean()) * speed[c.pool]
         hourly = not (weekly or skill_set.mean_only)
         first = len(budgets)
-        spends = [(items, budget) for items, budget in skill_set.risk if budget > 0] if hourly else []
+        waives = hourly and not (strict_stages and not skill_set.queues)
+        spends = [(items, budget) for items, budget in skill_set.risk if budget > 0] if waives else []
         budgets.extend(budget for _, budget in spends)
         hours = np.nonzero(need > 1e-9)[0]
         if skill_set.mean_only:
@@ -635,7 +638,7 @@ def required_heads(scenario: Scenario) -> dict[str, np.ndarray]:
 
 def staff(scenario: Scenario, cols: list[Column], weekly: bool = False,
           extra: dict[str, np.ndarray] | None = None,
-          share: Callable[[str, frozenset[str]], float] | None = None) -> Staffing:
+          share: Callable[[str, frozenset[str]], float] | None = None, strict_stages: bool = False) -> Staffing:
     """The cheapest integer columns such that, for every skill set K and hour of the week h, the pools
     holding a skill of K supply the servers K needs when pooled: each queue's work for K averaged over
     [h, h + T) with T its SLA target (work may wait that long), plus square-root safety beta_K sqrt(a_K)
@@ -646,10 +649,10 @@ def staff(scenario: Scenario, cols: list[Column], weekly: bool = False,
     night or weekend hours need not each hold their own Erlang cover.
     What the ranges cannot cover is a penalised shortfall, so an answer always exists (scipy milp, HiGHS).
     With `weekly`, every span is the whole week: the same program on mean loads, blind to the clock.
-    `share`: see `requirements`."""
+    `share`, `strict_stages`: see `requirements`."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
-    req = requirements(scenario, cols, weekly, extra, share)
+    req = requirements(scenario, cols, weekly, extra, share, strict_stages)
     rows, lower, waivable, budgets = req.rows, req.lower, req.waivable, req.budgets
 
     limits = scenario.optimize.rosters if scenario.optimize is not None else {}

@@ -219,7 +219,7 @@ def run_search(search: Search, jobs: int | None = None, storage: str | None = No
     with beat, TrialDriver(study, settings, lock, beat, jobs or default_jobs(), heartbeat, report) as driver:
         if strategy == "structured":
             structured = StructuredSearch(search.raw, search.decisions, search.constraints, driver.evaluate_plans)
-            starts = analytic_starts(search.raw, search.decisions)
+            starts = analytic_starts(search.raw, search.decisions, anchor=not search.rosters)
             if search.rosters:
                 starts[0] = iterative_staffing(search.raw, search.decisions, starts[0], driver.evaluate_plans)
             structured.run(starts)

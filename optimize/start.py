@@ -51,15 +51,22 @@ def _int_paths(decisions: list[Decision]) -> dict[str, tuple[int, int, int]]:
     return {d.path: (int(d.low), int(d.high), int(d.step or 1)) for d in decisions if d.is_int}
 
 
-def analytic_starts(raw: dict[str, Any], decisions: list[Decision]) -> list[dict[str, Any]]:
-    """Two first plans: cover hour by hour over each SLA target's span (safe, but it asks every hour of
-    thin cover to hold its own, where the weekly SLA lets a few items wait), and cover of mean loads
-    (cheap, but blind to the clock). The search simulates both and starts from the better."""
-    starts = [analytic_start(raw, decisions), analytic_start(raw, decisions, weekly=True)]
+def analytic_starts(raw: dict[str, Any], decisions: list[Decision], anchor: bool = True) -> list[dict[str, Any]]:
+    """The first plans: cover hour by hour over each SLA target's span, thin hours waived within the
+    allowed misses; with `anchor`, the same with review, adjudication and escalation skills covered in
+    every hour (dearer, but the plan most likely to meet every target, exposure caps included, which the
+    program does not model: the feasible end of the bracket); and cover of mean loads (cheap, but blind
+    to the clock). The search simulates them and starts from the best. Iterative staffing repairs the
+    first by simulation, so a roster search needs no anchor."""
+    starts = [analytic_start(raw, decisions)]
+    if anchor:
+        starts.append(analytic_start(raw, decisions, strict_stages=True))
+    starts.append(analytic_start(raw, decisions, weekly=True))
     return [s for i, s in enumerate(starts) if s not in starts[:i]]
 
 
-def analytic_start(raw: dict[str, Any], decisions: list[Decision], weekly: bool = False) -> dict[str, Any]:
+def analytic_start(raw: dict[str, Any], decisions: list[Decision], weekly: bool = False,
+                   strict_stages: bool = False) -> dict[str, Any]:
     """A first plan: head-counts and hires covering pooled Erlang-C requirements hour by hour (or on mean
     loads, `weekly`) at least cost (analytic.staff), under the categorical choices whose cover is best
     (fewest uncovered server-hours, then cost; every combination up to 16, else the scenario's own)."""
@@ -67,7 +74,7 @@ def analytic_start(raw: dict[str, Any], decisions: list[Decision], weekly: bool 
     best: tuple[tuple[float, float], dict[str, Any]] | None = None
     for values, scenario in _over_choices(raw, decisions, base, 16):
         cols = columns(scenario, _int_paths(decisions))
-        answer = staff(scenario, cols, weekly)
+        answer = staff(scenario, cols, weekly, strict_stages=strict_stages)
         values.update(answer.values)
         score = (round(answer.shortfall, 6), answer.cost + _fixed_cost(scenario, cols))
         if best is None or score < best[0]:
