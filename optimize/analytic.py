@@ -645,8 +645,9 @@ def staff(scenario: Scenario, cols: list[Column], weekly: bool = False,
     over the shortest such span, beta_K the load-weighted Erlang-C beta of K's labelling queues;
     capacity averaged over that shortest span. Hall's condition with Erlang C and the clock in it.
     A target of 95% lets 5% of items miss, so K may leave hours uncovered whose arrivals add up to at
-    most WAIVER_SHARE of its queues' allowed misses (a binary per hour and a budget row per K): thin
-    night or weekend hours need not each hold their own Erlang cover.
+    most WAIVER_SHARE of its queues' allowed misses (a binary per hour and a budget row per K; for a set
+    with no labelling queue, the items reaching its stage against each served queue's: _items_at_risk),
+    while its mean work still fits: thin night or weekend hours need not each hold their own Erlang cover.
     What the ranges cannot cover is a penalised shortfall, so an answer always exists (scipy milp, HiGHS).
     With `weekly`, every span is the whole week: the same program on mean loads, blind to the clock.
     `share`, `strict_stages`: see `requirements`."""
