@@ -512,14 +512,15 @@ def skill_set_needs(scenario: Scenario, weekly: bool = False,
                 need = need + extra[q]
         speeds = {p: max(scenario.pools[p].skills[s].speed for s in skills_k if s in scenario.pools[p].skills)
                   for p in holders}
-        risk = _items_at_risk(scenario, skills_k, queues, label, work)
+        risk = _items_at_risk(scenario, skills_k, queues, label, work, safety)
         mean_work = float(sum((w for (_, s), w in work.items() if s in skills_k), np.zeros(WEEK)).mean())
         out.append(SkillSetNeed(skills_k, mean_only, holders, queues, span, need, label, speeds, risk, mean_work))
     return out
 
 
 def _items_at_risk(scenario: Scenario, skills: frozenset[str], queues: list[str], label: dict[str, np.ndarray],
-                   work: dict[tuple[str, str], np.ndarray]) -> list[tuple[np.ndarray, float]]:
+                   work: dict[tuple[str, str], np.ndarray],
+                   safety: dict[str, tuple[float, float]]) -> list[tuple[np.ndarray, float]]:
     """Budgets an uncovered hour of K spends from: (items it puts at risk by hour of the week, the week's
     budget of them, WAIVER_SHARE of the allowed misses). One for K's labelling queues together. A set with
     no labelling queue of its own (review, adjudication or escalation skills) has one per queue it serves:
@@ -533,7 +534,6 @@ def _items_at_risk(scenario: Scenario, skills: frozenset[str], queues: list[str]
 
     if queues:
         return [(sum((arrivals(q) for q in queues), np.zeros(WEEK)), sum(budget(q) for q in queues))]
-    safety = safety_factors(scenario)
     origin = sorted({q for (q, s), w in work.items() if s in skills and q in safety and w.sum() > 0})
     return [(min(1.0, sum(p for s, p in stage_reach(scenario, q).items() if s in skills)) * arrivals(q), budget(q))
             for q in origin]
@@ -590,8 +590,9 @@ def requirements(scenario: Scenario, cols: list[Column], weekly: bool = False,
                 unit = _window_mean(per_unit[j], span) * speed[c.pool]
                 block[:, j] = c.step * unit
                 need = need - c.low * unit
-                mean_block[j] = c.step * float(per_unit[j].mean()) * speed[c.pool]
-                mean_need -= c.low * float(per_unit[j].mean()) * speed[c.pool]
+                mean_unit = float(per_unit[j].mean()) * speed[c.pool]
+                mean_block[j] = c.step * mean_unit
+                mean_need -= c.low * mean_unit
         hourly = not (weekly or skill_set.mean_only)
         first = len(budgets)
         waives = hourly and not (strict_stages and not skill_set.queues)
