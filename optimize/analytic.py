@@ -113,26 +113,39 @@ def _worst_accuracy(scenario: Scenario, skill: str) -> float:
     return min((p.skill_accuracy(skill) for p in scenario.pools.values() if skill in p.skills), default=1.0)
 
 
-def delivered_quality(scenario: Scenario, queue_id: str) -> float:
-    """Expected share of the queue's delivered items decided right when its least accurate pool labels:
+def delivered_quality(scenario: Scenario, queue_id: str, error: float | None = None,
+                      sample: float | None = None) -> float:
+    """Expected share of the queue's delivered items decided right when its least accurate pool labels
+    (or each label is wrong with probability `error`), at the workflow's review rate (or `sample`):
     majority of the passes (ties to adjudication), escalation decided by the expert pool, then sampled
     review with reworks: 1 - w [(1 - s) + s R(m)], R(0) = 1, R(m) = (1 - d) + d e R(m - 1)."""
     queue = scenario.queues[queue_id]
     wf: Workflow = scenario.workflow_of(queue_id)
-    e = min(0.5, (1 - _worst_accuracy(scenario, queue.skill)) * queue.difficulty)
+    e = min(0.5, (1 - _worst_accuracy(scenario, queue.skill)) * queue.difficulty) if error is None else error
+    s = (wf.review.sample if wf.review is not None else 0.0) if sample is None else sample
     wrong, tie = _majority_error(e, wf.label.passes)
     if wf.adjudication is not None:  # an even pass count without one is refused at load
         wrong += tie * min(0.5, (1 - _worst_accuracy(scenario, wf.adjudication.skill)) * queue.difficulty)
-    if wf.review is not None and wf.review.sample > 0:
+    if wf.review is not None and s > 0:
         d, residual = wf.review.detection, 1.0
         for _ in range(wf.rework.max_loops):
             residual = (1 - d) + d * e * residual
-        wrong *= (1 - wf.review.sample) + wf.review.sample * residual
+        wrong *= (1 - s) + s * residual
     escalated = wf.escalation.probability if wf.escalation is not None else 0.0
     if escalated > 0:
         expert = min(0.5, (1 - _worst_accuracy(scenario, wf.escalation.skill)) * queue.difficulty)
         return (1 - escalated) * (1 - wrong) + escalated * (1 - expert)
     return 1 - wrong
+
+
+def label_error(scenario: Scenario, queue_id: str, quality: float, sample: float) -> float:
+    """The labelling error under which delivered_quality at review rate `sample` equals `quality` (bisection:
+    quality falls as the error grows), clamped to [0, 0.5]: what a simulated mix of pools labels like."""
+    low, high = 0.0, 0.5
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if delivered_quality(scenario, queue_id, middle, sample) > quality else (low, middle)
+    return (low + high) / 2
 
 
 def offered_work(scenario: Scenario) -> dict[str, float]:

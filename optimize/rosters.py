@@ -125,25 +125,30 @@ def iterative_staffing(raw: dict[str, Any], decisions: list[Any], start: dict[st
     """Simulation-based iterative staffing (Feldman, Mandelbaum, Massey & Whitt 2008): simulate the
     roster; for every queue that misses its SLA, raise the requirement by one server in each hour of
     the week whose arrivals missed more often than the target allows, and solve the covering program
-    again; repeat until the plan meets its targets or ROUNDS are spent. Each round solves it twice:
-    as it stands, and with each priority pool counted, for the sets that missed, only with the share
-    of its hours its more urgent work left (routed_share). Both rosters are simulated side by side;
-    the cheaper one meeting every target ends the loop, else the one missing least goes on. Returns
-    the last plan chosen (every plan simulated is a trial of the study)."""
+    again; repeat until the plan meets its targets or ROUNDS are spent. Each round re-aims the review
+    sample rates by the qualities simulated (start.measured_qc_rates: the pools' real labelling mix,
+    where the start assumed the least accurate), so a roster that meets every target still gets one round
+    when its QC work can shrink. Each round solves the program twice: as it stands, and with each
+    priority pool counted, for the sets that missed, only with the share of its hours its more urgent
+    work left (routed_share). Both rosters are simulated side by side; the cheaper one meeting every
+    target ends the loop (or the plan it came from, when that met them and is cheaper), else the one
+    missing least goes on. Returns the last plan chosen (every plan simulated is a trial of the study)."""
     from simulator.scenario import validate_data
 
     from .analytic import columns, staff
     from .search_space import with_values
-    from .start import _int_paths
+    from .start import _int_paths, measured_qc_rates
 
-    plan, extra, missed = dict(start), {}, set()
+    plan, extra, missed, aimed = dict(start), {}, set(), False
     [out] = evaluate_plans([plan])
     for _ in range(ROUNDS):
-        if out is None or out.feasible or not out.late_share:
+        if out is None or (not out.feasible and not out.late_share) or (out.feasible and aimed):
             return plan
+        rates = measured_qc_rates(raw, decisions, plan, out.violations)
+        aimed = aimed or out.feasible  # a plan meeting every target gets one round to re-aim QC, not more
         scenario = validate_data(with_values(raw, plan), {}, "roster")
         raised = False
-        for qid, shares in out.late_share.items():
+        for qid, shares in (out.late_share or {}).items():
             if out.violations.get(f"queues.{qid}.sla_attainment", 0.0) <= 0:
                 continue
             hours = np.asarray(shares) > 1 - scenario.queues[qid].sla.attainment
@@ -151,17 +156,23 @@ def iterative_staffing(raw: dict[str, Any], decisions: list[Any], start: dict[st
                 extra[qid] = extra.get(qid, np.zeros(168)) + hours
                 missed.add(scenario.queues[qid].skill)
                 raised = True
-        if not raised:
+        if not raised and all(plan[p] == r for p, r in rates.items()):
             return plan
+        scenario = validate_data(with_values(raw, dict(plan, **rates)), {}, "roster")
         cols = columns(scenario, _int_paths(decisions))
-        solved = [dict(plan, **staff(scenario, cols, extra=extra).values),
-                  dict(plan, **staff(scenario, cols, extra=extra,
-                                     share=routed_share(scenario, out.skill_share or {}, missed)).values)]
+        solved = [dict(plan, **rates, **staff(scenario, cols, extra=extra).values),
+                  dict(plan, **rates, **staff(scenario, cols, extra=extra,
+                                              share=routed_share(scenario, out.skill_share or {}, missed)).values)]
         following = [p for i, p in enumerate(solved) if p != plan and p not in solved[:i]]
         if not following:
             return plan
-        outs = evaluate_plans(following)
-        plan, out = min(zip(following, outs), key=lambda po: _round_rank(po[1]))
+        tried = list(zip(following, evaluate_plans(following)))
+        if out.feasible:
+            tried.append((plan, out))
+        chosen, out = min(tried, key=lambda po: _round_rank(po[1]))
+        if chosen is plan:
+            return plan
+        plan = chosen
     return plan
 
 

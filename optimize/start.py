@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from simulator.scenario import ScenarioError, validate_data
 
-from .analytic import columns, cover, delivered_quality, fixed_capacity, offered_work, staff
+from .analytic import columns, cover, delivered_quality, fixed_capacity, label_error, offered_work, staff
 from .search_space import Decision, with_values
 
 
@@ -83,29 +83,59 @@ def analytic_start(raw: dict[str, Any], decisions: list[Decision], weekly: bool 
 
 
 QUALITY_MARGIN = 0.003  # above each quality target: new hires' ramp and verification's confidence bound
+MEASURED_MARGIN = 0.001  # above each target, from a simulated quality already lowered by verification's margin
+
+
+def _review_rates(decisions: list[Decision]) -> Iterator[tuple[Decision, str]]:
+    """The varied review sample rates (`workflows.W.review.sample`), each with its workflow W."""
+    for d in decisions:
+        parts = d.path.split(".")
+        if d.choices is None and len(parts) == 4 and parts[0] == "workflows" and parts[2:] == ["review", "sample"]:
+            yield d, parts[1]
+
+
+def _smallest_rate(d: Decision, meets: Callable[[float], bool]) -> Any:
+    """The smallest grid value of `d` that `meets` (monotone: quality rises with the rate); the top if none."""
+    low, high = 0, d.steps
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if meets(d.at(middle)) else (middle + 1, high)
+    return d.at(low)
 
 
 def qc_rates(raw: dict[str, Any], decisions: list[Decision]) -> dict[str, Any]:
-    """Each varied review sample rate (`workflows.W.review.sample`) at the smallest value on its grid
-    whose expected delivered quality (analytic.delivered_quality, least accurate pool labelling) meets
-    every quality target of W's queues with QUALITY_MARGIN to spare; the top of the range if none does."""
+    """Each varied review sample rate at the smallest value on its grid whose expected delivered quality
+    (analytic.delivered_quality, least accurate pool labelling) meets every quality target of W's queues
+    with QUALITY_MARGIN to spare; the top of the range if none does."""
     out: dict[str, Any] = {}
-    base = base_values(raw, decisions)
-    for d in decisions:
-        parts = d.path.split(".")
-        if d.choices is not None or len(parts) != 4 or parts[0] != "workflows" or parts[2:] != ["review", "sample"]:
-            continue
+    scenario = validate_data(with_values(raw, base_values(raw, decisions)), {}, "search")
+    for d, name in _review_rates(decisions):
+        targets = [(qid, q.quality_target) for qid, q in scenario.queues.items()
+                   if q.workflow == name and q.quality_target is not None]
+        out[d.path] = _smallest_rate(d, lambda rate: all(
+            delivered_quality(scenario, qid, sample=rate) >= target + QUALITY_MARGIN for qid, target in targets))
+    return out
 
-        def meets(k: int, d: Decision = d, name: str = parts[1]) -> bool:
-            scenario = validate_data(with_values(raw, dict(base, **{d.path: d.at(k)})), {}, "search")
-            return all(delivered_quality(scenario, qid) >= q.quality_target + QUALITY_MARGIN
-                       for qid, q in scenario.queues.items() if q.workflow == name and q.quality_target is not None)
 
-        low, high = 0, d.steps  # quality rises with the sample rate: bisect for the first grid point that meets
-        while low < high:
-            middle = (low + high) // 2
-            low, high = (low, middle) if meets(middle) else (middle + 1, high)
-        out[d.path] = d.at(low)
+def measured_qc_rates(raw: dict[str, Any], decisions: list[Decision], plan: dict[str, Any],
+                      violations: dict[str, float]) -> dict[str, Any]:
+    """Each varied review sample rate re-aimed by a simulation of `plan`: from each queue's simulated quality
+    (its target less `violations["queues.Q.quality"]`, so verification's margin is already off it), the
+    labelling error that quality implies at the plan's rate (analytic.label_error), then the smallest grid
+    rate whose delivered quality under that error meets every target of the workflow's queues with
+    MEASURED_MARGIN to spare. qc_rates assumes the least accurate pool labels everything; the simulation
+    knows the mix the roster routes, and QC work paid for by in-house heads is then bought only as needed.
+    A rate none of whose queues was measured stays as it is."""
+    scenario = validate_data(with_values(raw, plan), {}, "search")
+    out: dict[str, Any] = {}
+    for d, name in _review_rates(decisions):
+        errors = []
+        for qid, q in scenario.queues.items():
+            violation = violations.get(f"queues.{qid}.quality")
+            if q.workflow == name and q.quality_target is not None and violation is not None and math.isfinite(violation):
+                errors.append((qid, q.quality_target, label_error(scenario, qid, q.quality_target - violation, plan[d.path])))
+        out[d.path] = plan[d.path] if not errors else _smallest_rate(d, lambda rate: all(
+            delivered_quality(scenario, qid, error, rate) >= target + MEASURED_MARGIN for qid, target, error in errors))
     return out
 
 

@@ -446,7 +446,7 @@ def test_the_trust_and_safety_roster_start_is_repaired_by_the_leftover_share(tmp
     counting Dublin at the share its English lists left it meets every SLA and is returned (the policy
     team's exposure cap, which no covering row holds, is left to the search)."""
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
-    from optimize_bench import roster_scenario  # the benchmark's rosters for the four review sites
+    from optimize_bench import roster_scenario  # the benchmark's rosters: review sites, policy team
 
     chosen, batches = staffing_rounds(roster_scenario(tmp_path), 1)
     [(_, first)] = batches[0]
@@ -454,3 +454,71 @@ def test_the_trust_and_safety_roster_start_is_repaired_by_the_leftover_share(tmp
     (_, full_out), (shared, shared_out) = batches[1]
     assert full_out.violations["queues.misinfo_es.sla_attainment"] > 0
     assert all(v <= 0 for k, v in shared_out.violations.items() if k.startswith("queues.")) and chosen == shared
+
+
+def label_quality(error: float, sample: float, detection: float) -> float:
+    """Delivered quality of one pass with sampled review and one rework loop, each label wrong with
+    probability `error`: 1 - e[(1 - s) + s((1 - d) + d e)] (independent of the code under test)."""
+    return 1 - error * ((1 - sample) + sample * ((1 - detection) + detection * error))
+
+
+# One queue labelled by an accurate pool (0.90, the cheaper, so the program staffs it alone) and held
+# also by a poor one (0.75, dearer). The start prices QC for the poor pool's labels, which no roster
+# sends it: at 0.75 no rate reaches the target, so the start reviews everything.
+CHECKED = {
+    "name": "checked", "seed": 4,
+    "horizon": {"start": "2027-01-04", "duration": "3w", "warmup": "2d"},
+    "queues": {"q": {"volume": {"mean": 30, "per": "hour"}, "skill": "l", "handling_time": {"mean": "4m"},
+                     "sla": {"target": "8h", "attainment": 0.9}, "quality_target": 0.94, "workflow": "checked"}},
+    "workflows": {"checked": {"review": {"skill": "r", "handling_time": {"mean": "1m"}, "sample": 1.0,
+                                         "detection": 0.9},
+                              "rework": {"handling_factor": 1.0, "max_loops": 1}}},
+    "pools": {"good": {"headcount": 4, "skills": ["l", "r"], "accuracy": 0.90, "cost_per_hour": 10.0},
+              "poor": {"headcount": 1, "skills": ["l"], "accuracy": 0.75, "cost_per_hour": 14.0}},
+    "optimize": {"trials": 6, "replications": 2,
+                 "variables": {"workflows.checked.review.sample": {"low": 0.0, "high": 1.0, "step": 0.05}},
+                 "rosters": {"good": {"starts": ["00:00", "08:00", "16:00"], "lengths": ["8h"], "days": ["daily"],
+                                      "max_heads": 10},
+                             "poor": one_pattern("08:00")}},
+}
+
+
+def test_a_staffing_round_re_aims_qc_at_the_accuracy_the_roster_labels_with(tmp_path):
+    """The start reviews every item (the poor pool's 0.75 would need more). The simulated roster labels
+    only with the 0.90 pool, so the round sets the rate the exact formula asks at 0.90: the smallest grid
+    rate meeting 0.94 with MEASURED_MARGIN to spare (0.55: 0.50 falls 0.0005 short). Less review work
+    lets the program drop heads, and the re-aimed roster still meets the target in simulation."""
+    from optimize.start import MEASURED_MARGIN
+
+    path = "workflows.checked.review.sample"
+    grid = [round(0.05 * k, 2) for k in range(21)]
+    assert not any(label_quality(0.25, s, 0.9) >= 0.94 for s in grid)  # the start's view: no rate suffices
+    exact = next(s for s in grid if label_quality(0.10, s, 0.9) >= 0.94 + MEASURED_MARGIN)
+    assert exact == 0.55
+    chosen, batches = staffing_rounds(write_yaml(tmp_path, CHECKED), 2)
+    [(start, first)] = batches[0]
+    assert start[path] == 1.0 and first.feasible
+    assert first.skill_share.get("poor", {}).get("l", 0.0) == 0.0
+    re_aimed = [(plan, out) for plan, out in batches[1] if plan[path] == exact]
+    assert re_aimed and all(out.violations["queues.q.quality"] <= 0 for _, out in re_aimed)
+    assert chosen[path] == exact
+    heads = lambda plan: sum(v for k, v in plan.items() if k.endswith(".headcount"))  # noqa: E731
+    assert heads(chosen) <= heads(start)
+
+
+def test_qc_rates_re_aimed_from_a_measured_quality_invert_the_exact_formula(tmp_path):
+    """measured_qc_rates reads the labelling error off a quality measured at the plan's rate and returns
+    the smallest grid rate that meets the target under it: checked against the formula above at errors
+    the scenario's pools do not have (the mix a roster routes)."""
+    from optimize.start import MEASURED_MARGIN, analytic_starts, measured_qc_rates
+
+    search = prepare(write_yaml(tmp_path, CHECKED))
+    path = "workflows.checked.review.sample"
+    grid = [round(0.05 * k, 2) for k in range(21)]
+    for error, at in ((0.06, 0.8), (0.10, 1.0), (0.13, 0.9), (0.16, 0.6)):
+        measured = label_quality(error, at, 0.9)
+        plan = dict(analytic_starts(search.raw, search.decisions)[0], **{path: at})
+        rate = measured_qc_rates(search.raw, search.decisions, plan, {"queues.q.quality": 0.94 - measured})[path]
+        meets = [s for s in grid if label_quality(error, s, 0.9) >= 0.94 + MEASURED_MARGIN]
+        assert rate == (meets[0] if meets else 1.0), (error, at)
+    assert measured_qc_rates(search.raw, search.decisions, plan, {})[path] == plan[path]  # nothing measured
