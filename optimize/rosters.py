@@ -125,10 +125,10 @@ def iterative_staffing(raw: dict[str, Any], decisions: list[Any], start: dict[st
     """Simulation-based iterative staffing (Feldman, Mandelbaum, Massey & Whitt 2008): simulate the
     roster; for every queue that misses its SLA, raise the requirement by one server in each hour of
     the week whose arrivals missed more often than the target allows, and solve the covering program
-    again; repeat until the plan meets its targets or ROUNDS are spent. Each round re-aims the review
-    sample rates by the qualities simulated (start.measured_qc_rates: the pools' real labelling mix,
-    where the start assumed the least accurate), so a roster that meets every target still gets one round
-    when its QC work can shrink. Each round solves the program twice: as it stands, and with each
+    again; repeat until the plan meets its targets or ROUNDS are spent. A roster that meets every target
+    gets one more round with the review sample rates re-aimed by the qualities it delivered
+    (start.measured_qc_rates: the pools' real labelling mix, where the start assumed the least accurate),
+    so QC work is bought only as needed. Each round solves the program twice: as it stands, and with each
     priority pool counted, for the sets that missed, only with the share of its hours its more urgent
     work left (routed_share). Both rosters are simulated side by side; the cheaper one meeting every
     target ends the loop (or the plan it came from, when that met them and is cheaper), else the one
@@ -144,8 +144,10 @@ def iterative_staffing(raw: dict[str, Any], decisions: list[Any], start: dict[st
     for _ in range(ROUNDS):
         if out is None or (not out.feasible and not out.late_share) or (out.feasible and aimed):
             return plan
-        rates = measured_qc_rates(raw, decisions, plan, out.violations)
-        aimed = aimed or out.feasible  # a plan meeting every target gets one round to re-aim QC, not more
+        # QC is re-aimed only from a roster meeting every target, once: a round's other roster routes
+        # another labelling mix, and re-aiming from plans that miss chased each round's noise
+        rates = measured_qc_rates(raw, decisions, plan, out.violations) if out.feasible else {}
+        aimed = aimed or out.feasible
         scenario = validate_data(with_values(raw, plan), {}, "roster")
         raised = False
         for qid, shares in (out.late_share or {}).items():

@@ -83,7 +83,6 @@ def analytic_start(raw: dict[str, Any], decisions: list[Decision], weekly: bool 
 
 
 QUALITY_MARGIN = 0.003  # above each quality target: new hires' ramp and verification's confidence bound
-MEASURED_MARGIN = 0.001  # above each target, from a simulated quality already lowered by verification's margin
 
 
 def _review_rates(decisions: list[Decision]) -> Iterator[tuple[Decision, str]]:
@@ -123,7 +122,7 @@ def measured_qc_rates(raw: dict[str, Any], decisions: list[Decision], plan: dict
     (its target less `violations["queues.Q.quality"]`, so verification's margin is already off it), the
     labelling error that quality implies at the plan's rate (analytic.label_error), then the smallest grid
     rate whose delivered quality under that error meets every target of the workflow's queues with
-    MEASURED_MARGIN to spare. qc_rates assumes the least accurate pool labels everything; the simulation
+    QUALITY_MARGIN to spare (the re-aimed plan's own estimate is as noisy as the one it came from). qc_rates assumes the least accurate pool labels everything; the simulation
     knows the mix the roster routes, and QC work paid for by in-house heads is then bought only as needed.
     A rate none of whose queues was measured stays as it is."""
     scenario = validate_data(with_values(raw, plan), {}, "search")
@@ -135,7 +134,7 @@ def measured_qc_rates(raw: dict[str, Any], decisions: list[Decision], plan: dict
             if q.workflow == name and q.quality_target is not None and violation is not None and math.isfinite(violation):
                 errors.append((qid, q.quality_target, label_error(scenario, qid, q.quality_target - violation, plan[d.path])))
         out[d.path] = plan[d.path] if not errors else _smallest_rate(d, lambda rate: all(
-            delivered_quality(scenario, qid, error, rate) >= target + MEASURED_MARGIN for qid, target, error in errors))
+            delivered_quality(scenario, qid, error, rate) >= target + QUALITY_MARGIN for qid, target, error in errors))
     return out
 
 

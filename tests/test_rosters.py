@@ -486,14 +486,14 @@ CHECKED = {
 def test_a_staffing_round_re_aims_qc_at_the_accuracy_the_roster_labels_with(tmp_path):
     """The start reviews every item (the poor pool's 0.75 would need more). The simulated roster labels
     only with the 0.90 pool, so the round sets the rate the exact formula asks at 0.90: the smallest grid
-    rate meeting 0.94 with MEASURED_MARGIN to spare (0.55: 0.50 falls 0.0005 short). Less review work
+    rate meeting 0.94 with QUALITY_MARGIN to spare (0.55: 0.50 falls 0.0025 short). Less review work
     lets the program drop heads, and the re-aimed roster still meets the target in simulation."""
-    from optimize.start import MEASURED_MARGIN
+    from optimize.start import QUALITY_MARGIN
 
     path = "workflows.checked.review.sample"
     grid = [round(0.05 * k, 2) for k in range(21)]
     assert not any(label_quality(0.25, s, 0.9) >= 0.94 for s in grid)  # the start's view: no rate suffices
-    exact = next(s for s in grid if label_quality(0.10, s, 0.9) >= 0.94 + MEASURED_MARGIN)
+    exact = next(s for s in grid if label_quality(0.10, s, 0.9) >= 0.94 + QUALITY_MARGIN)
     assert exact == 0.55
     chosen, batches = staffing_rounds(write_yaml(tmp_path, CHECKED), 2)
     [(start, first)] = batches[0]
@@ -510,7 +510,7 @@ def test_qc_rates_re_aimed_from_a_measured_quality_invert_the_exact_formula(tmp_
     """measured_qc_rates reads the labelling error off a quality measured at the plan's rate and returns
     the smallest grid rate that meets the target under it: checked against the formula above at errors
     the scenario's pools do not have (the mix a roster routes)."""
-    from optimize.start import MEASURED_MARGIN, analytic_starts, measured_qc_rates
+    from optimize.start import QUALITY_MARGIN, analytic_starts, measured_qc_rates
 
     search = prepare(write_yaml(tmp_path, CHECKED))
     path = "workflows.checked.review.sample"
@@ -519,6 +519,6 @@ def test_qc_rates_re_aimed_from_a_measured_quality_invert_the_exact_formula(tmp_
         measured = label_quality(error, at, 0.9)
         plan = dict(analytic_starts(search.raw, search.decisions)[0], **{path: at})
         rate = measured_qc_rates(search.raw, search.decisions, plan, {"queues.q.quality": 0.94 - measured})[path]
-        meets = [s for s in grid if label_quality(error, s, 0.9) >= 0.94 + MEASURED_MARGIN]
+        meets = [s for s in grid if label_quality(error, s, 0.9) >= 0.94 + QUALITY_MARGIN]
         assert rate == (meets[0] if meets else 1.0), (error, at)
     assert measured_qc_rates(search.raw, search.decisions, plan, {})[path] == plan[path]  # nothing measured
