@@ -148,7 +148,7 @@ def iterative_staffing(raw: dict[str, Any], decisions: list[Any], start: dict[st
         # another labelling mix, and re-aiming from plans that miss chased each round's noise
         rates = measured_qc_rates(raw, decisions, plan, out.violations) if out.feasible else {}
         aimed = aimed or out.feasible
-        scenario = validate_data(with_values(raw, plan), {}, "roster")
+        scenario = validate_data(with_values(raw, dict(plan, **rates)), {}, "roster")
         raised = False
         for qid, shares in (out.late_share or {}).items():
             if out.violations.get(f"queues.{qid}.sla_attainment", 0.0) <= 0:
@@ -160,7 +160,6 @@ def iterative_staffing(raw: dict[str, Any], decisions: list[Any], start: dict[st
                 raised = True
         if not raised and all(plan[p] == r for p, r in rates.items()):
             return plan
-        scenario = validate_data(with_values(raw, dict(plan, **rates)), {}, "roster")
         cols = columns(scenario, _int_paths(decisions))
         solved = [dict(plan, **rates, **staff(scenario, cols, extra=extra).values),
                   dict(plan, **rates, **staff(scenario, cols, extra=extra,

@@ -122,9 +122,9 @@ def measured_qc_rates(raw: dict[str, Any], decisions: list[Decision], plan: dict
     (its target less `violations["queues.Q.quality"]`, so verification's margin is already off it), the
     labelling error that quality implies at the plan's rate (analytic.label_error), then the smallest grid
     rate whose delivered quality under that error meets every target of the workflow's queues with
-    QUALITY_MARGIN to spare (the re-aimed plan's own estimate is as noisy as the one it came from). qc_rates assumes the least accurate pool labels everything; the simulation
-    knows the mix the roster routes, and QC work paid for by in-house heads is then bought only as needed.
-    A rate none of whose queues was measured stays as it is."""
+    QUALITY_MARGIN to spare (the re-aimed plan's own estimate is as noisy as the one it came from).
+    qc_rates assumes the least accurate pool labels everything; the simulation knows the mix the roster
+    routes, so QC work is bought only as needed. A rate none of whose queues was measured stays as it is."""
     scenario = validate_data(with_values(raw, plan), {}, "search")
     out: dict[str, Any] = {}
     for d, name in _review_rates(decisions):
