@@ -17,10 +17,12 @@
   and falls back to one step after a failure (a roster pattern's first move is one head); the search
   ends when one step down of every variable misses a target at the current plan (a local optimum on
   the search's replications).
-- Kicks: from the local optimum, each other choice of each categorical, one step up of each variable
-  (with a one-for-one substitution for a flexible pool), then the consolidation of dedicated pools
-  into one holding all their skills, each repaired and descended; a cheaper optimum replaces the
-  incumbent.
+- Kicks: from the local optimum, first its review sample rates re-aimed by the quality it delivered
+  (start.measured_qc_rates: the start prices QC for the least accurate pool holding a skill, the
+  optimum knows the mix it routes, and a cost-free rate is the last thing descent lowers); then each
+  other choice of each categorical, one step up of each variable (with a one-for-one substitution for
+  a flexible pool), then the consolidation of dedicated pools into one holding all their skills, each
+  repaired and descended; a cheaper optimum replaces the incumbent.
 
 Plans are judged on the means of the search's replications, which every plan shares (common random
 numbers), so the comparisons between neighbours are paired and the path is the same on every run.
@@ -40,6 +42,7 @@ from .constraints import Constraint
 from .rosters import pattern_limits
 from .screen import paid_cost
 from .search_space import Decision, with_values
+from .start import measured_qc_rates
 from .trials import Outcome, effort, plan_key
 
 WIDTH = 2  # plans per descent batch: fixed, so that the path does not depend on --jobs
@@ -348,16 +351,20 @@ class StructuredSearch:
         parts = d.path.split(".")
         return parts[1] if parts[0] == "pools" and len(parts) > 2 and parts[1] in self.base.pools else None
 
-    def _kicks(self, plan: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
-        """Perturbations of a local optimum: each other choice of each categorical; then, for each numeric
+    def _kicks(self, plan: dict[str, Any], out: Outcome) -> list[tuple[str | None, dict[str, Any]]]:
+        """Perturbations of a local optimum (`out`, its outcome): its QC rates re-aimed by the quality it
+        delivered (_re_aimed); each other choice of each categorical; then, for each numeric
         variable, one step up, and for a pool's head-count also one step down of every head-count whose
         pool holds only skills this pool holds (a substitution: the flexible pool takes their work).
         The most flexible pools come first; then the consolidations (_consolidated). Each comes with the
         variable its descent first leaves alone (None: none)."""
-        out = []
+        kicks: list[tuple[str | None, dict[str, Any]]] = []
+        re_aimed = self._re_aimed(plan, out)
+        if re_aimed != plan:
+            kicks.append((None, re_aimed))
         for d in self.decisions:
             if d.choices is not None:
-                out += [(d.path, dict(plan, **{d.path: c})) for c in d.choices if c != plan[d.path]]
+                kicks += [(d.path, dict(plan, **{d.path: c})) for c in d.choices if c != plan[d.path]]
 
         def flexibility(d: Decision) -> tuple[int, int]:
             pool = self._pool_of(d)
@@ -371,9 +378,17 @@ class StructuredSearch:
             if pool is not None and d.path.endswith(".headcount"):
                 swapped = self._substituted(up, d, pool)
                 if swapped != up:
-                    out.append((d.path, swapped))
-            out.append((d.path, up))
-        return out + [(None, merged) for merged in self._consolidated(plan)]
+                    kicks.append((d.path, swapped))
+            kicks.append((d.path, up))
+        return kicks + [(None, merged) for merged in self._consolidated(plan)]
+
+    def _re_aimed(self, plan: dict[str, Any], out: Outcome) -> dict[str, Any]:
+        """The feasible `plan` with each review sample rate at the smallest grid value whose quality, under
+        the labelling error its simulation measured, meets the targets with QUALITY_MARGIN to spare
+        (start.measured_qc_rates). Kicked and descended: less review work lets heads come off."""
+        if not out.feasible:
+            return plan
+        return dict(plan, **measured_qc_rates(self.raw, self.decisions, plan, out.violations))
 
     def _consolidated(self, plan: dict[str, Any]) -> list[dict[str, Any]]:
         """For each pool head-count, the plan with every other pool whose skills that pool holds at its
@@ -504,7 +519,7 @@ class StructuredSearch:
         improved = True
         while improved:
             improved = False
-            for path, kicked in self._kicks(plan):
+            for path, kicked in self._kicks(plan, out):
                 if plan_key(kicked) in tried:
                     continue
                 tried.add(plan_key(kicked))
