@@ -17,12 +17,14 @@
   and falls back to one step after a failure (a roster pattern's first move is one head); the search
   ends when one step down of every variable misses a target at the current plan (a local optimum on
   the search's replications).
-- Kicks: from the local optimum, first its review sample rates re-aimed by the quality it delivered
-  (start.measured_qc_rates: the start prices QC for the least accurate pool holding a skill, the
-  optimum knows the mix it routes, and a cost-free rate is the last thing descent lowers); then each
-  other choice of each categorical, one step up of each variable (with a one-for-one substitution for
-  a flexible pool), then the consolidation of dedicated pools into one holding all their skills, each
-  repaired and descended; a cheaper optimum replaces the incumbent.
+- QC re-aim (first feasible plan): its review sample rates lowered to what the quality it delivered
+  asks (start.measured_qc_rates). The start prices review for the least accurate pool holding a skill,
+  and descent lowers a cost-free rate only once every step down that saves money is blocked, which a
+  40-trial search on dozens of head-counts never reaches; with less review work, heads come off.
+- Kicks: from the local optimum, each other choice of each categorical, one step up of each variable
+  (with a one-for-one substitution for a flexible pool), then the consolidation of dedicated pools
+  into one holding all their skills, each repaired and descended; a cheaper optimum replaces the
+  incumbent.
 
 Plans are judged on the means of the search's replications, which every plan shares (common random
 numbers), so the comparisons between neighbours are paired and the path is the same on every run.
@@ -351,17 +353,13 @@ class StructuredSearch:
         parts = d.path.split(".")
         return parts[1] if parts[0] == "pools" and len(parts) > 2 and parts[1] in self.base.pools else None
 
-    def _kicks(self, plan: dict[str, Any], out: Outcome) -> list[tuple[str | None, dict[str, Any]]]:
-        """Perturbations of a local optimum (`out`, its outcome): its QC rates re-aimed by the quality it
-        delivered (_re_aimed); each other choice of each categorical; then, for each numeric
+    def _kicks(self, plan: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+        """Perturbations of a local optimum: each other choice of each categorical; then, for each numeric
         variable, one step up, and for a pool's head-count also one step down of every head-count whose
         pool holds only skills this pool holds (a substitution: the flexible pool takes their work).
         The most flexible pools come first; then the consolidations (_consolidated). Each comes with the
         variable its descent first leaves alone (None: none)."""
         kicks: list[tuple[str | None, dict[str, Any]]] = []
-        re_aimed = self._re_aimed(plan, out)
-        if re_aimed != plan:
-            kicks.append((None, re_aimed))
         for d in self.decisions:
             if d.choices is not None:
                 kicks += [(d.path, dict(plan, **{d.path: c})) for c in d.choices if c != plan[d.path]]
@@ -382,13 +380,18 @@ class StructuredSearch:
             kicks.append((d.path, up))
         return kicks + [(None, merged) for merged in self._consolidated(plan)]
 
-    def _re_aimed(self, plan: dict[str, Any], out: Outcome) -> dict[str, Any]:
-        """The feasible `plan` with each review sample rate at the smallest grid value whose quality, under
-        the labelling error its simulation measured, meets the targets with QUALITY_MARGIN to spare
-        (start.measured_qc_rates). Kicked and descended: less review work lets heads come off."""
-        if not out.feasible:
-            return plan
-        return dict(plan, **measured_qc_rates(self.raw, self.decisions, plan, out.violations))
+    def re_aimed(self, plan: dict[str, Any], out: Outcome) -> tuple[dict[str, Any], Outcome]:
+        """The feasible `plan` with each review sample rate lowered to the smallest grid value whose quality,
+        under the labelling error its simulation measured, meets the targets with QUALITY_MARGIN to spare
+        (start.measured_qc_rates; a rate is never raised: the plan meets its targets as it is), if that
+        plan meets them too; else `plan`."""
+        rates = measured_qc_rates(self.raw, self.decisions, plan, out.violations)
+        lowered = dict(plan, **{p: r for p, r in rates.items() if r < plan[p]})
+        if lowered == plan:
+            return plan, out
+        [r] = self.evaluate([lowered], out)
+        self._keep(r)
+        return (lowered, r) if r is not None and r.feasible else (plan, out)
 
     def _consolidated(self, plan: dict[str, Any]) -> list[dict[str, Any]]:
         """For each pool head-count, the plan with every other pool whose skills that pool holds at its
@@ -497,7 +500,7 @@ class StructuredSearch:
     def run(self, starts: list[dict[str, Any]]) -> None:
         """From the best of `starts` (the cheapest feasible, else the least violation, all evaluated as
         one batch): repair if needed, bracket between that feasible plan and a cheaper infeasible start
-        (bracket()), descend; then iterated local search: kick the optimum (kicks()), descend without
+        (bracket()), re-aim its QC rates (re_aimed()), descend; then iterated local search: kick the optimum (kicks()), descend without
         undoing the kick, keep a cheaper optimum and kick again, until no kick improves."""
         results = self.evaluate(starts)
         scored = [(not r.feasible, self._violation(r), self._key(r), s, r) for s, r in zip(starts, results) if r]
@@ -513,13 +516,14 @@ class StructuredSearch:
         bracketed = self.bracket([plan, *starts], [out, *results])
         if bracketed is not None:
             plan, [out] = bracketed, self.evaluate([bracketed])  # read back: the bracket evaluated it
-        plan, out = self.descend(plan, out)  # type: ignore[arg-type]
+        plan, out = self.re_aimed(plan, out)  # type: ignore[arg-type]
+        plan, out = self.descend(plan, out)
         self.optima.append(out)
         tried: set[str] = set()
         improved = True
         while improved:
             improved = False
-            for path, kicked in self._kicks(plan, out):
+            for path, kicked in self._kicks(plan):
                 if plan_key(kicked) in tried:
                     continue
                 tried.add(plan_key(kicked))
