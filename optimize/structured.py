@@ -359,10 +359,10 @@ class StructuredSearch:
         pool holds only skills this pool holds (a substitution: the flexible pool takes their work).
         The most flexible pools come first; then the consolidations (_consolidated). Each comes with the
         variable its descent first leaves alone (None: none)."""
-        kicks: list[tuple[str | None, dict[str, Any]]] = []
+        out = []
         for d in self.decisions:
             if d.choices is not None:
-                kicks += [(d.path, dict(plan, **{d.path: c})) for c in d.choices if c != plan[d.path]]
+                out += [(d.path, dict(plan, **{d.path: c})) for c in d.choices if c != plan[d.path]]
 
         def flexibility(d: Decision) -> tuple[int, int]:
             pool = self._pool_of(d)
@@ -376,9 +376,9 @@ class StructuredSearch:
             if pool is not None and d.path.endswith(".headcount"):
                 swapped = self._substituted(up, d, pool)
                 if swapped != up:
-                    kicks.append((d.path, swapped))
-            kicks.append((d.path, up))
-        return kicks + [(None, merged) for merged in self._consolidated(plan)]
+                    out.append((d.path, swapped))
+            out.append((d.path, up))
+        return out + [(None, merged) for merged in self._consolidated(plan)]
 
     def re_aimed(self, plan: dict[str, Any], out: Outcome) -> tuple[dict[str, Any], Outcome]:
         """The feasible `plan` with each review sample rate lowered to the smallest grid value whose quality,
@@ -500,8 +500,9 @@ class StructuredSearch:
     def run(self, starts: list[dict[str, Any]]) -> None:
         """From the best of `starts` (the cheapest feasible, else the least violation, all evaluated as
         one batch): repair if needed, bracket between that feasible plan and a cheaper infeasible start
-        (bracket()), re-aim its QC rates (re_aimed()), descend; then iterated local search: kick the optimum (kicks()), descend without
-        undoing the kick, keep a cheaper optimum and kick again, until no kick improves."""
+        (bracket()), lower its QC rates to what its quality asks (re_aimed()), descend; then iterated local
+        search: kick the optimum (kicks()), descend without undoing the kick, keep a cheaper optimum and
+        kick again, until no kick improves."""
         results = self.evaluate(starts)
         scored = [(not r.feasible, self._violation(r), self._key(r), s, r) for s, r in zip(starts, results) if r]
         if not scored:
