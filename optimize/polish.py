@@ -8,12 +8,14 @@ one-step decrease that saves money, unless the study showed it to miss with conf
 certificate: screened, or a miss at SURE), is verified on the same fresh replications: the largest
 saving first among those the study's measured effects expect to pass, then the rest; after every
 saving (exchanges included), the steps that cost the same but mean less work (a QC rate: the search's
-tie-break), confirmed last. One that passes
-with KEEP confidence (or nearly the verified plan's, if less) becomes the plan, and its variable may step again; one that misses is not
-stepped again (fewer heads elsewhere never help it), up to `tries` verifications. One that meets the
+tie-break), confirmed last. One that passes with KEEP confidence (or nearly the verified plan's, if
+less) becomes the plan, and its variable may step again; one that misses is not stepped again (fewer
+heads elsewhere never help it), up to `tries` verifications. One that meets the
 rule with less confidence waits until no sure step is left, and is then taken (and may step again):
 last in the sequence below, so that if the second set fails it, it costs only itself and what came
-after it, never a sure step.
+after it, never a sure step. If the plan moved since, it is judged again from the plan that stands, even
+once the `tries` are spent (once per such variable): it passed once, and the budget spent on the sure
+steps should not throw its saving away.
 
 When no single step down is left (or the `tries` for them are spent), an exchange may be, up to
 `exchanges` verifications of its own: a step down that missed on the first set, from the plan that
@@ -119,6 +121,7 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
     keep = min(KEEP, verified.confidence - NEARLY)
     blocked = _ruled_out(verified.params, decisions, study)
     unsure: set[str] = set()  # their step met the rule below `keep`: taken once the sure steps run out
+    retake: set[str] = set()  # the unsure variables, once released: each may be judged once past `tries`
     effects = move_effects(verified.params, decisions, studied, spread)
     judged: list[tuple[Decision, Verification, Verification]] = []  # each single step: variable, from, to (first set)
     failures: dict[str, tuple[Verification, Verification]] = {}  # variable -> its last step down that missed: from, to
@@ -129,9 +132,9 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
         current = path[-1] if path else verified
         options = [(d, lower) for d, lower in
                    _options(dict(current.params), decisions, blocked | unsure, price, effects, current.margins)
-                   if steps_run < tries or _seen(lower, checked, known)]
+                   if steps_run < tries or d.path in retake or _seen(lower, checked, known)]
         if not options and unsure:
-            unsure, keep = set(), 0.0  # last in the sequence: their failure on the second set costs only them
+            retake, unsure, keep = unsure, set(), 0.0  # last in the sequence: their failure there costs only them
             continue
         if not options:
             options = [(d, plan) for d, plan in _exchanges(current, failures, judged, decisions, price, effects)
@@ -150,6 +153,7 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
         if result is None and deadline is not None and monotonic() >= deadline:
             out_of_time = True
             break
+        retake.discard(d.path)
         if result is None:
             result = checked[plan_key(lower)] = judge(lower, FRESH)
             swaps_run, steps_run = (swaps_run + 1, steps_run) if exchange else (swaps_run, steps_run + 1)
