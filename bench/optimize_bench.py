@@ -5,6 +5,7 @@
     python bench/optimize_bench.py --rosters --seeds 2027      # rosters for the review sites and policy team
     python bench/optimize_bench.py --rosters --no-headcount --trials 80   # the roster search alone, 80 trials
     python bench/optimize_bench.py --time 4m --no-baseline     # what a 4-minute search budget buys
+    python bench/optimize_bench.py --rosters --no-headcount --trials 80 --polish 20 --seeds 11  # and 20 polish steps
     python bench/optimize_bench.py --verify-max 24 --no-baseline  # a short second look (at most 24 fresh replications)
 
 Each run is `annoplan optimize scenarios/trust_safety_q1.yaml --jobs 2 --set seed=S` in a child process,
@@ -107,6 +108,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, help="the search's trial budget (default: the scenario's 40)")
     parser.add_argument("--verify-max", type=int,
                         help="most fresh replications of verification's last look (optimize.verify_max; default 96)")
+    parser.add_argument("--polish", type=int,
+                        help="polish's budget of verified steps down (optimize.polish; default 10)")
     parser.add_argument("--keep", type=Path, help="keep each run's output folder (study.db, summary) under this folder")
     args = parser.parse_args()
     global KEEP
@@ -114,6 +117,7 @@ def main() -> None:
     budget = ["--time", args.time] if args.time else []
     budget += ["--set", f"optimize.trials={args.trials}"] if args.trials else []
     budget += ["--set", f"optimize.verify_max={args.verify_max}"] if args.verify_max else []
+    budget += ["--set", f"optimize.polish={args.polish}"] if args.polish else []
     if args.rosters:
         return compare_rosters(args.seeds, args.jobs, not args.no_headcount, budget)
     rows, baseline = [], None
