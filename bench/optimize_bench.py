@@ -115,9 +115,9 @@ def main() -> None:
     global KEEP
     KEEP = args.keep
     budget = ["--time", args.time] if args.time else []
-    budget += ["--set", f"optimize.trials={args.trials}"] if args.trials else []
-    budget += ["--set", f"optimize.verify_max={args.verify_max}"] if args.verify_max else []
-    budget += ["--set", f"optimize.polish={args.polish}"] if args.polish else []
+    budget += ["--set", f"optimize.trials={args.trials}"] if args.trials is not None else []
+    budget += ["--set", f"optimize.verify_max={args.verify_max}"] if args.verify_max is not None else []
+    budget += ["--set", f"optimize.polish={args.polish}"] if args.polish is not None else []
     if args.rosters:
         return compare_rosters(args.seeds, args.jobs, not args.no_headcount, budget)
     rows, baseline = [], None
