@@ -16,7 +16,10 @@
   batches of `WIDTH`; the cheapest feasible result is taken. A variable's move doubles after a success
   and falls back to one step after a failure (a roster pattern's first move is one head); the search
   ends when one step down of every variable misses a target at the current plan (a local optimum on
-  the search's replications).
+  the search's replications). A roster head may also move to a pattern of its pool whose hours lie
+  within its own (daily to weekdays or weekends, a shorter shift from the same start): cheaper, and the
+  cover stays where the other pattern is on. Single decreases cannot get there when the head is needed
+  on some of its days but not on others.
 - QC re-aim (first feasible plan): its review sample rates lowered to what the quality it delivered
   asks (start.measured_qc_rates). The start prices review for the least accurate pool holding a skill,
   and descent lowers a cost-free rate only once every step down that saves money is blocked, which a
@@ -71,6 +74,7 @@ class StructuredSearch:
         self.optima: list[Outcome] = []  # every local optimum the descent reached
         self._cost_cache: dict[str, float] = {}
         self._capacity: dict[str, np.ndarray] = {}  # "pool.pattern" -> servers by hour of the week
+        self._inside: dict[Decision, list[Decision]] | None = None  # see _within
 
     # --- helpers ----------------------------------------------------------------------------------
     def evaluate(self, plans: list[dict[str, Any]], near: Outcome | None = None) -> list[Outcome | None]:
@@ -279,33 +283,80 @@ class StructuredSearch:
                 effort = (d.index(plan[d.path]) - d.index(moved[d.path])) / max(1, d.steps)
                 # money first (a cost-free move only lowers QC work), then what has not failed yet, then size
                 candidates.append(((saving <= 0, d.path in failed_before, -saving, -effort, self.decisions.index(d)),
-                                   d, moved))
+                                   d, moved, d.path))
+            for key, d, moved in self._transfers(plan, tabu):
+                if key in blocked:
+                    continue
+                saving = self.estimated_cost(plan) - self.estimated_cost(moved)
+                candidates.append(((saving <= 0, key in failed_before, -saving, 0.0, self.decisions.index(d)),
+                                   d, moved, key))
             if not candidates:
                 return plan, out
             candidates.sort(key=lambda c: c[0])
             batch = candidates[:WIDTH]
-            results = self.evaluate([p for _, _, p in batch], out)
+            results = self.evaluate([p for _, _, p, _ in batch], out)
             if all(r is None for r in results):
                 return plan, out  # budget or time ran out
             for r in results:
                 self._keep(r)
-            better = [(self._key(r), d, p, r) for (_, d, p), r in zip(batch, results)
+            better = [(self._key(r), d, p, r, key) for (_, d, p, key), r in zip(batch, results)
                       if r is not None and r.feasible]
             if not better:
-                better = self._compensate(plan, out, [(d, p, r) for (_, d, p), r in zip(batch, results)])
-            for (_, d, _), r in zip(batch, results):
+                better = self._compensate(plan, out, [(d, p, r) for (_, d, p, _), r in zip(batch, results)])
+            for (_, d, _, key), r in zip(batch, results):
                 if r is None or r.feasible:
                     continue
-                if moves[d.path] > 1:
+                if key == d.path and moves[d.path] > 1:
                     moves[d.path] = 1  # a long move overshot: try one step next
                 else:
-                    blocked.add(d.path)
-                    failed_before.add(d.path)
+                    blocked.add(key)
+                    failed_before.add(key)
             if better:
-                _, d, plan, out = min(better, key=lambda x: x[0])
-                moves[d.path] = _doubled(moves[d.path], d)
-                failed_before.discard(d.path)
+                _, d, plan, out, key = min(better, key=lambda x: x[0])
+                if key == d.path:
+                    moves[d.path] = _doubled(moves[d.path], d)
+                failed_before.discard(key)
                 blocked.clear()  # the plan changed: every one-step decrease is open again, the failed ones last
+
+    def _transfers(self, plan: dict[str, Any], tabu: str | None) -> list[tuple[str, Decision, dict[str, Any]]]:
+        """(key, source, plan) for each move of one head from a staffed roster pattern to another pattern of
+        its pool whose hours of the week lie within the source's (less paid time, no hour gains cover), kept
+        within the pool's max_patterns; not from or to `tabu`."""
+        limits = pattern_limits(self.base)
+        out = []
+        for a, targets in self._within().items():
+            if a.path == tabu or plan[a.path] <= a.low:
+                continue
+            pool = pattern_of(a.path)[0]  # type: ignore[index]
+            used = sum(1 for d in self.decisions if pattern_of(d.path) is not None
+                       and pattern_of(d.path)[0] == pool and plan[d.path] > 0)  # type: ignore[index]
+            for b in targets:
+                if b.path == tabu or plan[b.path] >= b.high:
+                    continue
+                moved = dict(plan, **{a.path: a.at(a.index(plan[a.path]) - 1), b.path: b.at(b.index(plan[b.path]) + 1)})
+                staffed = used + (plan[b.path] == 0) - (moved[a.path] == 0)
+                if pool in limits and staffed > limits[pool]:
+                    continue
+                out.append((f"{a.path}>{b.path}", a, moved))
+        return out
+
+    def _within(self) -> dict[Decision, list[Decision]]:
+        """Each roster pattern variable (one head a step) -> the pattern variables of its pool whose hours lie
+        within its own and are fewer."""
+        if self._inside is None:
+            patterns = [d for d in self.decisions if pattern_of(d.path) is not None and d.unit == 1]
+            self._inside = {}
+            for a in patterns:
+                pool, i = pattern_of(a.path)  # type: ignore[misc]
+                own = self._pattern_capacity(pool, i)
+                for b in patterns:
+                    other = pattern_of(b.path)
+                    if b is a or other[0] != pool:  # type: ignore[index]
+                        continue
+                    theirs = self._pattern_capacity(*other)  # type: ignore[misc]
+                    if np.all(theirs <= own + 1e-9) and theirs.sum() < own.sum() - 1e-9:
+                        self._inside.setdefault(a, []).append(b)
+        return self._inside
 
     def _compensate(self, plan: dict[str, Any], out: Outcome,
                     failed: list[tuple[Decision, dict[str, Any], Outcome | None]]) -> list[Any]:
@@ -330,7 +381,7 @@ class StructuredSearch:
         results = self.evaluate([p for _, p in tries], out)
         for r in results:
             self._keep(r)
-        return [(self._key(r), d, p, r) for (d, p), r in zip(tries, results) if r is not None and r.feasible]
+        return [(self._key(r), d, p, r, d.path) for (d, p), r in zip(tries, results) if r is not None and r.feasible]
 
     def local_search(self, plan: dict[str, Any], tabu: str | None = None,
                      near: Outcome | None = None) -> tuple[dict[str, Any], Outcome] | None:
