@@ -18,7 +18,7 @@
   ends when one step down of every variable misses a target at the current plan (a local optimum on
   the search's replications). A roster head may also move to a pattern of its pool whose hours lie
   within its own (daily to weekdays or weekends, a shorter shift from the same start): cheaper, and the
-  cover stays where the other pattern is on. Single decreases cannot get there when the head is needed
+  cover stays where the other pattern is on; all the pattern's heads when the pool is at its max_patterns. Single decreases cannot get there when the head is needed
   on some of its days but not on others.
 - QC re-aim (first feasible plan): its review sample rates lowered to what the quality it delivered
   asks (start.measured_qc_rates). The start prices review for the least accurate pool holding a skill,
@@ -320,8 +320,8 @@ class StructuredSearch:
 
     def _transfers(self, plan: dict[str, Any], tabu: str | None) -> list[tuple[str, Decision, dict[str, Any]]]:
         """(key, source, plan) for each move of one head from a staffed roster pattern to another pattern of
-        its pool whose hours of the week lie within the source's (less paid time, no hour gains cover), kept
-        within the pool's max_patterns; not from or to `tabu`."""
+        its pool whose hours of the week lie within the source's (less paid time, no hour gains cover); of
+        all its heads if one would staff more patterns than the pool's max_patterns; not from or to `tabu`."""
         limits = pattern_limits(self.base)
         out = []
         for a, targets in self._within().items():
@@ -333,10 +333,14 @@ class StructuredSearch:
             for b in targets:
                 if b.path == tabu or plan[b.path] >= b.high:
                     continue
-                moved = dict(plan, **{a.path: a.at(a.index(plan[a.path]) - 1), b.path: b.at(b.index(plan[b.path]) + 1)})
-                staffed = used + (plan[b.path] == 0) - (moved[a.path] == 0)
-                if pool in limits and staffed > limits[pool]:
+                heads = 1
+                if pool in limits and used + (plan[b.path] == 0) - (plan[a.path] - 1 == 0) > limits[pool]:
+                    if a.low > 0:
+                        continue
+                    heads = plan[a.path]  # the pool is at its max_patterns: the whole pattern moves, or none of it
+                if plan[b.path] + heads > b.high:
                     continue
+                moved = dict(plan, **{a.path: plan[a.path] - heads, b.path: plan[b.path] + heads})
                 out.append((f"{a.path}>{b.path}", a, moved))
         return out
 

@@ -379,14 +379,14 @@ def test_descent_takes_a_roster_pattern_down_one_head_at_a_time(tmp_path):
 
 def test_descent_moves_a_daily_head_to_the_weekday_or_weekend_pattern_within_its_hours(tmp_path):
     """08:00 patterns on weekdays, weekends or daily, and a fake evaluation under which a plan is feasible
-    while weekdays keep 6 heads and weekends 2. From 6 daily heads every single decrease misses, so descent
-    by decreases alone stops there; moving heads to a pattern whose hours lie within their own reaches the
-    cheapest plan found by enumeration. With max_patterns 1, no plan evaluated staffs two patterns, and
-    6 daily heads is the enumerated optimum."""
+    while weekdays keep 6 heads and weekends `weekend` heads. From 6 daily heads every single decrease
+    misses, so descent by decreases alone stops there; moving heads to a pattern whose hours lie within
+    their own reaches the cheapest plan found by enumeration, within max_patterns (no plan evaluated
+    staffs more; at the cap the whole pattern moves)."""
     from optimize.structured import StructuredSearch
     from optimize.trials import Outcome
 
-    def descend(limit: int | None) -> tuple[float, float, float, list[dict]]:
+    def descend(limit: int | None, weekend: int) -> tuple[float, float, float]:
         roster = {"starts": ["08:00"], "lengths": ["8h"], "days": ["Mon-Fri", "Sat-Sun", "daily"], "max_heads": 12}
         if limit is not None:
             roster["max_patterns"] = limit
@@ -395,24 +395,22 @@ def test_descent_moves_a_daily_head_to_the_weekday_or_weekend_pattern_within_its
         seen: list[dict] = []
         structured = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [
             Outcome(p, len(seen), structured.estimated_cost(p), {"queues.q.sla_attainment": max(
-                6 - p[weekdays] - p[daily], 2 - p[weekends] - p[daily], 0) / 10 or -0.01}, False)
+                6 - p[weekdays] - p[daily], weekend - p[weekends] - p[daily], 0) / 10 or -0.01}, False)
             for p in plans if not seen.append(p)])
         start = {weekdays: 0, weekends: 0, daily: 6}
         [out] = structured.evaluate([start])
-        singles = [dict(start, **{daily: 5})]
-        assert not any(r.feasible for r in structured.evaluate(singles))  # decreases alone stop at the start
-        seen.clear()
+        assert not structured.evaluate([dict(start, **{daily: 5})])[0].feasible  # decreases alone stop here
         plan, _ = structured.descend(start, out)
+        assert all(limit is None or sum(v > 0 for v in p.values()) <= limit for p in seen)
         enumerated = min(structured.estimated_cost({weekdays: m, weekends: w, daily: d})
-                         for m, w, d in itertools.product(range(13), repeat=3)
-                         if m + d >= 6 and w + d >= 2 and (limit is None or (m > 0) + (w > 0) + (d > 0) <= limit))
-        return structured.estimated_cost(plan), enumerated, structured.estimated_cost(start), seen
+                         for m, w, d in itertools.product(range(13), repeat=3) if m + d >= 6 and w + d >= weekend
+                         and (limit is None or (m > 0) + (w > 0) + (d > 0) <= limit))
+        return structured.estimated_cost(plan), enumerated, structured.estimated_cost(start)
 
-    cost, enumerated, start_cost, _ = descend(None)
-    assert cost == pytest.approx(enumerated) and cost < 0.85 * start_cost
-    cost, enumerated, start_cost, seen = descend(1)
-    assert cost == pytest.approx(enumerated) == start_cost
-    assert all(sum(v > 0 for v in p.values()) <= 1 for p in seen)
+    for limit, weekend in [(None, 2), (2, 2), (1, 2), (1, 0)]:
+        cost, enumerated, start_cost = descend(limit, weekend)
+        assert cost == pytest.approx(enumerated), (limit, weekend)
+        assert (cost < 0.85 * start_cost) == ((limit, weekend) != (1, 2))  # one pattern that covers weekends: daily
 
 
 def one_pattern(start: str) -> dict:
