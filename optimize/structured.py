@@ -16,10 +16,13 @@
   batches of `WIDTH`; the cheapest feasible result is taken. A variable's move doubles after a success
   and falls back to one step after a failure (a roster pattern's first move is one head); the search
   ends when one step down of every variable misses a target at the current plan (a local optimum on
-  the search's replications). A roster head may also move to a pattern of its pool whose hours lie
-  within its own (daily to weekdays or weekends, a shorter shift from the same start): cheaper, and the
-  cover stays where the other pattern is on; all the pattern's heads when the pool is at its max_patterns. Single decreases cannot get there when the head is needed
-  on some of its days but not on others.
+  the search's replications). A roster head may also move to a cheaper pattern of its pool: one whose
+  hours lie within its own (daily to weekdays or weekends, a shorter shift from the same start), so the
+  cover stays where the other pattern is on, or a staffed one with NEAR of its hours inside its own
+  (daily to a weekday pattern starting 2 h later), so the cover shifts onto hours the pool already
+  covers. All the pattern's heads move when the pool is at its max_patterns; transfers rank by the
+  saving per head moved. Single decreases cannot get there when the head is needed on some of its
+  hours but not on others.
 - QC re-aim (first feasible plan): its review sample rates lowered to what the quality it delivered
   asks (start.measured_qc_rates). The start prices review for the least accurate pool holding a skill,
   and descent lowers a cost-free rate only once every step down that saves money is blocked, which a
@@ -53,6 +56,7 @@ from .trials import Outcome, effort, plan_key
 WIDTH = 2  # plans per descent batch: fixed, so that the path does not depend on --jobs
 BRACKET_ROUNDS = 2  # rounds of bracketing between a feasible and an infeasible start (two plans each)
 REPAIR_PATTERNS = 4  # roster pattern moves per repair batch: those covering the most missed items per cost
+NEAR = 0.75  # a transfer's target pattern has at least this share of its hours inside the source's (a start 2 h off)
 
 
 def _doubled(moves: int, d: Decision) -> int:
@@ -74,7 +78,7 @@ class StructuredSearch:
         self.optima: list[Outcome] = []  # every local optimum the descent reached
         self._cost_cache: dict[str, float] = {}
         self._capacity: dict[str, np.ndarray] = {}  # "pool.pattern" -> servers by hour of the week
-        self._inside: dict[Decision, list[Decision]] | None = None  # see _within
+        self._near: dict[Decision, list[tuple[Decision, bool]]] | None = None  # see _targets
 
     # --- helpers ----------------------------------------------------------------------------------
     def evaluate(self, plans: list[dict[str, Any]], near: Outcome | None = None) -> list[Outcome | None]:
@@ -284,10 +288,11 @@ class StructuredSearch:
                 # money first (a cost-free move only lowers QC work), then what has not failed yet, then size
                 candidates.append(((saving <= 0, d.path in failed_before, -saving, -effort, self.decisions.index(d)),
                                    d, moved, d.path))
-            for key, d, moved in self._transfers(plan, tabu):
+            for key, d, heads, moved in self._transfers(plan, tabu):
                 if key in blocked:
                     continue
-                saving = self.estimated_cost(plan) - self.estimated_cost(moved)
+                # ranked by the saving per head moved: a whole pattern moving takes cover off many hours at once
+                saving = (self.estimated_cost(plan) - self.estimated_cost(moved)) / heads
                 candidates.append(((saving <= 0, key in failed_before, -saving, 0.0, self.decisions.index(d)),
                                    d, moved, key))
             if not candidates:
@@ -318,20 +323,22 @@ class StructuredSearch:
                 failed_before.discard(key)
                 blocked.clear()  # the plan changed: every one-step decrease is open again, the failed ones last
 
-    def _transfers(self, plan: dict[str, Any], tabu: str | None) -> list[tuple[str, Decision, dict[str, Any]]]:
-        """(key, source, plan) for each move of one head from a staffed roster pattern to another pattern of
-        its pool whose hours of the week lie within the source's (less paid time, no hour gains cover); of
-        all its heads if one would staff more patterns than the pool's max_patterns; not from or to `tabu`."""
+    def _transfers(self, plan: dict[str, Any], tabu: str | None) -> list[tuple[str, Decision, int, dict[str, Any]]]:
+        """(key, source, heads moved, plan) for each move of one head from a staffed roster pattern to a cheaper
+        pattern of its pool (_targets): one whose hours lie within the source's (no hour gains cover), or a
+        staffed one with most of its hours inside the source's (the cover shifts by a start, onto hours the
+        pool already covers). All the source's heads when one would staff more patterns than the pool's
+        max_patterns. Not from or to `tabu`."""
         limits = pattern_limits(self.base)
         out = []
-        for a, targets in self._within().items():
+        for a, targets in self._targets().items():
             if a.path == tabu or plan[a.path] <= a.low:
                 continue
             pool = pattern_of(a.path)[0]  # type: ignore[index]
             used = sum(1 for d in self.decisions if pattern_of(d.path) is not None
                        and pattern_of(d.path)[0] == pool and plan[d.path] > 0)  # type: ignore[index]
-            for b in targets:
-                if b.path == tabu or plan[b.path] >= b.high:
+            for b, inside in targets:
+                if b.path == tabu or plan[b.path] >= b.high or (not inside and plan[b.path] == 0):
                     continue
                 heads = 1
                 if pool in limits and used + (plan[b.path] == 0) - (plan[a.path] - 1 == 0) > limits[pool]:
@@ -341,15 +348,15 @@ class StructuredSearch:
                 if plan[b.path] + heads > b.high:
                     continue
                 moved = dict(plan, **{a.path: plan[a.path] - heads, b.path: plan[b.path] + heads})
-                out.append((f"{a.path}>{b.path}", a, moved))
+                out.append((f"{a.path}>{b.path}", a, heads, moved))
         return out
 
-    def _within(self) -> dict[Decision, list[Decision]]:
-        """Each roster pattern variable (one head a step) -> the pattern variables of its pool whose hours lie
-        within its own and are fewer."""
-        if self._inside is None:
+    def _targets(self) -> dict[Decision, list[tuple[Decision, bool]]]:
+        """Each roster pattern variable (one head a step) -> the patterns of its pool with fewer hours that
+        have at least NEAR of their hours inside its own, each with whether all of them are."""
+        if self._near is None:
             patterns = [d for d in self.decisions if pattern_of(d.path) is not None and d.unit == 1]
-            self._inside = {}
+            self._near = {}
             for a in patterns:
                 pool, i = pattern_of(a.path)  # type: ignore[misc]
                 own = self._pattern_capacity(pool, i)
@@ -358,9 +365,9 @@ class StructuredSearch:
                     if b is a or other[0] != pool:  # type: ignore[index]
                         continue
                     theirs = self._pattern_capacity(*other)  # type: ignore[misc]
-                    if np.all(theirs <= own + 1e-9) and theirs.sum() < own.sum() - 1e-9:
-                        self._inside.setdefault(a, []).append(b)
-        return self._inside
+                    if theirs.sum() < own.sum() - 1e-9 and np.minimum(theirs, own).sum() >= NEAR * theirs.sum():
+                        self._near.setdefault(a, []).append((b, bool(np.all(theirs <= own + 1e-9))))
+        return self._near
 
     def _compensate(self, plan: dict[str, Any], out: Outcome,
                     failed: list[tuple[Decision, dict[str, Any], Outcome | None]]) -> list[Any]:

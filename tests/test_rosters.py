@@ -413,6 +413,51 @@ def test_descent_moves_a_daily_head_to_the_weekday_or_weekend_pattern_within_its
         assert (cost < 0.85 * start_cost) == ((limit, weekend) != (1, 2))  # one pattern that covers weekends: daily
 
 
+def test_descent_shifts_a_daily_head_onto_a_staffed_pattern_starting_two_hours_later(tmp_path):
+    """08:00 and 10:00 patterns on weekdays, weekends or daily, at most 2 patterns, and a fake evaluation
+    that needs, hour by hour, 5 heads on weekdays 10-16, 1 on weekdays 16-18 and 1 on weekends 08-16.
+    From 4 daily 08:00 heads and 1 weekday 10:00 head every single decrease misses and the transfers to
+    08:00 patterns open a third pattern (so the whole daily pattern would move, leaving weekends or
+    weekdays bare); moving daily heads one at a time onto the staffed 10:00 weekday pattern reaches the
+    cheapest plan found by enumeration (at least 5 weekday heads of 40 h and 16 h of weekend: 216 h)."""
+    from optimize.structured import StructuredSearch
+    from optimize.trials import Outcome
+
+    roster = {"starts": ["08:00", "10:00"], "lengths": ["8h"], "days": ["Mon-Fri", "Sat-Sun", "daily"],
+              "max_heads": 12, "max_patterns": 2}
+    search = prepare(write_yaml(tmp_path, dict(THREE_BLOCKS, optimize={"rosters": {"p": roster}})))
+    shifts = search.raw["pools"]["p"]["shifts"]
+    paths = [d.path for d in search.decisions]
+    need = {(weekday, h): n for weekday, h, n in
+            [(True, h, 5) for h in range(10, 16)] + [(True, h, 1) for h in (16, 17)] +
+            [(False, h, 1) for h in range(8, 16)]}
+
+    def shortfall(plan: dict) -> int:
+        cover = dict.fromkeys(need, 0)
+        for path, shift in zip(paths, shifts):
+            first = int(shift["start"][:2])
+            kinds = {"Mon-Fri": [True], "Sat-Sun": [False], "daily": [True, False]}[shift["days"]]
+            for weekday, h in cover:
+                if weekday in kinds and first <= h < first + shift["length"]:
+                    cover[weekday, h] += plan[path]
+        return sum(max(0, n - cover[k]) for k, n in need.items())
+
+    seen: list[dict] = []
+    structured = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [
+        Outcome(p, len(seen), structured.estimated_cost(p),
+                {"queues.q.sla_attainment": shortfall(p) / 10 or -0.01}, False) for p in plans if not seen.append(p)])
+    daily8, weekday10 = paths[2], paths[3]
+    start = dict.fromkeys(paths, 0) | {daily8: 4, weekday10: 1}
+    [out] = structured.evaluate([start])
+    assert out.feasible
+    plan, _ = structured.descend(start, out)
+    assert all(sum(v > 0 for v in p.values()) <= 2 for p in seen)
+    enumerated = min(structured.estimated_cost(dict(zip(paths, c))) for c in itertools.product(range(7), repeat=6)
+                     if sum(v > 0 for v in c) <= 2 and shortfall(dict(zip(paths, c))) == 0)
+    assert structured.estimated_cost(plan) == pytest.approx(enumerated)
+    assert enumerated < 0.85 * structured.estimated_cost(start)
+
+
 def one_pattern(start: str) -> dict:
     """A roster of one daily 8-hour pattern starting at `start`."""
     return {"starts": [start], "lengths": ["8h"], "days": ["daily"], "max_heads": 20}
