@@ -64,6 +64,12 @@ def _doubled(moves: int, d: Decision) -> int:
     return min(moves * 2, max(1, d.steps))
 
 
+def _fewer_heads(d: Decision) -> bool:
+    """A step down of `d` takes people off (a roster pattern, a head-count or a hire count), so it never helps
+    a target that a move from the plan before missed."""
+    return pattern_of(d.path) is not None or d.path.endswith((".headcount", ".count"))
+
+
 class StructuredSearch:
     """Repair, descent and categorical restarts over `decisions`, through `evaluate` (a batch of plans
     -> their outcomes, None where the budget ran out)."""
@@ -321,7 +327,9 @@ class StructuredSearch:
                 if key == d.path:
                     moves[d.path] = _doubled(moves[d.path], d)
                 failed_before.discard(key)
-                blocked.clear()  # the plan changed: every one-step decrease is open again, the failed ones last
+                # the plan changed: every one-step decrease is open again, the failed ones last; after heads came
+                # off, a transfer that missed stays blocked (it moves the same head with fewer heads around it)
+                blocked = {k for k in blocked if ">" in k} if key == d.path and _fewer_heads(d) else set()
 
     def _transfers(self, plan: dict[str, Any], tabu: str | None) -> list[tuple[str, Decision, int, dict[str, Any]]]:
         """(key, source, heads moved, plan) for each move of one head from a staffed roster pattern to a cheaper

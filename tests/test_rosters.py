@@ -458,6 +458,34 @@ def test_descent_shifts_a_daily_head_onto_a_staffed_pattern_starting_two_hours_l
     assert enumerated < 0.85 * structured.estimated_cost(start)
 
 
+def test_a_transfer_that_missed_is_not_tried_again_after_heads_come_off(tmp_path):
+    """One pattern allowed (08:00 daily, weekdays or weekends), 3 heads needed on weekdays and 1 at
+    weekends, from 8 daily heads: each whole-pattern transfer leaves weekdays or weekends short. Descent
+    reaches the enumerated optimum (3 daily heads) and evaluates each transfer once: from a plan with fewer
+    heads it moves the same head with less cover around it, so re-trying it after every decrease would
+    only spend the budget (session 32's Trust & Safety run re-tried the same whole-pattern moves 4 times)."""
+    from optimize.structured import StructuredSearch
+    from optimize.trials import Outcome
+
+    roster = {"starts": ["08:00"], "lengths": ["8h"], "days": ["Mon-Fri", "Sat-Sun", "daily"], "max_heads": 12,
+              "max_patterns": 1}
+    search = prepare(write_yaml(tmp_path, dict(THREE_BLOCKS, optimize={"rosters": {"p": roster}})))
+    weekdays, weekends, daily = (d.path for d in search.decisions)
+    seen: list[dict] = []
+    structured = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [
+        Outcome(p, len(seen), structured.estimated_cost(p), {"queues.q.sla_attainment": max(
+            3 - p[weekdays] - p[daily], 1 - p[weekends] - p[daily], 0) / 10 or -0.01}, False)
+        for p in plans if not seen.append(p)])
+    start = {weekdays: 0, weekends: 0, daily: 8}
+    [out] = structured.evaluate([start])
+    plan, _ = structured.descend(start, out)
+    enumerated = min((structured.estimated_cost({weekdays: m, weekends: w, daily: d}), (m, w, d))
+                     for m, w, d in itertools.product(range(13), repeat=3)
+                     if m + d >= 3 and w + d >= 1 and (m > 0) + (w > 0) + (d > 0) <= 1)
+    assert (plan[weekdays], plan[weekends], plan[daily]) == enumerated[1] == (0, 0, 3)
+    assert sum(1 for p in seen if p[weekdays] or p[weekends]) == 2
+
+
 def one_pattern(start: str) -> dict:
     """A roster of one daily 8-hour pattern starting at `start`."""
     return {"starts": [start], "lengths": ["8h"], "days": ["daily"], "max_heads": 20}
