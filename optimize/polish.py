@@ -106,7 +106,9 @@ def _options(plan: dict[str, Any], decisions: list[Decision], blocked: set[str],
 def polish(decisions: list[Decision], verified: Verification, study: optuna.Study, studied: dict[str, Outcome],
            spread: dict[str, float], known: dict[str, Verification], tries: int,
            price: Callable[[dict[str, Any]], float], judge: Callable[[dict[str, Any], int], Verification],
-           exchanges: int = 0, deadline: float | None = None) -> Polished:
+           exchanges: int = 0, deadline: float | None = None,
+           transfers: Callable[[dict[str, Any]], list[tuple[str, Decision, int, dict[str, Any]]]] | None = None
+           ) -> Polished:
     """Step the verified plan down while steps pass on the same fresh replications (up to `tries` new
     verifications of single steps, then up to `exchanges` of exchanges; `known`: plan key -> what
     verification already found on them), then confirm the result on the second fresh set (see the module
@@ -114,7 +116,8 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
     heads never help, so a variable whose step down missed (on fresh replications, or surely in the
     study) is not stepped down again from a lower plan; the effects measured around the verified plan
     order the steps all the way down. Past `deadline` (time.monotonic(); `--time`), no new plan is judged
-    on the first set; the steps already kept are still confirmed, so the plan that stands is as sure."""
+    on the first set; the steps already kept are still confirmed, so the plan that stands is as sure.
+    `transfers(plan)`: the roster transfers from a plan (StructuredSearch.transfers), for _softened."""
     path: list[Verification] = []  # the steps kept on the first set, in the order taken
     tried: list[dict[str, Any]] = []
     checked: dict[str, Verification] = {}
@@ -137,7 +140,8 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
             retake, unsure, keep = unsure, set(), 0.0  # last in the sequence: their failure there costs only them
             continue
         if not options:
-            options = [(d, plan) for d, plan in _exchanges(current, failures, judged, decisions, price, effects)
+            options = [(d, plan) for d, plan in _softened(current, failures, transfers, price)
+                       + _exchanges(current, failures, judged, decisions, price, effects)
                        if plan_key(plan) not in exchanged][:1] if swaps_run < exchanges else []
             if options:
                 exchanged.add(plan_key(options[0][1]))
@@ -222,6 +226,26 @@ def _shifted(current: Verification, there: Verification, missed: Verification) -
         move = current.margins.get(name, math.nan) - there.margins.get(name, math.nan)
         out[name] = margin + move if math.isfinite(margin) and math.isfinite(move) else margin
     return out
+
+
+def _softened(current: Verification, failures: dict[str, tuple[Verification, Verification]],
+              transfers: Callable[[dict[str, Any]], list[tuple[str, Decision, int, dict[str, Any]]]] | None,
+              price: Callable[[dict[str, Any]], float]) -> list[tuple[Decision, dict[str, Any]]]:
+    """Softened steps from the `current` plan: for each roster pattern whose step down missed on the first
+    set (from a plan with the pattern where `current` has it), its head moved to a cheaper pattern of its
+    pool instead of taken off (a transfer of one head: StructuredSearch.transfers), when that saves money.
+    It takes off less cover than the step that missed, only the hours the other pattern does not share.
+    Those whose step missed with every mean inside its target (undecided: `needed`) first, then the
+    largest saving."""
+    if transfers is None:
+        return []
+    out = []
+    for key, d, heads, moved in transfers(dict(current.params)):
+        if heads != 1 or d.path not in failures or failures[d.path][0].params[d.path] != current.params[d.path]:
+            continue
+        if (cost := price(moved)) < price(current.params):
+            out.append(((failures[d.path][1].needed is None, cost), d, moved))
+    return [(d, moved) for _, d, moved in sorted(out, key=lambda r: r[0])]
 
 
 def _exchanges(current: Verification, failures: dict[str, tuple[Verification, Verification]],

@@ -557,7 +557,7 @@ def _choose(study: optuna.Study, search: Search, jobs: int | None, candidates: i
                               priced.estimated_cost,
                               lambda plan, first: verify(search.raw, plan, search.objectives, search.constraints,
                                                          fresh, jobs, first=first), search.polish_exchanges,
-                              deadline)
+                              deadline, priced.transfers)
         final = polished.verification
         closest = None if final.met else min(final.margins.items(), key=lambda kv: kv[1])
         verification = {"rule": rule(final.level, bool(final.controlled)),

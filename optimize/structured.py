@@ -294,7 +294,7 @@ class StructuredSearch:
                 # money first (a cost-free move only lowers QC work), then what has not failed yet, then size
                 candidates.append(((saving <= 0, d.path in failed_before, -saving, -effort, self.decisions.index(d)),
                                    d, moved, d.path))
-            for key, d, heads, moved in self._transfers(plan, tabu):
+            for key, d, heads, moved in self.transfers(plan, tabu):
                 if key in blocked:
                     continue
                 # ranked by the saving per head moved: a whole pattern moving takes cover off many hours at once
@@ -331,7 +331,7 @@ class StructuredSearch:
                 # off, a transfer that missed stays blocked (it moves the same head with fewer heads around it)
                 blocked = {k for k in blocked if ">" in k} if key == d.path and _fewer_heads(d) else set()
 
-    def _transfers(self, plan: dict[str, Any], tabu: str | None) -> list[tuple[str, Decision, int, dict[str, Any]]]:
+    def transfers(self, plan: dict[str, Any], tabu: str | None = None) -> list[tuple[str, Decision, int, dict[str, Any]]]:
         """(key, source, heads moved, plan) for each move of one head from a staffed roster pattern to a cheaper
         pattern of its pool (_targets): one whose hours lie within the source's (no hour gains cover), or a
         staffed one with most of its hours inside the source's (the cover shifts by a start, onto hours the

@@ -481,3 +481,43 @@ def test_a_step_that_saves_nothing_but_qc_work_comes_after_every_saving_and_is_c
     assert [t["saving"] for t in out.tried] == [10.0, 10.0, 10.0, 0.0, 0.0, 0.0]
     assert [h for h, first in calls if first == CONFIRM] == [(9, 0.7), (8, 0.7), (8, 0.6), (8, 0.5)]
     assert out.verification.params == {heads: 8, rate: pytest.approx(0.6)} and out.steps == 3
+
+
+def test_a_roster_head_whose_step_down_missed_moves_to_the_pattern_within_its_hours_instead(tmp_path):
+    """08:00 patterns on weekdays, weekends or daily; a fake verification under which a plan meets its
+    target while weekdays keep 4 heads and weekends 3. From 4 daily heads both kinds of step fail: taking a
+    daily head off leaves weekdays short, and no other pattern is staffed to step down or to measure a
+    raise by, so single steps and exchanges stop there. Moving the head to the weekday pattern (within its
+    hours) instead passes, and polish ends at the cheapest plan an enumeration finds (and confirms it)."""
+    from optimize.polish import polish
+    from optimize.runner import prepare
+    from optimize.structured import StructuredSearch
+    from optimize.verify import CONFIRM, Verification
+    from tests.helpers import write_yaml
+    from tests.test_rosters import THREE_BLOCKS
+
+    roster = {"starts": ["08:00"], "lengths": ["8h"], "days": ["Mon-Fri", "Sat-Sun", "daily"], "max_heads": 12}
+    search = prepare(write_yaml(tmp_path, dict(THREE_BLOCKS, optimize={"rosters": {"p": roster}})))
+    weekdays, weekends, daily = (d.path for d in search.decisions)
+    priced = StructuredSearch(search.raw, search.decisions, search.constraints, lambda plans, near: [])
+    calls: list = []
+
+    def judge(plan: dict, first: int) -> Verification:
+        calls.append((dict(plan), first))
+        m = min(plan[weekdays] + plan[daily] - 4, plan[weekends] + plan[daily] - 3) + 0.5
+        return Verification(plan, {}, {"cost": priced.estimated_cost(plan)}, m >= 0, 0.999 if m >= 0 else 0.2,
+                            {NAME: m / 100}, {}, {})
+
+    start = judge({weekdays: 0, weekends: 0, daily: 4}, 0)
+    without = polish(search.decisions, start, optuna.create_study(), {}, {}, {}, 10, priced.estimated_cost, judge,
+                     exchanges=4)
+    out = polish(search.decisions, start, optuna.create_study(), {}, {}, {}, 10, priced.estimated_cost, judge,
+                 exchanges=4, transfers=priced.transfers)
+    cheapest = min(priced.estimated_cost({weekdays: m, weekends: w, daily: d})
+                   for m, w, d in itertools.product(range(13), repeat=3) if m + d >= 4 and w + d >= 3)
+    assert without.verification.params == start.params
+    assert priced.estimated_cost(out.verification.params) == pytest.approx(cheapest)
+    assert cheapest < priced.estimated_cost(start.params)
+    assert out.verification.params == {weekdays: 1, weekends: 0, daily: 3}
+    assert (out.verification.params, CONFIRM) in calls
+    assert [t["exchange"] for t in out.tried if t.get("exchange") and t["kept"]] == [{weekdays: [0, 1]}]
