@@ -58,6 +58,8 @@ KEEP = 0.99  # a step is kept at once only this sure on the first set (or nearly
 # if that is less): one that barely passes there (95%) is a coin flip on the second, and a failed
 # confirmation ends the sequence, so the unsure steps come last
 NEARLY = 0.005  # "nearly as sure": a step of a variable that hardly moves the binding target only adds noise
+# plan -> (key, source, heads moved, plan) for each roster transfer from it (StructuredSearch.transfers)
+Transfers = Callable[[dict[str, Any]], list[tuple[str, Decision, int, dict[str, Any]]]]
 
 
 @dataclass
@@ -107,7 +109,7 @@ def polish(decisions: list[Decision], verified: Verification, study: optuna.Stud
            spread: dict[str, float], known: dict[str, Verification], tries: int,
            price: Callable[[dict[str, Any]], float], judge: Callable[[dict[str, Any], int], Verification],
            exchanges: int = 0, deadline: float | None = None,
-           transfers: Callable[[dict[str, Any]], list[tuple[str, Decision, int, dict[str, Any]]]] | None = None
+           transfers: Transfers | None = None
            ) -> Polished:
     """Step the verified plan down while steps pass on the same fresh replications (up to `tries` new
     verifications of single steps, then up to `exchanges` of exchanges; `known`: plan key -> what
@@ -229,7 +231,7 @@ def _shifted(current: Verification, there: Verification, missed: Verification) -
 
 
 def _softened(current: Verification, failures: dict[str, tuple[Verification, Verification]],
-              transfers: Callable[[dict[str, Any]], list[tuple[str, Decision, int, dict[str, Any]]]] | None,
+              transfers: Transfers | None,
               price: Callable[[dict[str, Any]], float]) -> list[tuple[Decision, dict[str, Any]]]:
     """Softened steps from the `current` plan: for each roster pattern whose step down missed on the first
     set (from a plan with the pattern where `current` has it), its head moved to a cheaper pattern of its
@@ -239,11 +241,11 @@ def _softened(current: Verification, failures: dict[str, tuple[Verification, Ver
     largest saving."""
     if transfers is None:
         return []
-    out = []
-    for key, d, heads, moved in transfers(dict(current.params)):
+    out, standing = [], price(current.params)
+    for _, d, heads, moved in transfers(current.params):
         if heads != 1 or d.path not in failures or failures[d.path][0].params[d.path] != current.params[d.path]:
             continue
-        if (cost := price(moved)) < price(current.params):
+        if (cost := price(moved)) < standing:
             out.append(((failures[d.path][1].needed is None, cost), d, moved))
     return [(d, moved) for _, d, moved in sorted(out, key=lambda r: r[0])]
 
