@@ -331,7 +331,8 @@ class StructuredSearch:
                 # off, a transfer that missed stays blocked (it moves the same head with fewer heads around it)
                 blocked = {k for k in blocked if ">" in k} if key == d.path and _fewer_heads(d) else set()
 
-    def transfers(self, plan: dict[str, Any], tabu: str | None = None) -> list[tuple[str, Decision, int, dict[str, Any]]]:
+    def transfers(self, plan: dict[str, Any],
+                  tabu: str | None = None) -> list[tuple[str, Decision, int, dict[str, Any]]]:
         """(key, source, heads moved, plan) for each move of one head from a staffed roster pattern to a cheaper
         pattern of its pool (_targets): one whose hours lie within the source's (no hour gains cover), or a
         staffed one with most of its hours inside the source's (the cover shifts by a start, onto hours the
